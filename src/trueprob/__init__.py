@@ -1,0 +1,20 @@
+"""trueprob: are a classifier's outputs really probabilities?
+
+Measure (proper scores and calibration errors), explain (in bits) and fix (recalibration by
+maximum likelihood) predicted probabilities, in one pass with bounded memory.
+"""
+
+from trueprob._version import __version__
+from trueprob.api import evaluate
+from trueprob.report import BinRow, Report, Settings
+from trueprob.stats.evaluation import EvaluationStats, InfiniteLossWarning
+
+__all__ = [
+    "BinRow",
+    "EvaluationStats",
+    "InfiniteLossWarning",
+    "Report",
+    "Settings",
+    "__version__",
+    "evaluate",
+]

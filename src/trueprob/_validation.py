@@ -1,0 +1,380 @@
+"""Input validation: explicit inputs in, clear errors out.
+
+`prepare` checks what can be checked without reading the values (which inputs were given,
+dtypes, shapes) and returns an :class:`Inputs`; :meth:`Inputs.chunks` then yields validated
+:class:`Chunk` objects, checking the values of each chunk as it goes, so that validation costs
+no extra pass over the data and no extra memory beyond one chunk. Every error names the
+argument, what was expected and the first offending row (row numbers count from 0 over the
+whole input, not the chunk).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from trueprob._array import Array, as_array, float_eps, is_array, namespace, to_numpy
+
+ScoreKind = Literal["logits", "probs", "confidences"]
+TargetKind = Literal["labels", "targets", "counts"]
+
+#: Rows per chunk are chosen so that one (rows x K) temporary holds about this many elements.
+CHUNK_ELEMENTS = 1 << 19
+#: In top-label mode without ``n_classes``, K is inferred from the largest index up to this.
+MAX_INFERRED_CLASSES = 1 << 17
+
+
+def sum_tolerance(dtype: Any, n_classes: int) -> float:
+    """Tolerance for ``|sum_k q_ik - 1|``: ``8 * K * eps(dtype)``.
+
+    Summing K numbers that were each rounded to the dtype accumulates up to about K rounding
+    errors of eps/2 each; the factor 8 leaves room for a softmax computed in that dtype.
+    float32, K=10: 9.5e-6; float64, K=10: 1.8e-14.
+    """
+    return 8.0 * n_classes * float_eps(dtype)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A validated block of rows, in the namespace of the inputs.
+
+    ``scores`` is (n, K): logits or probabilities (binary 1-D inputs already expanded to two
+    columns), or (n,) confidences in top-label mode. ``targets`` holds soft targets (counts
+    already divided by their row totals). Exactly one of ``labels`` / ``targets`` is set.
+    """
+
+    kind: ScoreKind
+    scores: Array
+    predictions: Array | None
+    labels: Array | None
+    targets: Array | None
+    weights: Array | None
+    offset: int
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.scores.shape[0])
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """Inputs whose presence, dtypes and shapes have been checked; values are checked per chunk."""
+
+    xp: Any
+    kind: ScoreKind
+    target_kind: TargetKind
+    scores: Array
+    predictions: Array | None
+    labels: Array | None
+    targets: Array | None
+    weights: Array | None
+    n_rows: int
+    n_classes: int
+    binary: bool
+
+    def chunks(self, rows: int | None = None) -> Iterator[Chunk]:
+        """Validated chunks of at most ``rows`` rows (default: about 2**19 elements each)."""
+        if rows is None:
+            rows = max(1, CHUNK_ELEMENTS // max(self.n_classes, 1))
+        for start in range(0, self.n_rows, rows):
+            stop = min(start + rows, self.n_rows)
+            yield self._chunk(start, stop)
+
+    def _chunk(self, start: int, stop: int) -> Chunk:
+        xp = self.xp
+        take = (lambda a: None if a is None else a[start:stop, ...])
+        scores = take(self.scores)
+        labels = take(self.labels)
+        targets = take(self.targets)
+        weights = take(self.weights)
+        predictions = take(self.predictions)
+        k = self.n_classes
+        if self.kind == "confidences":
+            _check_finite(xp, scores, "confidences", start)
+            _check_range(xp, scores, 0.0, 1.0, "confidences", start)
+            predictions = _check_labels(xp, predictions, k, "predictions", start)
+        else:
+            name = self.kind
+            _check_finite(xp, scores, name, start)
+            if self.kind == "probs":
+                _check_range(xp, scores, 0.0, 1.0, name, start)
+                if not self.binary:
+                    _check_row_sums(xp, scores, name, start)
+            if self.binary:
+                scores = _expand_binary(xp, scores, self.kind)
+        if labels is not None:
+            labels = _check_labels(xp, labels, k, "labels", start)
+        if targets is not None:
+            if self.target_kind == "counts":
+                targets = _counts_to_targets(xp, targets, start)
+            else:
+                _check_finite(xp, targets, "targets", start)
+                _check_range(xp, targets, 0.0, 1.0, "targets", start)
+                if targets.ndim == 1:
+                    targets = _expand_binary(xp, targets, "probs")
+                else:
+                    _check_row_sums(xp, targets, "targets", start)
+        if weights is not None:
+            _check_finite(xp, weights, "sample_weight", start)
+            _check_range(xp, weights, 0.0, None, "sample_weight", start)
+        return Chunk(self.kind, scores, predictions, labels, targets, weights, start)
+
+
+def _first_bad_row(xp: Any, bad: Array) -> int:
+    """Index of the first True in a boolean (n,) or (n, K) mask."""
+    if bad.ndim > 1:
+        bad = xp.any(bad, axis=tuple(range(1, bad.ndim)))
+    return int(np.flatnonzero(to_numpy(bad))[0])
+
+
+def _row_repr(x: Array, row: int) -> str:
+    value = to_numpy(x[row, ...])
+    return np.array2string(np.asarray(value), precision=8, threshold=12, separator=", ")
+
+
+def _check_finite(xp: Any, x: Array, name: str, offset: int) -> None:
+    ok = xp.isfinite(x)
+    if not bool(xp.all(ok)):
+        row = _first_bad_row(xp, ~ok)
+        raise ValueError(
+            f"{name} must be finite (no NaN or inf); row {offset + row} is {_row_repr(x, row)}"
+        )
+
+
+def _check_range(
+    xp: Any, x: Array, low: float | None, high: float | None, name: str, offset: int
+) -> None:
+    bad = None
+    if low is not None:
+        bad = x < low
+    if high is not None:
+        above = x > high
+        bad = above if bad is None else (bad | above)
+    assert bad is not None
+    if bool(xp.any(bad)):
+        row = _first_bad_row(xp, bad)
+        if high is None:
+            expect = f">= {low:g}"
+        else:
+            expect = f"in [{low:g}, {high:g}]"
+        raise ValueError(f"{name} must be {expect}; row {offset + row} is {_row_repr(x, row)}")
+
+
+def _check_row_sums(xp: Any, x: Array, name: str, offset: int) -> None:
+    k = int(x.shape[1])
+    tol = sum_tolerance(x.dtype, k)
+    sums = xp.sum(xp.astype(x, xp.float64), axis=1)
+    bad = xp.abs(sums - 1.0) > tol
+    if bool(xp.any(bad)):
+        row = _first_bad_row(xp, bad)
+        total = float(to_numpy(sums)[row])
+        dtype = str(x.dtype).rsplit(".", 1)[-1]
+        raise ValueError(
+            f"{name} rows must sum to 1 (tolerance {tol:.2g} for {dtype} with K={k}); "
+            f"row {offset + row} sums to {total!r}. If the rows were rounded or computed in "
+            f"lower precision, renormalise them or pass them in that precision."
+        )
+
+
+def _check_labels(xp: Any, y: Array, n_classes: int | None, name: str, offset: int) -> Array:
+    if xp.isdtype(y.dtype, "real floating"):
+        _check_finite(xp, y, name, offset)
+        frac = y != xp.round(y)
+        if bool(xp.any(frac)):
+            row = _first_bad_row(xp, frac)
+            raise ValueError(
+                f"{name} must be integer class indices; row {offset + row} is {float(y[row])!r}"
+            )
+    y = xp.astype(y, xp.int64)
+    low = y < 0
+    bad = low if n_classes is None else (low | (y >= n_classes))
+    if bool(xp.any(bad)):
+        row = _first_bad_row(xp, bad)
+        if n_classes is None:
+            expect = ">= 0"
+        else:
+            expect = f"in 0..{n_classes - 1} (K={n_classes})"
+        raise ValueError(f"{name} must be {expect}; row {offset + row} is {int(y[row])}")
+    return y
+
+
+def _counts_to_targets(xp: Any, n: Array, offset: int) -> Array:
+    _check_finite(xp, n, "counts", offset)
+    _check_range(xp, n, 0.0, None, "counts", offset)
+    if xp.isdtype(n.dtype, "real floating"):
+        frac = n != xp.round(n)
+        if bool(xp.any(frac)):
+            row = _first_bad_row(xp, frac)
+            raise ValueError(
+                f"counts must be whole numbers of annotations; row {offset + row} is "
+                f"{_row_repr(n, row)}"
+            )
+    n = xp.astype(n, xp.float64)
+    totals = xp.sum(n, axis=1, keepdims=True)
+    zero = totals[:, 0] == 0
+    if bool(xp.any(zero)):
+        row = _first_bad_row(xp, zero)
+        raise ValueError(f"counts rows must have at least one annotation; row {offset + row} is 0")
+    return n / totals
+
+
+def _expand_binary(xp: Any, x: Array, kind: str) -> Array:
+    """Positive-class scores (n,) -> two columns (n, 2) for the multiclass formulas.
+
+    Logits z become (0, z): softmax((0, z)) = (1 - sigmoid(z), sigmoid(z)).
+    Probabilities p become (1 - p, p).
+    """
+    col = x[:, None]
+    first = xp.zeros_like(col) if kind == "logits" else 1.0 - col
+    return xp.concat([first, col], axis=1)
+
+
+def _convert(x: object, name: str, xp: Any | None) -> Array:
+    if x is None:
+        return None
+    if not is_array(x):
+        x = np.asarray(x)
+        if x.dtype == object:
+            raise TypeError(f"{name} must be a numeric array; got an array of Python objects")
+    if xp is not None:
+        x = as_array(x, xp)
+    return x
+
+
+def _float_array(x: Array, name: str, xp: Any) -> Array:
+    if xp.isdtype(x.dtype, "real floating"):
+        return x
+    if xp.isdtype(x.dtype, ("integral", "bool")):
+        raise TypeError(
+            f"{name} must be a floating-point array; got dtype {x.dtype}. "
+            f"Convert it explicitly (e.g. {name}.astype(float)) if these are really {name}."
+        )
+    raise TypeError(f"{name} must be a real floating-point array; got dtype {x.dtype}")
+
+
+def _check_rows(x: Array, name: str, n: int, ref: str) -> None:
+    if int(x.shape[0]) != n:
+        raise ValueError(f"{name} has {int(x.shape[0])} rows but {ref} has {n}")
+
+
+def prepare(
+    labels: object = None,
+    *,
+    logits: object = None,
+    probs: object = None,
+    targets: object = None,
+    counts: object = None,
+    sample_weight: object = None,
+    confidences: object = None,
+    predictions: object = None,
+    n_classes: int | None = None,
+) -> Inputs:
+    """Check which inputs were given, their dtypes and shapes, and return :class:`Inputs`."""
+    given = {k: v is not None for k, v in
+             {"logits": logits, "probs": probs, "confidences": confidences}.items()}
+    n_pred = sum(given.values())
+    if n_pred != 1:
+        got = ", ".join(k for k, v in given.items() if v) or "none"
+        raise TypeError(
+            "pass exactly one of logits=, probs= or confidences= (with predictions=); "
+            f"got {got}"
+        )
+    tgiven = {"labels": labels is not None, "targets": targets is not None,
+              "counts": counts is not None}
+    if sum(tgiven.values()) != 1:
+        got = ", ".join(k for k, v in tgiven.items() if v) or "none"
+        raise TypeError(f"pass exactly one of labels, targets= or counts=; got {got}")
+    if (confidences is None) != (predictions is None):
+        raise TypeError("confidences= and predictions= go together (top-label mode); "
+                        "pass both or neither")
+
+    primary = logits if logits is not None else probs if probs is not None else confidences
+    xp = namespace(primary) if is_array(primary) else None
+    kind: ScoreKind = "logits" if logits is not None else "probs" if probs is not None \
+        else "confidences"
+    scores = _convert(primary, kind, xp)
+    xp = namespace(scores)
+    scores = _float_array(scores, kind, xp)
+    target_kind: TargetKind = "labels" if labels is not None else \
+        "targets" if targets is not None else "counts"
+
+    n = int(scores.shape[0]) if scores.ndim >= 1 else 0
+    binary = False
+    if kind == "confidences":
+        if scores.ndim != 1:
+            raise ValueError(f"confidences must be 1-D (one per row); got shape "
+                             f"{tuple(scores.shape)}")
+        preds = _convert(predictions, "predictions", xp)
+        if preds.ndim != 1:
+            raise ValueError(f"predictions must be 1-D; got shape {tuple(preds.shape)}")
+        _check_rows(preds, "predictions", n, "confidences")
+        k = n_classes
+    else:
+        preds = None
+        if scores.ndim == 1:
+            binary = True
+            k = 2
+        elif scores.ndim == 2:
+            k = int(scores.shape[1])
+            if k < 2:
+                raise ValueError(
+                    f"{kind} has {k} column; K must be >= 2. For a binary problem pass the "
+                    f"positive class's {kind[:-1] if kind == 'logits' else 'probability'} as a "
+                    f"1-D array of shape (N,)"
+                )
+        else:
+            raise ValueError(f"{kind} must be (N, K), or (N,) for binary; got shape "
+                             f"{tuple(scores.shape)}")
+        if n_classes is not None and n_classes != k:
+            raise ValueError(f"n_classes={n_classes} but {kind} has K={k} columns")
+    if n == 0:
+        raise ValueError(f"{kind} is empty (0 rows); at least one row is needed")
+
+    y = _convert(labels, "labels", xp)
+    if y is not None:
+        if y.ndim != 1:
+            raise ValueError(f"labels must be 1-D (one class index per row); got shape "
+                             f"{tuple(y.shape)}")
+        _check_rows(y, "labels", n, kind)
+        if not xp.isdtype(y.dtype, ("integral", "bool", "real floating")):
+            raise TypeError(f"labels must be integer class indices; got dtype {y.dtype}")
+    t_name = "targets" if targets is not None else "counts"
+    t = _convert(targets if targets is not None else counts, t_name, xp)
+    if t is not None:
+        if t_name == "targets":
+            t = _float_array(t, "targets", xp)
+        elif not xp.isdtype(t.dtype, ("integral", "real floating")):
+            raise TypeError(f"counts must be whole numbers; got dtype {t.dtype}")
+        _check_rows(t, t_name, n, kind)
+        one_d_ok = binary and t_name == "targets" and t.ndim == 1
+        if not one_d_ok and (t.ndim != 2 or (k is not None and int(t.shape[1]) != k)):
+            want = f"(N, {k})" if k is not None else "(N, K)"
+            if binary and t_name == "targets":
+                want += " or (N,) (the positive-class probability)"
+            raise ValueError(f"{t_name} must have shape {want}; got {tuple(t.shape)}")
+        if kind == "confidences" and k is None:
+            k = int(t.shape[1])
+    w = _convert(sample_weight, "sample_weight", xp)
+    if w is not None:
+        if w.ndim != 1:
+            raise ValueError(f"sample_weight must be 1-D; got shape {tuple(w.shape)}")
+        _check_rows(w, "sample_weight", n, kind)
+        if not xp.isdtype(w.dtype, ("integral", "real floating", "bool")):
+            raise TypeError(f"sample_weight must be numeric; got dtype {w.dtype}")
+        w = xp.astype(w, xp.float64)
+    if k is None:
+        # top-label mode with hard labels and no n_classes: K from the largest index seen.
+        largest = max(int(to_numpy(xp.max(preds))), int(to_numpy(xp.max(y))) if y is not None
+                      else 0)
+        k = max(largest + 1, 2)
+        if k > MAX_INFERRED_CLASSES:
+            raise ValueError(
+                f"the largest class index seen is {largest}; pass n_classes= explicitly "
+                f"(inferring K > {MAX_INFERRED_CLASSES} classes is refused)"
+            )
+    if kind == "confidences" and n_classes is not None and n_classes < 2:
+        raise ValueError(f"n_classes must be >= 2; got {n_classes}")
+    return Inputs(xp, kind, target_kind, scores, preds, y, t, w, n, k, binary)
