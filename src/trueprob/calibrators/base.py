@@ -1,0 +1,258 @@
+"""The calibrator base class: scikit-learn conventions and a safe, versioned plain format.
+
+A calibrator is a map from model outputs to calibrated probabilities, fitted by maximum
+likelihood (minimising the weighted NLL of a calibration set). Conventions (scikit-learn's):
+``__init__`` only stores its keyword parameters; fitted attributes end in ``_``; ``fit``
+returns ``self``; ``get_params`` / ``set_params`` make ``sklearn.base.clone`` work.
+
+Saved form (``to_dict`` / ``save``): JSON with ``format``, ``format_version``, ``class``,
+``params`` and ``fitted`` (numbers, strings, booleans, and arrays written as
+``{"dtype", "shape", "data"}``). Loading parses JSON only and checks every key: it never
+executes code and refuses unknown classes, unexpected fields and newer format versions.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import math
+import os
+from typing import Any, ClassVar
+
+import numpy as np
+
+from trueprob._version import __version__
+
+FORMAT = "trueprob.calibrator"
+FORMAT_VERSION = 1
+_TOP_KEYS = {"format", "format_version", "trueprob_version", "class", "params", "fitted"}
+_ARRAY_KEYS = {"dtype", "shape", "data"}
+_DTYPES = {"float64", "float32", "int64", "bool"}
+
+#: class name -> class, filled by ``Calibrator.__init_subclass__``
+REGISTRY: dict[str, type[Calibrator]] = {}
+
+
+class NotFittedError(ValueError, AttributeError):
+    """A calibrator was used before ``fit``."""
+
+
+class CalibratorFormatError(ValueError):
+    """A saved calibrator is corrupt, of an unknown class, or from a newer format version."""
+
+
+class Calibrator:
+    """Base class of all calibrators (see the module docstring for the conventions).
+
+    Subclasses set ``_fitted_attrs`` (names of the fitted attributes that define the map,
+    saved and loaded as plain data) and implement ``fit`` and ``predict_logproba``.
+    """
+
+    _fitted_attrs: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not cls.__name__.startswith("_"):
+            REGISTRY[cls.__name__] = cls
+
+    # -------------------------------------------------------------- params (sklearn)
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        sig = inspect.signature(cls.__init__)
+        return [p.name for p in sig.parameters.values()
+                if p.name != "self" and p.kind == p.KEYWORD_ONLY]
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params: Any) -> Calibrator:
+        valid = set(self._param_names())
+        for key, value in params.items():
+            if key not in valid:
+                raise ValueError(
+                    f"invalid parameter {key!r} for {type(self).__name__}; "
+                    f"valid parameters are {sorted(valid)}"
+                )
+            setattr(self, key, value)
+        return self
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    # -------------------------------------------------------------- fitted state
+    def _check_fitted(self) -> None:
+        if not self._fitted_attrs or not all(hasattr(self, a) for a in self._fitted_attrs):
+            raise NotFittedError(
+                f"this {type(self).__name__} is not fitted yet; call fit() with a calibration "
+                f"set first"
+            )
+
+    def _check_loaded(self) -> None:
+        """Validate fitted values after loading (shapes, ranges); subclasses override."""
+
+    @property
+    def is_fitted(self) -> bool:
+        return bool(self._fitted_attrs) and all(hasattr(self, a) for a in self._fitted_attrs)
+
+    # -------------------------------------------------------------- to be implemented
+    def fit(self, labels: Any = None, /, **inputs: Any) -> Calibrator:  # pragma: no cover
+        raise NotImplementedError
+
+    def predict_logproba(self, **inputs: Any) -> Any:  # pragma: no cover
+        raise NotImplementedError
+
+    def predict_proba(self, **inputs: Any) -> Any:
+        """Calibrated probabilities: ``exp(predict_logproba(...))``."""
+        from trueprob._array import namespace
+
+        logp = self.predict_logproba(**inputs)
+        return namespace(logp).exp(logp)
+
+    # -------------------------------------------------------------- plain-data format
+    def to_dict(self) -> dict[str, Any]:
+        """The calibrator as plain data (JSON-ready): parameters and fitted map."""
+        self._check_fitted()
+        return {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "trueprob_version": __version__,
+            "class": type(self).__name__,
+            "params": {k: _encode(v) for k, v in self.get_params().items()},
+            "fitted": {a: _encode(getattr(self, a)) for a in self._fitted_attrs},
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=1, allow_nan=False)
+
+    def save(self, path: str | os.PathLike[str], *, force: bool = False) -> None:
+        """Write the calibrator as JSON, atomically (temp file + rename)."""
+        from trueprob.cli._common import atomic_write
+
+        text = self.to_json().encode()
+        with atomic_write(path, force=force) as fh:
+            fh.write(text)
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        dtype = str(value.dtype)
+        if dtype not in _DTYPES:
+            value = value.astype(np.float64)
+            dtype = "float64"
+        data = value.ravel().tolist()
+        if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
+            data = [_finite_or_str(x) for x in data]
+        return {"dtype": dtype, "shape": list(value.shape), "data": data}
+    if isinstance(value, (np.floating, float)):
+        return _finite_or_str(float(value))
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, (list, tuple)):
+        return [_encode(v) for v in value]
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    raise TypeError(f"cannot save a value of type {type(value).__name__} as plain data")
+
+
+def _finite_or_str(x: float) -> float | str:
+    if math.isfinite(x):
+        return x
+    return "nan" if math.isnan(x) else ("inf" if x > 0 else "-inf")
+
+
+def _decode(value: Any, where: str) -> Any:
+    if isinstance(value, dict):
+        if set(value) != _ARRAY_KEYS:
+            raise CalibratorFormatError(
+                f"{where}: an array must have exactly the keys {sorted(_ARRAY_KEYS)}; "
+                f"got {sorted(value)}"
+            )
+        dtype, shape, data = value["dtype"], value["shape"], value["data"]
+        if dtype not in _DTYPES:
+            raise CalibratorFormatError(f"{where}: unsupported dtype {dtype!r}")
+        if not (isinstance(shape, list) and all(isinstance(s, int) and s >= 0 for s in shape)):
+            raise CalibratorFormatError(f"{where}: shape must be a list of sizes; got {shape!r}")
+        if not isinstance(data, list) or len(data) != math.prod(shape):
+            raise CalibratorFormatError(
+                f"{where}: data must be a list of {math.prod(shape)} numbers"
+            )
+        clean = [_number(x, where) for x in data]
+        return np.asarray(clean, dtype=np.dtype(dtype)).reshape(shape)
+    if isinstance(value, list):
+        return [_decode(v, where) for v in value]
+    if value in ("nan", "inf", "-inf"):
+        return float(value)
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise CalibratorFormatError(f"{where}: unexpected value of type {type(value).__name__}")
+
+
+def _number(x: Any, where: str) -> float | int | bool:
+    if isinstance(x, (bool, int, float)):
+        return x
+    if x in ("nan", "inf", "-inf"):
+        return float(x)
+    raise CalibratorFormatError(f"{where}: array entries must be numbers; got {x!r}")
+
+
+def from_dict(data: Any) -> Calibrator:
+    """Rebuild a calibrator from :meth:`Calibrator.to_dict` output, checking every key."""
+    if not isinstance(data, dict):
+        raise CalibratorFormatError("a saved calibrator must be a JSON object")
+    if data.get("format") != FORMAT:
+        raise CalibratorFormatError(
+            f"not a trueprob calibrator file (format is {data.get('format')!r}, "
+            f"expected {FORMAT!r})"
+        )
+    extra = set(data) - _TOP_KEYS
+    missing = _TOP_KEYS - set(data)
+    if extra or missing:
+        raise CalibratorFormatError(
+            f"unexpected fields {sorted(extra)} / missing fields {sorted(missing)} in a saved "
+            f"calibrator"
+        )
+    version = data["format_version"]
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise CalibratorFormatError(f"format_version must be an integer; got {version!r}")
+    if version > FORMAT_VERSION:
+        raise CalibratorFormatError(
+            f"this file has format version {version}, newer than this trueprob "
+            f"({__version__}) reads (version {FORMAT_VERSION}); upgrade trueprob"
+        )
+    name = data["class"]
+    cls = REGISTRY.get(name) if isinstance(name, str) else None
+    if cls is None:
+        raise CalibratorFormatError(f"unknown calibrator class {name!r}; known: {sorted(REGISTRY)}")
+    params, fitted = data["params"], data["fitted"]
+    if not isinstance(params, dict) or set(params) != set(cls._param_names()):
+        raise CalibratorFormatError(
+            f"{name}: params must have exactly the keys {sorted(cls._param_names())}; "
+            f"got {sorted(params) if isinstance(params, dict) else params!r}"
+        )
+    if not isinstance(fitted, dict) or set(fitted) != set(cls._fitted_attrs):
+        raise CalibratorFormatError(
+            f"{name}: fitted must have exactly the keys {sorted(cls._fitted_attrs)}; "
+            f"got {sorted(fitted) if isinstance(fitted, dict) else fitted!r}"
+        )
+    obj = cls(**{k: _decode(v, f"params.{k}") for k, v in params.items()})
+    for key, value in fitted.items():
+        setattr(obj, key, _decode(value, f"fitted.{key}"))
+    obj._check_loaded()
+    return obj
+
+
+def load(path: str | os.PathLike[str]) -> Calibrator:
+    """Load a calibrator saved by :meth:`Calibrator.save` (JSON only; no code is executed)."""
+    with open(path, "rb") as fh:
+        raw = fh.read()
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CalibratorFormatError(f"{path}: not a valid calibrator JSON file ({exc})") from exc
+    try:
+        return from_dict(data)
+    except CalibratorFormatError as exc:
+        raise CalibratorFormatError(f"{path}: {exc}") from exc

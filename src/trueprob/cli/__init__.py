@@ -1,0 +1,43 @@
+"""The `trueprob` command line: parse, load, call the library, print or write.
+
+Each command lives in its own module and is registered here. Exit status: 0 on success, 1 on a
+data error (the message goes to stderr), 2 on a usage error (click's convention).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+from trueprob._version import __version__
+
+#: command name -> "module:function" (modules are imported when the CLI starts)
+COMMANDS = {
+    "evaluate": "trueprob.cli.evaluate_cmd:evaluate",
+    "demo": "trueprob.cli.demo_cmd:demo",
+    "fit": "trueprob.cli.calibrate_cmd:fit",
+    "apply": "trueprob.cli.calibrate_cmd:apply",
+    "compare": "trueprob.cli.calibrate_cmd:compare",
+}
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="trueprob")
+def main() -> None:
+    """Are your classifier's outputs really probabilities? Measure, explain and fix them."""
+
+
+def _register() -> None:
+    for name, target in COMMANDS.items():
+        module_name, func_name = target.split(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:  # a command whose module is not written yet
+            if exc.name == module_name:
+                continue
+            raise
+        main.add_command(getattr(module, func_name), name)
+
+
+_register()

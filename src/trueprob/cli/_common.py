@@ -1,0 +1,71 @@
+"""Helpers shared by the CLI commands: error handling and atomic writes."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class DataError(click.ClickException):
+    """Bad data: exit status 1, message on stderr."""
+
+    exit_code = 1
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"trueprob: error: {self.format_message()}", err=True)
+
+
+def data_errors(func: F) -> F:
+    """Turn ValueError / TypeError / OSError raised by the library into exit status 1."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (ValueError, TypeError, OSError) as exc:
+            raise DataError(str(exc)) from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike[str], *, force: bool = False,
+                 mode: str = "wb") -> Iterator[Any]:
+    """Write to a temporary file beside ``path`` and rename it into place on success.
+
+    A failure leaves any earlier file at ``path`` untouched. Without ``force`` an existing
+    file is not replaced.
+    """
+    target = Path(path)
+    if target.exists() and not force:
+        raise click.UsageError(f"{target} exists; pass --force to replace it")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, mode) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def echo_err(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def stdout_is_tty() -> bool:
+    return sys.stdout.isatty()
