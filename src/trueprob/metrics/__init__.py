@@ -1,0 +1,1 @@
+"""Metrics as functions: validate the inputs, build the mergeable state, finalise."""
