@@ -71,5 +71,8 @@ def bincount(xp: Any, index: Array, weights: Array | None, length: int) -> Array
 
 def float_eps(dtype: Any) -> float:
     """Machine epsilon of a floating dtype of any namespace."""
-    name = str(dtype).rsplit(".", 1)[-1]
-    return float(np.finfo(np.dtype(name)).eps)
+    try:
+        return float(np.finfo(dtype).eps)  # numpy dtypes and scalar types
+    except (TypeError, ValueError):
+        name = str(dtype).rsplit(".", 1)[-1]  # e.g. torch.float32 -> float32
+        return float(np.finfo(np.dtype(name)).eps)

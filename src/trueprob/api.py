@@ -122,7 +122,7 @@ def evaluate(
     >>> report.accuracy
     0.5
     >>> round(report.nll, 4)
-    0.8945
+    0.7591
     """
     check_unit(unit)
     check_reduce(reduce)

@@ -1,1 +1,43 @@
-"""Metrics as functions: validate the inputs, build the mergeable state, finalise."""
+"""Metrics as functions: validate the inputs, build the mergeable state, finalise.
+
+Each function computes one number with SPEC.md's definition; ``trueprob.evaluate`` computes all
+of them in one pass.
+"""
+
+from trueprob.metrics.calibration import (
+    ReliabilityTable,
+    class_conditional_ece,
+    classwise_ece,
+    debiased_l2_calibration_error,
+    ks_calibration_error,
+    max_calibration_error,
+    reliability_table,
+    rms_calibration_error,
+    top_label_ece,
+)
+from trueprob.metrics.scores import (
+    CrossEntropySplit,
+    accuracy,
+    binary_brier_score,
+    brier_score,
+    cross_entropy_split,
+    log_loss,
+)
+
+__all__ = [
+    "CrossEntropySplit",
+    "ReliabilityTable",
+    "accuracy",
+    "binary_brier_score",
+    "brier_score",
+    "class_conditional_ece",
+    "classwise_ece",
+    "cross_entropy_split",
+    "debiased_l2_calibration_error",
+    "ks_calibration_error",
+    "log_loss",
+    "max_calibration_error",
+    "reliability_table",
+    "rms_calibration_error",
+    "top_label_ece",
+]

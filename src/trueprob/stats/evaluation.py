@@ -174,23 +174,23 @@ class EvaluationStats:
             total = wsum(xp.where(finite, x, 0.0))
             return xp.where(n_hit > 0, xp.inf, total), n_hit
 
-        if "scores" in parts:
-            total_w = float(n) if w is None else xp.sum(w)
-            add = [total_w, 0.0, 0.0, wsum(rows.correct), 0.0, 0.0, 0.0]
-            n_inf: Any = 0
-            if rows.nll is not None:
-                add[_NLL], n_inf = wsum_inf(rows.nll)
-                add[_BRIER] = wsum(rows.brier)
-                add[_W_VECTOR] = total_w
-                if rows.entropy is not None:
-                    add[_ENTROPY] = wsum(rows.entropy)
-                    add[_KL] = wsum_inf(rows.kl)[0]
-                else:
-                    # hard labels: H(one-hot) = 0 and KL = NLL (so mixed streams add up).
-                    add[_KL] = add[_NLL]
-            self.sums += xp.stack([xp.asarray(a, dtype=f64, **_dev(dev)) for a in add])
-            self.counts += xp.stack([xp.asarray(v, dtype=xp.int64, **_dev(dev)) for v in
-                                     (n, n_inf, n if vector else 0)])
+        # weight and correctness are always kept (every metric divides by W)
+        total_w = float(n) if w is None else xp.sum(w)
+        add = [total_w, 0.0, 0.0, wsum(rows.correct), 0.0, 0.0, 0.0]
+        n_inf: Any = 0
+        if rows.nll is not None:
+            add[_NLL], n_inf = wsum_inf(rows.nll)
+            add[_BRIER] = wsum(rows.brier)
+            add[_W_VECTOR] = total_w
+            if rows.entropy is not None:
+                add[_ENTROPY] = wsum(rows.entropy)
+                add[_KL] = wsum_inf(rows.kl)[0]
+            else:
+                # hard labels: H(one-hot) = 0 and KL = NLL (so mixed streams add up).
+                add[_KL] = add[_NLL]
+        self.sums += xp.stack([xp.asarray(a, dtype=f64, **_dev(dev)) for a in add])
+        self.counts += xp.stack([xp.asarray(v, dtype=xp.int64, **_dev(dev)) for v in
+                                 (n, n_inf, n if rows.nll is not None else 0)])
         conf, correct = rows.confidence, rows.correct
         need_bins = any(p in parts for p in ("top_label", "class_conditional"))
         if need_bins:
