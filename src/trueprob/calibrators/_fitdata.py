@@ -1,0 +1,208 @@
+"""Fit and predict inputs of the calibrators, validated by :func:`trueprob._validation.prepare`.
+
+:func:`fit_arrays` turns the ``fit`` arguments of every calibrator into float64 numpy arrays
+(a calibration set is fitted in memory); :func:`predict_inputs` validates the ``predict_*``
+arguments with the same checks and messages and keeps the caller's array namespace.
+
+Scores are logits z_i, or log-probabilities log q_i when ``probs=`` was given; which one is
+recorded in ``kind`` and never guessed from the values. A probability of exactly 0 has no
+finite logarithm: it is replaced by the smallest positive normal number of its dtype before the
+logarithm (``LOG_FLOOR``), so every score is finite; softmax(log q) = q still holds to within
+that number.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, Literal
+
+import numpy as np
+
+from trueprob._array import Array, is_array, namespace, to_numpy
+from trueprob._validation import _convert, _expand_binary, _float_array, prepare
+
+FitKind = Literal["logits", "probs"]
+
+#: log of the smallest positive normal float64, the floor of log-probabilities (float64 input).
+LOG_FLOOR = float(np.log(np.finfo(np.float64).tiny))
+
+
+def log_floor(dtype: Any) -> float:
+    """``log`` of the smallest positive normal number of ``dtype`` (any namespace's dtype).
+
+    >>> round(log_floor(np.float32), 3), round(log_floor(np.float64), 3)
+    (-87.337, -708.396)
+    """
+    return float(np.log(_tiny(dtype)))
+
+
+def _tiny(dtype: Any) -> float:
+    """Smallest positive normal number of a numpy or torch floating dtype."""
+    try:
+        np_dtype = np.dtype(dtype)
+    except TypeError:  # a torch dtype: "torch.float32" -> "float32"
+        np_dtype = np.dtype(str(dtype).rsplit(".", 1)[-1])
+    return float(np.finfo(np_dtype).tiny)
+
+
+@dataclass(frozen=True)
+class FitData:
+    """A validated calibration set as float64 numpy arrays (SPEC.md notation).
+
+    Attributes
+    ----------
+    scores : ndarray (N, K) float64
+        Logits z_i (``kind == "logits"``) or log-probabilities log q_i (``kind == "probs"``).
+        Binary inputs are already expanded to two columns ((0, z) or (log(1 - p), log p)).
+    kind : {"logits", "probs"}
+        Which of the two ``scores`` holds.
+    labels : ndarray (N,) int64 or None
+        Hard labels y_i, when they were given (then ``soft_targets`` is None).
+    soft_targets : ndarray (N, K) float64 or None
+        Soft targets t_i (counts already divided by their row totals), when given.
+    weights : ndarray (N,) float64
+        Row weights w_i (ones when no ``sample_weight`` was given); their sum W is > 0.
+    binary : bool
+        True when the scores were given as one column (the positive class).
+    """
+
+    scores: np.ndarray
+    kind: FitKind
+    labels: np.ndarray | None
+    soft_targets: np.ndarray | None
+    weights: np.ndarray
+    binary: bool
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.scores.shape[0])
+
+    @property
+    def n_classes(self) -> int:
+        return int(self.scores.shape[1])
+
+    @cached_property
+    def targets(self) -> np.ndarray:
+        """t_i as (N, K) float64: one-hot rows for hard labels (built on first use), else soft."""
+        if self.soft_targets is not None:
+            return self.soft_targets
+        assert self.labels is not None
+        onehot = np.zeros(self.scores.shape, dtype=np.float64)
+        onehot[np.arange(self.n_rows), self.labels] = 1.0
+        return onehot
+
+    def target_dot(self, x: np.ndarray) -> np.ndarray:
+        """sum_k t_ik x_ik for every row, without building one-hot targets for hard labels."""
+        if self.labels is not None:
+            return np.take_along_axis(x, self.labels[:, None], axis=1)[:, 0]
+        assert self.soft_targets is not None
+        return np.einsum("ij,ij->i", self.soft_targets, x)
+
+    def subset(self, rows: np.ndarray) -> FitData:
+        """The rows ``rows`` (an integer index or boolean mask) as a new :class:`FitData`."""
+        labels = None if self.labels is None else self.labels[rows]
+        soft = None if self.soft_targets is None else self.soft_targets[rows]
+        return FitData(self.scores[rows], self.kind, labels, soft, self.weights[rows],
+                       self.binary)
+
+
+def _log_probs(xp: Any, q: Array) -> Array:
+    """log q with log 0 replaced by :func:`log_floor` of q's dtype (no divide-by-zero warning)."""
+    tiny = _tiny(q.dtype)
+    return xp.log(xp.where(q > tiny, q, xp.full_like(q, tiny)))
+
+
+def fit_arrays(
+    labels: Any = None,
+    *,
+    logits: Any = None,
+    probs: Any = None,
+    targets: Any = None,
+    counts: Any = None,
+    sample_weight: Any = None,
+) -> FitData:
+    """Validate a calibration set (with :func:`~trueprob._validation.prepare`) into a FitData.
+
+    Exactly one of ``logits`` / ``probs`` and one of ``labels`` / ``targets`` / ``counts``.
+    Errors are those of :func:`trueprob.evaluate` (same checks, same messages), plus an error
+    when the weights sum to zero.
+
+    Examples
+    --------
+    >>> data = fit_arrays(np.array([1, 0]), probs=np.array([[0.25, 0.75], [1.0, 0.0]]))
+    >>> data.kind, data.scores.dtype, data.weights.tolist()
+    ('probs', dtype('float64'), [1.0, 1.0])
+    >>> np.exp(data.scores).round(2).tolist()
+    [[0.25, 0.75], [1.0, 0.0]]
+    >>> data.targets.tolist()
+    [[0.0, 1.0], [1.0, 0.0]]
+    """
+    inputs = prepare(labels, logits=logits, probs=probs, targets=targets, counts=counts,
+                     sample_weight=sample_weight)
+    xp = inputs.xp
+    scores, ys, ts, ws = [], [], [], []
+    for chunk in inputs.chunks():
+        s = chunk.scores
+        if inputs.kind == "probs":
+            s = _log_probs(xp, s)
+        scores.append(to_numpy(s).astype(np.float64))
+        if chunk.labels is not None:
+            ys.append(to_numpy(chunk.labels).astype(np.int64))
+        if chunk.targets is not None:
+            ts.append(to_numpy(chunk.targets).astype(np.float64))
+        if chunk.weights is not None:
+            ws.append(to_numpy(chunk.weights).astype(np.float64))
+    z = np.concatenate(scores) if len(scores) > 1 else scores[0]
+    y = (np.concatenate(ys) if len(ys) > 1 else ys[0]) if ys else None
+    t = (np.concatenate(ts) if len(ts) > 1 else ts[0]) if ts else None
+    if ws:
+        w = np.concatenate(ws) if len(ws) > 1 else ws[0]
+        if not w.sum() > 0:
+            raise ValueError("sample_weight must not be all zero; the weights sum to 0")
+    else:
+        w = np.ones(z.shape[0], dtype=np.float64)
+    kind: FitKind = "logits" if inputs.kind == "logits" else "probs"
+    return FitData(z, kind, y, t, w, inputs.binary)
+
+
+def predict_inputs(*, logits: Any = None, probs: Any = None) -> tuple[Any, Array, FitKind]:
+    """Validate prediction inputs: ``(xp, scores, kind)`` in the caller's namespace and dtype.
+
+    ``scores`` is (N, K): logits, or log-probabilities (log 0 floored as in :func:`fit_arrays`)
+    when ``probs=`` was given; binary (N,) inputs are expanded to two columns. The checks and
+    messages are those of :func:`trueprob.evaluate`.
+
+    Examples
+    --------
+    >>> xp, scores, kind = predict_inputs(logits=np.array([0.0, 2.0]))
+    >>> kind, scores.tolist()
+    ('logits', [[0.0, 0.0], [0.0, 2.0]])
+    """
+    primary = logits if logits is not None else probs
+    # labels are not part of prediction; a row of zeros lets `prepare` run all of its
+    # checks on the scores (and give its messages) unchanged.
+    if primary is not None and (logits is None or probs is None):
+        name = "logits" if logits is not None else "probs"
+        arr = _convert(primary, name, namespace(primary) if is_array(primary) else None)
+        xp = namespace(arr)
+        arr = _float_array(arr, name, xp)
+        n = int(arr.shape[0]) if arr.ndim >= 1 else 0
+        dummy = xp.zeros(n, dtype=xp.int64, device=getattr(arr, "device", None)) \
+            if not isinstance(arr, np.ndarray) else np.zeros(n, dtype=np.int64)
+        if logits is not None:
+            logits = arr
+        else:
+            probs = arr
+    else:
+        dummy = None
+    inputs = prepare(dummy, logits=logits, probs=probs)
+    xp = inputs.xp
+    for _ in inputs.chunks():  # value checks (finite, range, row sums), chunk by chunk
+        pass
+    s = inputs.scores
+    if inputs.binary:
+        s = _expand_binary(xp, s, inputs.kind)
+    if inputs.kind == "probs":
+        return xp, _log_probs(xp, s), "probs"
+    return xp, s, "logits"
