@@ -44,12 +44,18 @@ def rng() -> np.random.Generator:
     return np.random.default_rng(20261129)
 
 
-def synthetic_logits(rng: np.random.Generator, n: int, k: int, *, scale: float = 1.0,
-                     dtype: type = np.float64) -> tuple[np.ndarray, np.ndarray]:
-    """Logits and labels drawn from softmax(logits) (calibrated), then logits scaled."""
+def _synthetic_logits(rng: np.random.Generator, n: int, k: int, *, scale: float = 1.0,
+                      dtype: type = np.float64) -> tuple[np.ndarray, np.ndarray]:
+    """Logits z and labels y ~ Cat(softmax(z)) (calibrated), returned as (z * scale, y)."""
     z = rng.normal(size=(n, k)) * 2.0
     q = np.exp(z - z.max(1, keepdims=True))
     q /= q.sum(1, keepdims=True)
     u = rng.random(n)[:, None]
     y = np.minimum((q.cumsum(1) < u).sum(1), k - 1)
     return (z * scale).astype(dtype), y.astype(np.int64)
+
+
+@pytest.fixture
+def synthetic_logits():
+    """``synthetic_logits(rng, n, k, scale=1.0, dtype=np.float64) -> (logits, labels)``."""
+    return _synthetic_logits

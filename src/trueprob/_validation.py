@@ -48,10 +48,11 @@ class Chunk:
 
     kind: ScoreKind
     scores: Array
-    predictions: Array | None
-    labels: Array | None
-    targets: Array | None
-    weights: Array | None
+    # Array or None (typed Any: Array is Any, and Optional[Any] would need a check per use)
+    predictions: Any
+    labels: Any
+    targets: Any
+    weights: Any
     offset: int
 
     @property
@@ -85,7 +86,10 @@ class Inputs:
 
     def _chunk(self, start: int, stop: int) -> Chunk:
         xp = self.xp
-        take = (lambda a: None if a is None else a[start:stop, ...])
+
+        def take(a: Array | None) -> Array | None:
+            return None if a is None else a[start:stop, ...]
+
         scores = take(self.scores)
         labels = take(self.labels)
         targets = take(self.targets)
@@ -131,8 +135,16 @@ def _first_bad_row(xp: Any, bad: Array) -> int:
 
 
 def _row_repr(x: Array, row: int) -> str:
-    value = to_numpy(x[row, ...])
-    return np.array2string(np.asarray(value), precision=8, threshold=12, separator=", ")
+    """The offending row, compactly: floats with 8 significant digits, long rows elided."""
+    value = np.asarray(to_numpy(x[row, ...]))
+
+    def short(v: Any) -> str:
+        return f"{v:.8g}"
+
+    if value.ndim == 0:
+        return short(value) if value.dtype.kind == "f" else str(value)
+    return np.array2string(value, threshold=12, separator=", ",
+                           formatter={"float_kind": short})
 
 
 def _check_finite(xp: Any, x: Array, name: str, offset: int) -> None:

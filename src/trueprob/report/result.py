@@ -34,8 +34,9 @@ class BinRow:
     """One bin of the top-label reliability table.
 
     ``lower``/``upper`` are the bin's edges (which side is closed is in the settings);
-    ``weight`` W_b and ``count`` n_b; ``confidence`` conf_b and ``accuracy`` acc_b are weighted
-    means (NaN for an empty bin); ``gap`` = confidence - accuracy (positive: over-confident).
+    ``weight`` W_b and ``count`` n_b (rows with positive weight); ``confidence`` conf_b and
+    ``accuracy`` acc_b are weighted means (NaN for an empty bin); ``gap`` = confidence -
+    accuracy (positive: over-confident).
     """
 
     lower: float
@@ -110,7 +111,7 @@ class Report:
         )
         out["settings"] = asdict(self.settings)
         out["unavailable"] = dict(self.unavailable)
-        return _clean(out)  # type: ignore[no-any-return]
+        return _clean(out)
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent, allow_nan=False)

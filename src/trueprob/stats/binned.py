@@ -38,12 +38,12 @@ class BinTable:
     def ece_per_group(self, p: float = 1.0) -> np.ndarray:
         """sum_b (W_gb / W) |acc_gb - conf_gb|^p per group (before the 1/p root)."""
         gap = np.where(self.nonempty, np.abs(np.nan_to_num(self.gap)), 0.0)
-        return np.sum(self.weight / self.total_weight * gap**p, axis=-1)  # type: ignore[no-any-return]
+        return np.sum(self.weight / self.total_weight * gap**p, axis=-1)
 
     def mce_per_group(self) -> np.ndarray:
         """max over non-empty bins of |acc_b - conf_b| per group (0 for a group with no rows)."""
         gap = np.where(self.nonempty, np.abs(np.nan_to_num(self.gap)), 0.0)
-        return np.max(gap, axis=-1)  # type: ignore[no-any-return]
+        return np.max(gap, axis=-1)
 
     def debiased_l2_squared(self) -> float:
         """Kumar et al. 2019: sum_b (W_b/W)[(acc_b - conf_b)^2 - acc_b(1 - acc_b)/(n_b - 1)].
@@ -61,7 +61,8 @@ class BinTable:
 
 
 class BinnedStats:
-    """Sums per (group, bin): count (int64), weight, score and outcome sums (float64).
+    """Sums per (group, bin): count (int64, rows with positive weight), weight, score and
+    outcome sums (float64).
 
     ``groups`` = 1 for top-label reliability, K for class-conditional (group = predicted class)
     or classwise (group = class) reliability. Merging adds the arrays, so any chunking and any
@@ -101,14 +102,17 @@ class BinnedStats:
         """
         self._ensure(xp, dev)
         n = self.size
-        counts = bincount(xp, flat_index, None, n)
-        self.count += counts
         if weights is None:
+            counts = bincount(xp, flat_index, None, n)
+            self.count += counts
             self.weight += xp.astype(counts, xp.float64)
             self.sum_score += bincount(xp, flat_index, scores, n)
             if outcomes is not None:
                 self.sum_outcome += bincount(xp, flat_index, outcomes, n)
         else:
+            # counts are rows with positive weight, so a zero-weight row is a dropped row
+            positive = xp.astype(weights > 0, xp.float64)
+            self.count += xp.astype(bincount(xp, flat_index, positive, n), xp.int64)
             self.weight += bincount(xp, flat_index, weights, n)
             self.sum_score += bincount(xp, flat_index, xp.astype(scores, xp.float64) * weights, n)
             if outcomes is not None:

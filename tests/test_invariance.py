@@ -1,0 +1,196 @@
+"""Invariances every metric must have (scikit-learn's test_common idea, for every Report field):
+unit weights = no weights; integer weights = repeated rows; zero weight = dropped row; row order
+does not matter; any chunking and any merge order = one shot; numpy = torch."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import trueprob
+from trueprob import EvaluationStats
+
+SETTINGS = [
+    {"binning": "width", "closed": "right"},
+    {"binning": "width", "closed": "left"},
+    {"binning": "mass", "closed": "right"},
+]
+
+
+def numbers(report: trueprob.Report, counts: bool = True) -> dict[str, float]:
+    """Every number of a report except the row count n (flattened, NaN kept); without the
+    per-bin row counts if ``counts`` is false."""
+    d = report.to_dict()
+    out: dict[str, float] = {}
+    for key, value in d.items():
+        if key in ("n", "settings", "unavailable", "inputs", "targets", "unit"):
+            continue
+        if key == "bins":
+            for j, row in enumerate(value):
+                for f, v in row.items():
+                    if f == "count" and not counts:
+                        continue
+                    out[f"bins[{j}].{f}"] = math.nan if v is None else float(v)
+        elif key == "classwise_ece_per_class":
+            for j, v in enumerate(value or []):
+                out[f"cw[{j}]"] = v
+        else:
+            out[key] = math.nan if value is None else float(value)
+    return out
+
+
+def assert_same(a: trueprob.Report, b: trueprob.Report, rel: float = 1e-12,
+                abs_: float = 1e-13, counts: bool = True) -> None:
+    na, nb = numbers(a, counts), numbers(b, counts)
+    assert na.keys() == nb.keys()
+    for key in na:
+        x, y = na[key], nb[key]
+        if math.isnan(x) or math.isnan(y):
+            assert math.isnan(x) and math.isnan(y), key
+        else:
+            assert x == pytest.approx(y, rel=rel, abs=abs_), key
+    assert a.settings.edges == pytest.approx(b.settings.edges, rel=1e-15)
+
+
+@pytest.fixture
+def data(rng, synthetic_logits):
+    z, y = synthetic_logits(rng, 500, 4, scale=2.0)
+    return z, y
+
+
+@pytest.mark.parametrize("kw", SETTINGS)
+def test_unit_weights_equal_no_weights(data, kw):
+    z, y = data
+    assert_same(trueprob.evaluate(y, logits=z, **kw),
+                trueprob.evaluate(y, logits=z, sample_weight=np.ones(len(y)), **kw))
+
+
+@pytest.mark.parametrize("kw", SETTINGS)
+def test_integer_weights_equal_repetition(data, rng, kw):
+    z, y = data
+    w = rng.integers(0, 4, size=len(y))
+    rep = np.repeat(np.arange(len(y)), w)
+    a = trueprob.evaluate(y, logits=z, sample_weight=w.astype(float), **kw)
+    b = trueprob.evaluate(y[rep], logits=z[rep], **kw)
+    assert_same(a, b, counts=False)  # bin counts count rows, weights count repetitions
+
+
+@pytest.mark.parametrize("kw", SETTINGS)
+def test_zero_weight_equals_dropping(data, rng, kw):
+    z, y = data
+    w = rng.random(len(y)) + 0.5
+    w[::7] = 0.0
+    keep = w > 0
+    assert_same(trueprob.evaluate(y, logits=z, sample_weight=w, **kw),
+                trueprob.evaluate(y[keep], logits=z[keep], sample_weight=w[keep], **kw))
+
+
+@pytest.mark.parametrize("kw", SETTINGS)
+def test_permutation_changes_nothing(data, rng, kw):
+    z, y = data
+    w = rng.random(len(y))
+    p = rng.permutation(len(y))
+    assert_same(trueprob.evaluate(y, logits=z, sample_weight=w, **kw),
+                trueprob.evaluate(y[p], logits=z[p], sample_weight=w[p], **kw))
+
+
+def test_invariances_hold_for_soft_targets_and_probs(rng):
+    q = rng.dirichlet(np.ones(5) * 0.5, size=300)
+    t = rng.dirichlet(np.ones(5), size=300)
+    w = rng.integers(0, 3, size=300)
+    rep = np.repeat(np.arange(300), w)
+    assert_same(trueprob.evaluate(probs=q, targets=t, sample_weight=w.astype(float)),
+                trueprob.evaluate(probs=q[rep], targets=t[rep]), counts=False)
+    p = rng.permutation(300)
+    assert_same(trueprob.evaluate(probs=q, targets=t), trueprob.evaluate(probs=q[p],
+                                                                        targets=t[p]))
+
+
+def _merge_tree(states: list[EvaluationStats], rng: np.random.Generator) -> EvaluationStats:
+    """Merge states in a random binary tree (random pairs until one is left)."""
+    states = list(states)
+    while len(states) > 1:
+        i, j = sorted(rng.choice(len(states), size=2, replace=False))
+        right = states.pop(j)
+        left = states.pop(i)
+        merged = left.merge(right) if rng.random() < 0.5 else right.merge(left)
+        states.append(merged)
+    return states[0]
+
+
+@given(seed=st.integers(0, 2**32 - 1), n_chunks=st.integers(1, 12),
+       soft=st.booleans(), weighted=st.booleans())
+def test_any_chunking_and_merge_order_equals_one_shot(seed, n_chunks, soft, weighted):
+    rng = np.random.default_rng(seed)
+    n, k = 240, 3
+    z = rng.normal(size=(n, k)).astype(np.float32) * 3
+    y = rng.integers(0, k, size=n)
+    t = rng.dirichlet(np.ones(k), size=n) if soft else None
+    w = rng.random(n) if weighted else None
+    kw = {"targets": t} if soft else {}
+    labels = None if soft else y
+    one = trueprob.evaluate(labels, logits=z, sample_weight=w, **kw)
+    cuts = np.sort(rng.choice(np.arange(1, n), size=n_chunks - 1, replace=False))
+    states = []
+    for part in np.split(np.arange(n), cuts):
+        s = EvaluationStats(k)
+        s.update(None if soft else y[part], logits=z[part],
+                 sample_weight=None if w is None else w[part],
+                 **({"targets": t[part]} if soft else {}))
+        states.append(s)
+    assert_same(_merge_tree(states, rng).finalize(), one, rel=1e-10, abs_=1e-12)
+
+
+def test_update_is_chunk_size_independent(data):
+    z, y = data
+    inputs = trueprob._validation.prepare(y, logits=z)
+    a = EvaluationStats(4).update_inputs(inputs, rows=7).finalize()
+    b = EvaluationStats(4).update_inputs(inputs, rows=10_000).finalize()
+    assert_same(a, b)
+
+
+def test_merge_refuses_different_settings():
+    with pytest.raises(ValueError, match="cannot merge states with different settings"):
+        EvaluationStats(3).merge(EvaluationStats(3, n_bins=10))
+    with pytest.raises(ValueError, match="this state has K=3 classes but the inputs have K=4"):
+        EvaluationStats(3).update(np.array([0]), logits=np.zeros((1, 4)))
+
+
+torch = pytest.importorskip("torch")
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("kw", SETTINGS)
+def test_numpy_equals_torch(data, rng, dtype, kw):
+    z, y = data
+    z = z.astype(dtype)
+    w = rng.random(len(y))
+    a = trueprob.evaluate(y, logits=z, sample_weight=w, **kw)
+    b = trueprob.evaluate(torch.from_numpy(y), logits=torch.from_numpy(z),
+                          sample_weight=torch.from_numpy(w), **kw)
+    # float32 exp differs by an ulp or so between numpy and torch
+    tol = {"rel": 1e-6, "abs_": 1e-6} if dtype == "float32" else {"rel": 1e-12}
+    assert_same(a, b, **tol)
+
+
+@pytest.mark.torch
+def test_numpy_equals_torch_soft_and_probs(rng):
+    q = rng.dirichlet(np.ones(5), size=200).astype(np.float32)
+    c = rng.integers(0, 4, size=(200, 5))
+    c[:, 0] += 1
+    a = trueprob.evaluate(probs=q, counts=c)
+    b = trueprob.evaluate(probs=torch.from_numpy(q), counts=torch.from_numpy(c))
+    assert_same(a, b, rel=1e-6, abs_=1e-6)
+
+
+@pytest.mark.torch
+def test_torch_state_merges_with_numpy_state(data):
+    z, y = data
+    s1 = EvaluationStats(4).update(torch.from_numpy(y[:200]), logits=torch.from_numpy(z[:200]))
+    s2 = EvaluationStats(4).update(y[200:], logits=z[200:])
+    assert_same(s1.merge(s2).finalize(), trueprob.evaluate(y, logits=z))
