@@ -1,0 +1,131 @@
+"""CSV tables: a header row of column names, then one row per example, read in batches.
+
+Parsed with the standard library's ``csv`` module, a batch of rows at a time; only the selected
+columns are converted (with NumPy). Columns of ``labels``, ``predictions`` and ``counts`` become
+int64 when every value is written as an integer, float64 otherwise (validation then reports a
+non-integer label with its row); every other field becomes float64.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Iterator, Sequence
+from typing import IO, Any
+
+import numpy as np
+
+from trueprob.io.errors import FileFormatError
+from trueprob.io.source import Source
+
+#: fields whose columns are read as integers when they are written as integers
+INTEGER_FIELDS = frozenset({"labels", "predictions", "counts"})
+
+
+def _is_number(token: str) -> bool:
+    try:
+        float(token)
+    except ValueError:
+        return False
+    return True
+
+
+class CsvSource(Source):
+    """A ``.csv`` file (UTF-8, optional byte-order mark, comma-separated, header required)."""
+
+    table = True
+
+    def __init__(self, path: str | os.PathLike[str], label: str) -> None:
+        self.label = label
+        self._path = path
+        #: names whose values should stay integers when they are written as integers
+        self.integer_names: set[str] = set()
+        with self._open() as fh:
+            header = self._read_header(fh)
+        self._header = header
+
+    def _open(self) -> IO[str]:
+        return open(self._path, encoding="utf-8-sig", newline="")
+
+    def _read_header(self, fh: IO[str]) -> list[str]:
+        try:
+            reader = csv.reader(fh)
+            header = next(reader, None)
+            while header == []:
+                header = next(reader, None)
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise FileFormatError(f"{self.label}: not a readable CSV file ({exc})") from exc
+        if header is None:
+            raise FileFormatError(f"{self.label}: the file is empty; expected a header row "
+                                  f"naming the columns")
+        header = [h.strip() for h in header]
+        if all(_is_number(h) for h in header):
+            raise FileFormatError(
+                f"{self.label}: the first line ({','.join(header[:5])}"
+                f"{',...' if len(header) > 5 else ''}) holds numbers, not column names; a "
+                f"header row naming the columns is required"
+            )
+        return header
+
+    def names(self) -> list[str]:
+        return list(self._header)
+
+    def check(self, names: Sequence[str]) -> None:
+        for name in names:
+            if self._header.count(name) > 1:
+                raise FileFormatError(f"{self.label}: column {name!r} appears more than once "
+                                      f"in the header")
+
+    def batches(self, names: Sequence[str], batch_rows: int | None) -> Iterator[dict[str, Any]]:
+        unique = list(dict.fromkeys(names))
+        index = [self._header.index(name) for name in unique]
+        width = len(self._header)
+        with self._open() as fh:
+            reader = csv.reader(fh)
+            try:
+                first = next(reader, None)
+                while first == []:  # blank lines before the header
+                    first = next(reader, None)
+                rows: list[list[str]] = []
+                lines: list[int] = []
+                for row in reader:
+                    if not row:  # blank line
+                        continue
+                    if len(row) != width:
+                        raise FileFormatError(
+                            f"{self.label}: line {reader.line_num} has {len(row)} fields but "
+                            f"the header has {width}"
+                        )
+                    rows.append([row[i] for i in index])
+                    lines.append(reader.line_num)
+                    if batch_rows is not None and len(rows) == batch_rows:
+                        yield self._convert(unique, rows, lines)
+                        rows, lines = [], []
+            except (csv.Error, UnicodeDecodeError) as exc:
+                raise FileFormatError(
+                    f"{self.label}: not a readable CSV file near line {reader.line_num} ({exc})"
+                ) from exc
+            if rows or batch_rows is None:
+                yield self._convert(unique, rows, lines)
+
+    def _convert(self, names: list[str], rows: list[list[str]],
+                 lines: list[int]) -> dict[str, np.ndarray]:
+        text = np.array(rows, dtype=str).reshape(len(rows), len(names))
+        out = {}
+        for j, name in enumerate(names):
+            column = text[:, j]
+            if name in self.integer_names:
+                try:
+                    out[name] = column.astype(np.int64)
+                    continue
+                except (ValueError, OverflowError):
+                    pass
+            try:
+                out[name] = column.astype(np.float64)
+            except ValueError:
+                bad = next(i for i, t in enumerate(column) if not _is_number(str(t)))
+                raise FileFormatError(
+                    f"{self.label}: column {name!r}, line {lines[bad]}: {str(column[bad])!r} "
+                    f"is not a number"
+                ) from None
+        return out
