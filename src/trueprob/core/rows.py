@@ -94,7 +94,7 @@ def row_quantities(xp: Any, chunk: Chunk, *, need_scores: bool = True) -> RowQua
                 nll = lse[:, 0] - xp.astype(_take(xp, x, y), f64)
             else:
                 nll = -_safe_log(xp, q_y)
-            brier = xp.sum(xp.astype(q, f64) ** 2, axis=1) - 2.0 * q_y + 1.0
+            brier = xp.sum(q * q, axis=1, dtype=f64) - 2.0 * q_y + 1.0
     else:
         correct = _take(xp, t, pred)
         if need_scores:
