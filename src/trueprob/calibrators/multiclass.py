@@ -1,0 +1,441 @@
+"""Multiclass use of binary calibrators: one-vs-rest with renormalisation, and top-label.
+
+Both wrappers turn K-class scores (logits z_i, or log-probabilities) into binary log-odds and
+fit a binary calibrator (Platt, beta, isotonic, histogram binning, scaling-binning) on them by
+the weighted Bernoulli likelihood:
+
+- :class:`OneVsRest`: for each class k, s_ik = log q_ik - log(1 - q_ik) against the target
+  t_ik; K calibrators; the calibrated p'_ik are renormalised, q'_ik = p'_ik / sum_j p'_ij.
+- :class:`TopLabel`: one calibrator on the top-label log-odds s_i = log c_i - log(1 - c_i)
+  (c_i = max_k q_ik) against the correctness a_i = t_{i, yhat_i}; the calibrated confidence
+  replaces c_i and the other classes share the rest in their original proportions.
+
+log(1 - q_ik) = logsumexp_{j != k} z_ij - logsumexp_j z_ij is computed without forming
+1 - q_ik, so log-odds stay exact for confidences near 1.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from trueprob._array import Array
+from trueprob._version import __version__
+from trueprob.calibrators._fitdata import fit_arrays, predict_inputs
+from trueprob.calibrators.base import (
+    FORMAT,
+    FORMAT_VERSION,
+    REGISTRY,
+    Calibrator,
+    CalibratorFormatError,
+    _encode,
+)
+from trueprob.calibrators.binary import (
+    PlattScaling,
+    _BinaryCalibrator,
+    log_sigmoid,
+    torch_module,
+)
+
+#: TopLabel keeps the argmax: the calibrated top log-odds stays this far above the runner-up's.
+ARGMAX_MARGIN = 1e-9
+
+# --------------------------------------------------------------------------- log-odds
+
+
+def _others_lse(xp: Any, z: Array) -> tuple[Array, Array, Array, Array]:
+    """Per row: ``(top, m2, log_sum2, others)`` of float64 scores z (N, K).
+
+    ``others[:, k]`` = logsumexp_{j != k} z_j. For k != top it is m1 + log(sum_j e^{z_j - m1}
+    - e^{z_k - m1}), where the sum is >= 1 + e^{z_k - m1}, so the difference loses nothing;
+    for the top column it is m2 + log_sum2 with m2 the runner-up score and
+    log_sum2 = log sum_{j != top} e^{z_j - m2} (>= 0), summed without the top term.
+    """
+    k = int(z.shape[1])
+    top = xp.argmax(z, axis=1)
+    is_top = xp.arange(k)[None, :] == top[:, None]
+    m1 = xp.max(z, axis=1, keepdims=True)
+    m2 = xp.max(xp.where(is_top, -xp.inf, z), axis=1, keepdims=True)
+    e1 = xp.exp(z - m1)
+    sum1 = xp.sum(e1, axis=1, keepdims=True)
+    e2 = xp.where(is_top, 0.0, xp.exp(xp.where(is_top, m2, z) - m2))
+    log_sum2 = xp.log(xp.sum(e2, axis=1, keepdims=True))
+    rest = xp.where(is_top, xp.ones_like(e1), sum1 - e1)
+    others = xp.where(is_top, m2 + log_sum2, m1 + xp.log(rest))
+    return top, m2[:, 0], log_sum2[:, 0], others
+
+
+def one_vs_rest_log_odds(xp: Any, scores: Array) -> Array:
+    """s_ik = z_ik - logsumexp_{j != k} z_ij = log q_ik - log(1 - q_ik), float64 (N, K).
+
+    Examples
+    --------
+    >>> z = np.log(np.array([[0.7, 0.2, 0.1]]))
+    >>> one_vs_rest_log_odds(np, z).round(6).tolist()
+    [[0.847298, -1.386294, -2.197225]]
+    """
+    z = xp.astype(scores, xp.float64)
+    return z - _others_lse(xp, z)[3]
+
+
+def top_label_log_odds(xp: Any, scores: Array) -> tuple[Array, Array]:
+    """(yhat_i, s_i): the top class (ties: lowest index) and log c_i - log(1 - c_i), float64.
+
+    Examples
+    --------
+    >>> top, s = top_label_log_odds(np, np.log(np.array([[0.2, 0.8], [0.5, 0.5]])))
+    >>> top.tolist(), s.round(6).tolist()
+    ([1, 0], [1.386294, 0.0])
+    """
+    z = xp.astype(scores, xp.float64)
+    top, _, _, others = _others_lse(xp, z)
+    s = z - others
+    return top, xp.take_along_axis(s, top[:, None], axis=1)[:, 0]
+
+
+def _logsumexp_rows(xp: Any, x: Array) -> Array:
+    m = xp.max(x, axis=1, keepdims=True)
+    m = xp.where(xp.isfinite(m), m, xp.zeros_like(m))
+    return m + xp.log(xp.sum(xp.exp(x - m), axis=1, keepdims=True))
+
+
+# --------------------------------------------------------------------------- plain data
+
+
+def _check_base(base: Any, owner: str) -> _BinaryCalibrator:
+    if not isinstance(base, _BinaryCalibrator):
+        binaries = sorted(n for n, c in REGISTRY.items() if issubclass(c, _BinaryCalibrator))
+        raise TypeError(
+            f"{owner}: base must be a binary calibrator ({', '.join(binaries)}); "
+            f"got {base!r}"
+        )
+    return base
+
+
+def _clone(base: _BinaryCalibrator) -> _BinaryCalibrator:
+    return type(base)(**base.get_params())
+
+
+def _resolve_base(base: Any, owner: str) -> _BinaryCalibrator:
+    """The ``base`` parameter, with None meaning PlattScaling()."""
+    return PlattScaling() if base is None else _check_base(base, owner)
+
+
+def _nested_encode(cal: Calibrator, *, fitted: bool) -> list[Any]:
+    """A nested calibrator as plain lists: [class, [[param, value], ...](, [[attr, value], ...])].
+
+    Lists because the saved format's loader reads a JSON object only as an array; see the
+    module docstring of :mod:`trueprob.calibrators.base`.
+    """
+    out: list[Any] = [type(cal).__name__,
+                      [[k, _encode(v)] for k, v in cal.get_params().items()]]
+    if fitted:
+        out.append([[a, _encode(getattr(cal, a))] for a in cal._fitted_attrs])
+    return out
+
+
+def _pairs(value: Any, names: list[str] | tuple[str, ...], where: str) -> dict[str, Any]:
+    if not isinstance(value, list) or not all(
+            isinstance(p, list) and len(p) == 2 and isinstance(p[0], str) for p in value):
+        raise CalibratorFormatError(f"{where}: expected a list of [name, value] pairs")
+    out = {p[0]: p[1] for p in value}
+    if len(out) != len(value) or set(out) != set(names):
+        raise CalibratorFormatError(
+            f"{where}: expected exactly the names {sorted(names)}; got {[p[0] for p in value]}"
+        )
+    return out
+
+
+def _nested_decode(value: Any, where: str, *, fitted: bool) -> _BinaryCalibrator:
+    size = 3 if fitted else 2
+    if not isinstance(value, list) or len(value) != size or not isinstance(value[0], str):
+        raise CalibratorFormatError(
+            f"{where}: a nested calibrator must be a list [class, params"
+            f"{', fitted' if fitted else ''}]; got {value!r}"
+        )
+    cls = REGISTRY.get(value[0])
+    if cls is None or not issubclass(cls, _BinaryCalibrator):
+        raise CalibratorFormatError(f"{where}: unknown binary calibrator class {value[0]!r}")
+    params = _pairs(value[1], cls._param_names(), f"{where} params")
+    obj = cls(**params)
+    if fitted:
+        for key, v in _pairs(value[2], cls._fitted_attrs, f"{where} fitted").items():
+            setattr(obj, key, v)
+        try:
+            obj._check_loaded()
+        except CalibratorFormatError as exc:
+            raise CalibratorFormatError(f"{where}: {exc}") from exc
+    return obj
+
+
+class _Wrapper(Calibrator):
+    """Shared plumbing of the multiclass wrappers (not registered: its name starts with _)."""
+
+    base: Any
+    n_classes_: int
+    kind_: str
+
+    def _fit_data(self, labels: Any, logits: Any, probs: Any, targets: Any, counts: Any,
+                  sample_weight: Any) -> Any:
+        _resolve_base(self.base, type(self).__name__)
+        return fit_arrays(labels, logits=logits, probs=probs, targets=targets, counts=counts,
+                          sample_weight=sample_weight)
+
+    def _logproba_from_scores(self, xp: Any, scores: Array) -> Array:
+        raise NotImplementedError  # pragma: no cover
+
+    def predict_logproba(  # type: ignore[override]
+        self, *, logits: Any = None, probs: Any = None
+    ) -> Array:
+        """Calibrated log-probabilities (N, K), each row a log-PMF.
+
+        Computed in float64 and returned in the namespace, device and dtype of the input.
+        """
+        self._check_fitted()
+        xp, scores, _ = predict_inputs(logits=logits, probs=probs)
+        k = int(scores.shape[1])
+        if k != self.n_classes_:
+            raise ValueError(
+                f"{type(self).__name__} was fitted on K={self.n_classes_} classes; the scores "
+                f"passed to predict have K={k} columns"
+            )
+        return self._logproba_from_scores(xp, scores)
+
+    def to_torch(self) -> Any:
+        """A ``torch.nn.Module`` computing :meth:`predict_logproba` on a tensor.
+
+        Its input is what the wrapper was fitted on (``kind_``): logits or probabilities,
+        (N, K); no validation is done.
+        """
+        self._check_fitted()
+        return torch_module(self, self.kind_)
+
+    def _fitted_plain(self) -> dict[str, Any]:
+        raise NotImplementedError  # pragma: no cover
+
+    def to_dict(self) -> dict[str, Any]:
+        """The wrapper as plain data; nested calibrators are lists (see ``_nested_encode``)."""
+        self._check_fitted()
+        return {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "trueprob_version": __version__,
+            "class": type(self).__name__,
+            "params": {"base": None if self.base is None else
+                       _nested_encode(_check_base(self.base, type(self).__name__),
+                                      fitted=False)},
+            "fitted": self._fitted_plain(),
+        }
+
+    def _load_common(self) -> None:
+        name = type(self).__name__
+        if self.base is not None:
+            self.base = _nested_decode(self.base, f"{name} params.base", fitted=False)
+        k = self.n_classes_
+        if isinstance(k, bool) or not isinstance(k, int) or k < 2:
+            raise CalibratorFormatError(f"{name}: n_classes_ must be an integer >= 2; got {k!r}")
+        if self.kind_ not in ("logits", "probs"):
+            raise CalibratorFormatError(f"{name}: kind_ must be 'logits' or 'probs'; got "
+                                        f"{self.kind_!r}")
+
+
+# --------------------------------------------------------------------------- one-vs-rest
+
+
+class OneVsRest(_Wrapper):
+    """One-vs-rest: a binary calibrator per class, then rows renormalised.
+
+    For class k the binary calibrator f_k is fitted (weighted Bernoulli likelihood) on the
+    one-vs-rest log-odds s_ik = log q_ik - log(1 - q_ik) with targets t_ik (one-hot for hard
+    labels; soft targets and count fractions as given). The output is
+
+        q'_ik = p'_ik / sum_j p'_ij,    p'_ik = f_k(s_ik),
+
+    returned as log-probabilities log p'_ik - logsumexp_j log p'_ij (each row of q' sums to
+    1). The renormalisation is not part of the fitted likelihood (Zadrozny and Elkan 2002's
+    recipe). A row whose p'_ij are all exactly 0 (possible only with ``clip=0``) is uniform.
+
+    Parameters
+    ----------
+    base : binary calibrator, optional
+        Cloned (same parameters) for every class; None (default) means
+        :class:`~trueprob.calibrators.binary.PlattScaling()`.
+
+    Attributes
+    ----------
+    calibrators_ : list of K fitted binary calibrators
+    n_classes_ : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from trueprob.calibrators.multiclass import OneVsRest
+    >>> from trueprob.calibrators.nonparametric import IsotonicCalibration
+    >>> rng = np.random.default_rng(0)
+    >>> z = rng.normal(size=(300, 3)) * 3
+    >>> y = rng.integers(0, 3, size=300)
+    >>> cal = OneVsRest(base=IsotonicCalibration()).fit(y, logits=z)
+    >>> q = np.exp(cal.predict_logproba(logits=z))
+    >>> q.shape, bool(np.allclose(q.sum(axis=1), 1.0))
+    ((300, 3), True)
+    """
+
+    _fitted_attrs = ("calibrators_", "n_classes_", "kind_")
+
+    def __init__(self, *, base: Any = None) -> None:
+        self.base = base
+
+    def fit(  # type: ignore[override]
+        self, labels: Any = None, /, *, logits: Any = None, probs: Any = None,
+        targets: Any = None, counts: Any = None, sample_weight: Any = None,
+    ) -> OneVsRest:
+        """Fit one binary calibrator per class (same inputs as every calibrator's ``fit``)."""
+        data = self._fit_data(labels, logits, probs, targets, counts, sample_weight)
+        s = one_vs_rest_log_odds(np, data.scores)
+        t, w = data.targets, data.weights
+        base = _resolve_base(self.base, "OneVsRest")
+        fitted = []
+        for k in range(data.n_classes):
+            cal = _clone(base)
+            try:
+                cal._fit_binary(s[:, k], t[:, k], w, data.kind)
+            except ValueError as exc:
+                raise ValueError(f"OneVsRest, class {k}: {exc}") from exc
+            fitted.append(cal)
+        self.calibrators_ = fitted
+        self.n_classes_ = data.n_classes
+        self.kind_ = data.kind
+        return self
+
+    def _logproba_from_scores(self, xp: Any, scores: Array) -> Array:
+        s = one_vs_rest_log_odds(xp, scores)
+        # a copied column is contiguous (torch.searchsorted warns on strided input)
+        cols = [log_sigmoid(xp, cal._log_odds(xp, xp.asarray(s[:, k], copy=True)))
+                for k, cal in enumerate(self.calibrators_)]
+        logp = xp.stack(cols, axis=1)
+        return xp.astype(logp - _logsumexp_rows(xp, logp), scores.dtype)
+
+    def _fitted_plain(self) -> dict[str, Any]:
+        return {"calibrators_": [_nested_encode(c, fitted=True) for c in self.calibrators_],
+                "n_classes_": self.n_classes_, "kind_": self.kind_}
+
+    def _check_loaded(self) -> None:
+        self._load_common()
+        cals = self.calibrators_
+        if not isinstance(cals, list) or len(cals) != self.n_classes_:
+            raise CalibratorFormatError(
+                f"OneVsRest: calibrators_ must be a list of n_classes_={self.n_classes_} "
+                f"calibrators"
+            )
+        self.calibrators_ = [
+            _nested_decode(c, f"OneVsRest calibrators_[{k}]", fitted=True)
+            for k, c in enumerate(cals)
+        ]
+        base = type(_resolve_base(self.base, "OneVsRest"))
+        if any(type(c) is not base for c in self.calibrators_):
+            raise CalibratorFormatError(
+                f"OneVsRest: every calibrator must be a {base.__name__} (the base)"
+            )
+
+
+# --------------------------------------------------------------------------- top-label
+
+
+class TopLabel(_Wrapper):
+    """Top-label calibration: a binary calibrator on the confidence; the argmax is kept.
+
+    The binary calibrator f is fitted (weighted Bernoulli likelihood) on the top-label
+    log-odds s_i = log c_i - log(1 - c_i), c_i = max_k q_ik, against the correctness
+    a_i = t_{i, yhat_i} (1[y_i = yhat_i] for hard labels). The output row is
+
+        q'_{i, yhat_i} = c'_i,    q'_ij = (1 - c'_i) q_ij / (1 - c_i)  for j != yhat_i,
+
+    with c'_i = sigmoid(f(s_i)): the calibrated confidence on the predicted class, the rest
+    shared by the other classes in the model's own proportions, so each row sums to 1. To keep
+    yhat_i the argmax, c'_i is raised where needed to just above r_i / (1 + r_i), r_i being the
+    largest other share q_ij / (1 - c_i) (the point where the runner-up would tie): in
+    log-odds, logit(c'_i) >= log r_i + 1e-9, a margin far above rounding and far below any
+    difference that matters. The floor binds only when the calibrator puts the confidence
+    below what any row with this argmax and these proportions can have (near 1/K and below).
+
+    Parameters
+    ----------
+    base : binary calibrator, optional
+        Cloned for the fit; None (default) means
+        :class:`~trueprob.calibrators.binary.PlattScaling()`.
+
+    Attributes
+    ----------
+    calibrator_ : fitted binary calibrator
+    n_classes_ : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from trueprob.calibrators.multiclass import TopLabel
+    >>> rng = np.random.default_rng(0)
+    >>> z = rng.normal(size=(300, 4)) * 3
+    >>> y = rng.integers(0, 4, size=300)
+    >>> cal = TopLabel().fit(y, logits=z)
+    >>> q = np.exp(cal.predict_logproba(logits=z))
+    >>> bool(np.all(q.argmax(axis=1) == z.argmax(axis=1))), bool(np.allclose(q.sum(1), 1))
+    (True, True)
+    """
+
+    _fitted_attrs = ("calibrator_", "n_classes_", "kind_")
+
+    def __init__(self, *, base: Any = None) -> None:
+        self.base = base
+
+    def fit(  # type: ignore[override]
+        self, labels: Any = None, /, *, logits: Any = None, probs: Any = None,
+        targets: Any = None, counts: Any = None, sample_weight: Any = None,
+    ) -> TopLabel:
+        """Fit the binary calibrator on (top-label log-odds, correctness)."""
+        data = self._fit_data(labels, logits, probs, targets, counts, sample_weight)
+        top, s = top_label_log_odds(np, data.scores)
+        onehot_top = np.zeros(data.scores.shape)
+        onehot_top[np.arange(data.n_rows), top] = 1.0
+        a = data.target_dot(onehot_top)
+        cal = _clone(_resolve_base(self.base, "TopLabel"))
+        try:
+            cal._fit_binary(s, a, data.weights, data.kind)
+        except ValueError as exc:
+            raise ValueError(f"TopLabel (correctness of the top class): {exc}") from exc
+        self.calibrator_ = cal
+        self.n_classes_ = data.n_classes
+        self.kind_ = data.kind
+        return self
+
+    def _logproba_from_scores(self, xp: Any, scores: Array) -> Array:
+        z = xp.astype(scores, xp.float64)
+        out = _top_label_apply(xp, z, lambda s: self.calibrator_._log_odds(xp, s))
+        return xp.astype(out, scores.dtype)
+
+    def _fitted_plain(self) -> dict[str, Any]:
+        return {"calibrator_": _nested_encode(self.calibrator_, fitted=True),
+                "n_classes_": self.n_classes_, "kind_": self.kind_}
+
+    def _check_loaded(self) -> None:
+        self._load_common()
+        self.calibrator_ = _nested_decode(self.calibrator_, "TopLabel calibrator_", fitted=True)
+        base = type(_resolve_base(self.base, "TopLabel"))
+        if type(self.calibrator_) is not base:
+            raise CalibratorFormatError(f"TopLabel: calibrator_ must be a {base.__name__} "
+                                        f"(the base)")
+
+
+def _top_label_apply(xp: Any, z: Array, calibrate: Any) -> Array:
+    """The TopLabel output row (see :class:`TopLabel`) from float64 scores z (N, K)."""
+    top, m2, log_sum2, others = _others_lse(xp, z)
+    is_top = xp.arange(int(z.shape[1]))[None, :] == top[:, None]
+    s = xp.take_along_axis(z - others, top[:, None], axis=1)[:, 0]
+    # runner-up share r = q_(2) / (1 - c) = e^{m2} / sum_{j != top} e^{z_j} = e^{-log_sum2};
+    # c' > r / (1 + r)  <=>  logit(c') > log r = -log_sum2
+    s_cal = xp.maximum(calibrate(s), -log_sum2 + ARGMAX_MARGIN)
+    log_rest = log_sigmoid(xp, -s_cal) - (m2 + log_sum2)  # log(1 - c') - log sum_{j != top} e^z
+    return xp.where(is_top, log_sigmoid(xp, s_cal)[:, None], z + log_rest[:, None])
+
+
+__all__ = ["OneVsRest", "TopLabel", "one_vs_rest_log_odds", "top_label_log_odds"]
