@@ -207,9 +207,10 @@ def test_real_hollance_csvs_match_their_npz():
         names = {"labels": "true_label", "predictions": "pred_label",
                  "confidences": "confidence"}
         got = read_inputs(folder / csv_name, **names)
-        ref = np.load(folder / npz_name)
-        assert_same(got, {"labels": ref["labels"], "predictions": ref["preds"],
-                          "confidences": ref["confidence"]})
+        with np.load(folder / npz_name) as ref:
+            want = {"labels": ref["labels"], "predictions": ref["preds"],
+                    "confidences": ref["confidence"]}
+        assert_same(got, want)
         streamed = concat(list(iter_inputs(folder / csv_name, batch_rows=1000, **names)))
         assert_same(streamed, got)
 
@@ -217,10 +218,10 @@ def test_real_hollance_csvs_match_their_npz():
 def test_real_npz_logits_match_np_load():
     folder = data_dir("mukhoti2020-cifar-logits")
     path = folder / "cifar10_resnet50_brier_val.npz"
-    ref = np.load(path)
-    assert_same(read_inputs(path), {"logits": ref["logits"], "labels": ref["labels"]})
-    assert_same(concat(list(iter_inputs(path, batch_rows=777))),
-                {"logits": ref["logits"], "labels": ref["labels"]})
+    with np.load(path) as ref:
+        want = {"logits": ref["logits"], "labels": ref["labels"]}
+    assert_same(read_inputs(path), want)
+    assert_same(concat(list(iter_inputs(path, batch_rows=777))), want)
 
 
 # ---------------------------------------------------------------- parquet
