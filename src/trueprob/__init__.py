@@ -6,6 +6,7 @@ maximum likelihood) predicted probabilities, in one pass with bounded memory.
 
 from trueprob._version import __version__
 from trueprob.api import evaluate
+from trueprob.inference import bootstrap, consistency_test
 from trueprob.report import BinRow, Report, Settings
 from trueprob.stats.evaluation import EvaluationStats, InfiniteLossWarning
 
@@ -16,5 +17,7 @@ __all__ = [
     "Report",
     "Settings",
     "__version__",
+    "bootstrap",
+    "consistency_test",
     "evaluate",
 ]

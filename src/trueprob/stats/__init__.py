@@ -1,6 +1,6 @@
 """Mergeable sufficient statistics: fixed-size states with update / merge / finalize."""
 
-from trueprob.stats.binned import BinnedStats, BinTable
+from trueprob.stats.binned import BinnedStats
 from trueprob.stats.evaluation import EvaluationStats
 
-__all__ = ["BinTable", "BinnedStats", "EvaluationStats"]
+__all__ = ["BinnedStats", "EvaluationStats"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -10,68 +9,24 @@ import numpy as np
 from trueprob._array import Array, as_array, bincount, to_numpy
 from trueprob.core.binning import Binning
 
-
-@dataclass(frozen=True)
-class BinTable:
-    """Finalised per-bin statistics, numpy, shape (G, B) (G groups, B bins).
-
-    ``weight`` W_b, ``count`` n_b, ``confidence`` conf_b = mean score, ``accuracy`` acc_b =
-    mean outcome, ``gap`` = conf_b - acc_b (positive: over-confident). Empty bins have weight 0
-    and NaN means. ``total_weight`` is W, the weight of all rows (the denominator of W_b/W).
-    """
-
-    edges: np.ndarray
-    count: np.ndarray
-    weight: np.ndarray
-    confidence: np.ndarray
-    accuracy: np.ndarray
-    total_weight: float
-
-    @property
-    def gap(self) -> np.ndarray:
-        return self.confidence - self.accuracy
-
-    @property
-    def nonempty(self) -> np.ndarray:
-        return self.weight > 0
-
-    def ece_per_group(self, p: float = 1.0) -> np.ndarray:
-        """sum_b (W_gb / W) |acc_gb - conf_gb|^p per group (before the 1/p root)."""
-        gap = np.where(self.nonempty, np.abs(np.nan_to_num(self.gap)), 0.0)
-        return np.sum(self.weight / self.total_weight * gap**p, axis=-1)
-
-    def mce_per_group(self) -> np.ndarray:
-        """max over non-empty bins of |acc_b - conf_b| per group (0 for a group with no rows)."""
-        gap = np.where(self.nonempty, np.abs(np.nan_to_num(self.gap)), 0.0)
-        return np.max(gap, axis=-1)
-
-    def debiased_l2_squared(self) -> float:
-        """Kumar et al. 2019: sum_b (W_b/W)[(acc_b - conf_b)^2 - acc_b(1 - acc_b)/(n_b - 1)].
-
-        n_b is the bin's total weight (frequency weights: integer weights mean repeated rows;
-        with unit weights it is the row count). Bins with n_b <= 1 get no correction term.
-        """
-        w = self.weight
-        ok = self.nonempty
-        acc = np.nan_to_num(self.accuracy)
-        gap2 = np.where(ok, np.nan_to_num(self.gap) ** 2, 0.0)
-        denom = np.where(w > 1, w - 1, 1.0)
-        corr = np.where(w > 1, acc * (1 - acc) / denom, 0.0)
-        return float(np.sum(w / self.total_weight * (gap2 - corr)))
+FIELDS = ("count", "weight", "sum_score", "sum_outcome")
 
 
 class BinnedStats:
-    """Sums per (group, bin): count (int64, rows with positive weight), weight, score and
+    """Sums per (block, group, bin): count (int64, rows with positive weight), weight, score and
     outcome sums (float64).
 
     ``groups`` = 1 for top-label reliability, K for class-conditional (group = predicted class)
-    or classwise (group = class) reliability. Merging adds the arrays, so any chunking and any
-    merge order give the same state up to floating-point rounding.
+    or classwise (group = class) reliability. ``blocks`` > 1 keeps one copy of the sums per
+    block of rows (used by the bootstrap); the metrics of a state use the sum over blocks.
+    Merging adds the arrays, so any chunking and any merge order give the same state up to
+    floating-point rounding.
     """
 
-    def __init__(self, binning: Binning, groups: int = 1) -> None:
+    def __init__(self, binning: Binning, groups: int = 1, blocks: int = 1) -> None:
         self.binning = binning
         self.groups = int(groups)
+        self.blocks = int(blocks)
         self._xp: Any = None
         self._device: Any = None
         self.count: Array = None
@@ -81,12 +36,13 @@ class BinnedStats:
 
     @property
     def size(self) -> int:
+        """Cells per block: groups x bins."""
         return self.groups * self.binning.n_bins
 
     def _ensure(self, xp: Any, dev: Any) -> None:
         if self._xp is None:
             self._xp, self._device = xp, dev
-            n = self.size
+            n = self.size * self.blocks
             kw = {"device": dev} if dev is not None else {}
             self.count = xp.zeros(n, dtype=xp.int64, **kw)
             self.weight = xp.zeros(n, dtype=xp.float64, **kw)
@@ -95,13 +51,13 @@ class BinnedStats:
 
     def add(self, xp: Any, dev: Any, flat_index: Array, scores: Array, outcomes: Array | None,
             weights: Array | None) -> None:
-        """Add rows at precomputed flat indices ``group * B + bin``.
+        """Add rows at precomputed flat indices ``(block * groups + group) * B + bin``.
 
         ``outcomes=None`` adds no outcome (used for classwise one-hot targets, whose single
         non-zero entry per row is added separately with :meth:`add_outcomes`).
         """
         self._ensure(xp, dev)
-        n = self.size
+        n = self.size * self.blocks
         if weights is None:
             counts = bincount(xp, flat_index, None, n)
             self.count += counts
@@ -120,16 +76,16 @@ class BinnedStats:
 
     def add_outcomes(self, xp: Any, dev: Any, flat_index: Array, outcomes: Array) -> None:
         self._ensure(xp, dev)
-        self.sum_outcome += bincount(xp, flat_index, outcomes, self.size)
+        self.sum_outcome += bincount(xp, flat_index, outcomes, self.size * self.blocks)
 
     def merge(self, other: BinnedStats) -> BinnedStats:
         """A new state holding the sums of both (neither operand is changed)."""
-        if self.binning != other.binning or self.groups != other.groups:
-            raise ValueError(
-                f"cannot merge states with different binning/groups: {self.binning}, "
-                f"{self.groups} groups vs {other.binning}, {other.groups} groups"
-            )
-        out = BinnedStats(self.binning, self.groups)
+        mine = (self.binning, self.groups, self.blocks)
+        theirs = (other.binning, other.groups, other.blocks)
+        if mine != theirs:
+            raise ValueError(f"cannot merge states with different binning/groups/blocks: "
+                             f"{mine} vs {theirs}")
+        out = BinnedStats(self.binning, self.groups, self.blocks)
         if self._xp is None and other._xp is None:
             return out
         base = self if self._xp is not None else other
@@ -137,27 +93,22 @@ class BinnedStats:
         for part in (self, other):
             if part._xp is None:
                 continue
-            for name in ("count", "weight", "sum_score", "sum_outcome"):
+            for name in FIELDS:
                 arr = getattr(part, name)
                 if part._xp is not out._xp:
                     arr = as_array(to_numpy(arr), out._xp, out._device)
                 setattr(out, name, getattr(out, name) + arr)
         return out
 
-    def arrays(self) -> dict[str, np.ndarray]:
-        """The state as plain numpy arrays (zeros before any update)."""
-        shape = (self.groups, self.binning.n_bins)
+    def block_arrays(self) -> dict[str, np.ndarray]:
+        """The state as numpy arrays of shape (blocks, groups, bins); zeros before any update."""
+        shape = (self.blocks, self.groups, self.binning.n_bins)
         if self._xp is None:
             z = np.zeros(shape)
             return {"count": z.astype(np.int64), "weight": z, "sum_score": z.copy(),
                     "sum_outcome": z.copy()}
-        return {name: to_numpy(getattr(self, name)).reshape(shape)
-                for name in ("count", "weight", "sum_score", "sum_outcome")}
+        return {name: to_numpy(getattr(self, name)).reshape(shape) for name in FIELDS}
 
-    def table(self, total_weight: float) -> BinTable:
-        a = self.arrays()
-        w = a["weight"]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            conf = np.where(w > 0, a["sum_score"] / w, np.nan)
-            acc = np.where(w > 0, a["sum_outcome"] / w, np.nan)
-        return BinTable(self.binning.edge_array(), a["count"], w, conf, acc, float(total_weight))
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The state summed over blocks, numpy arrays of shape (groups, bins)."""
+        return {k: v.sum(axis=0) for k, v in self.block_arrays().items()}

@@ -17,17 +17,22 @@ import numpy as np
 
 from trueprob._array import Array, as_array, device, to_numpy
 from trueprob._validation import Chunk, Inputs, prepare
+from trueprob._array import bincount
+from trueprob.core import summaries as sm
 from trueprob.core.binning import Binning
-from trueprob.core.rows import row_quantities
-from trueprob.report.result import BinRow, Report, Settings
+from trueprob.core.rows import RowQuantities, row_quantities
+from trueprob.report.result import METRIC_FIELDS, BinRow, Report, Settings
 from trueprob.stats.binned import BinnedStats
 
 PARTS = ("scores", "top_label", "class_conditional", "classwise", "ks")
+BINNED = ("top_label", "class_conditional", "classwise", "ks")
 #: Cells of the fine confidence grid behind the KS calibration error of a state.
 KS_GRID = 1 << 16
+#: ... and of each block of a blocked state (the bootstrap keeps one grid per block).
+KS_GRID_BLOCKED = 1 << 12
 UNITS = {"nats": 1.0, "bits": 1.0 / math.log(2.0)}
-# indices into the float64 sums vector
-_W, _NLL, _BRIER, _CORRECT, _ENTROPY, _KL, _W_VECTOR = range(7)
+_W, _NLL, _BRIER, _CORRECT, _ENTROPY, _KL, _W_VECTOR = (
+    sm.W, sm.NLL, sm.BRIER, sm.CORRECT, sm.ENTROPY, sm.KL, sm.W_VECTOR)
 
 
 class InfiniteLossWarning(UserWarning):
@@ -59,6 +64,10 @@ class EvaluationStats:
     parts
         Which statistics to keep: any of ``"scores"`` (log loss, Brier, accuracy, entropy,
         KL), ``"top_label"``, ``"class_conditional"``, ``"classwise"`` and ``"ks"``.
+    n_blocks
+        Keep the sums separately for ``n_blocks`` blocks of rows (``update`` then takes the
+        block of every row). Used by :func:`trueprob.bootstrap`; the metrics of the state are
+        those of all blocks together. A blocked state's KS grid has 2**12 cells per block.
 
     The state is: float64 sums of weight, weighted NLL, Brier, correctness, entropy and KL;
     int64 row counts; and per-bin count / weight / score / outcome sums for the top-label
@@ -86,6 +95,7 @@ class EvaluationStats:
         edges: Iterable[float] | None = None,
         parts: Iterable[str] = PARTS,
         binning_name: str | None = None,
+        n_blocks: int = 1,
     ) -> None:
         if isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)) \
                 or n_classes < 2:
@@ -98,15 +108,19 @@ class EvaluationStats:
         unknown = set(parts) - set(PARTS)
         if unknown:
             raise ValueError(f"parts must be among {PARTS}; got {sorted(unknown)}")
-        k = self.n_classes
-        self.top_label = BinnedStats(self.binning, 1)
-        self.class_conditional = BinnedStats(self.binning, k)
-        self.classwise = BinnedStats(self.binning, k)
-        self.ks = BinnedStats(Binning(KS_GRID), 1)
+        if isinstance(n_blocks, bool) or not isinstance(n_blocks, (int, np.integer)) \
+                or n_blocks < 1:
+            raise ValueError(f"n_blocks must be a positive integer; got {n_blocks!r}")
+        self.n_blocks = int(n_blocks)
+        k, g = self.n_classes, self.n_blocks
+        self.top_label = BinnedStats(self.binning, 1, g)
+        self.class_conditional = BinnedStats(self.binning, k, g)
+        self.classwise = BinnedStats(self.binning, k, g)
+        self.ks = BinnedStats(Binning(KS_GRID if g == 1 else KS_GRID_BLOCKED), 1, g)
         self._xp: Any = None
         self._device: Any = None
-        self.sums: Array = None  # float64 (7,)
-        self.counts: Array = None  # int64 (3,): rows, rows with infinite NLL, rows with vectors
+        self.sums: Array = None  # float64 (blocks * 7,)
+        self.counts: Array = None  # int64 (blocks * 3,): rows, infinite-NLL rows, vector rows
         self.input_kinds: set[str] = set()
         self.target_kinds: set[str] = set()
 
@@ -149,16 +163,29 @@ class EvaluationStats:
         if self._xp is None:
             self._xp, self._device = xp, dev
             kw = {"device": dev} if dev is not None else {}
-            self.sums = xp.zeros(7, dtype=xp.float64, **kw)
-            self.counts = xp.zeros(3, dtype=xp.int64, **kw)
+            self.sums = xp.zeros(self.n_blocks * sm.N_SUMS, dtype=xp.float64, **kw)
+            self.counts = xp.zeros(self.n_blocks * 3, dtype=xp.int64, **kw)
 
-    def update_chunk(self, xp: Any, chunk: Chunk) -> None:
-        """Add one validated chunk (the hot loop: one pass over its (n, K) values)."""
+    def update_chunk(self, xp: Any, chunk: Chunk, block: Array | None = None) -> None:
+        """Add one validated chunk (the hot loop: one pass over its (n, K) values).
+
+        ``block`` (int64, one per row, in ``0..n_blocks-1``) is required for a blocked state.
+        """
+        vector = chunk.kind != "confidences"
+        rows = row_quantities(xp, chunk, need_scores=vector and "scores" in self.parts)
+        self.update_rows(xp, chunk, rows, block)
+
+    def update_rows(self, xp: Any, chunk: Chunk, rows: RowQuantities,
+                    block: Array | None = None) -> None:
+        """Add a chunk whose per-row quantities are already computed (several states can share
+        one softmax pass)."""
+        if (block is None) != (self.n_blocks == 1):
+            raise ValueError("block= (one block index per row) is needed exactly when "
+                             f"n_blocks > 1; this state has n_blocks={self.n_blocks}")
         dev = device(chunk.scores)
         self._ensure(xp, dev)
         parts = self.parts
         vector = chunk.kind != "confidences"
-        rows = row_quantities(xp, chunk, need_scores=vector and "scores" in parts)
         w = chunk.weights
         n = chunk.n_rows
         f64 = xp.float64
@@ -188,30 +215,71 @@ class EvaluationStats:
             else:
                 # hard labels: H(one-hot) = 0 and KL = NLL (so mixed streams add up).
                 add[_KL] = add[_NLL]
-        self.sums += xp.stack([xp.asarray(a, dtype=f64, **_dev(dev)) for a in add])
-        self.counts += xp.stack([xp.asarray(v, dtype=xp.int64, **_dev(dev)) for v in
-                                 (n, n_inf, n if rows.nll is not None else 0)])
+        if block is None:
+            self.sums += xp.stack([xp.asarray(a, dtype=f64, **_dev(dev)) for a in add])
+            self.counts += xp.stack([xp.asarray(v, dtype=xp.int64, **_dev(dev)) for v in
+                                     (n, n_inf, n if rows.nll is not None else 0)])
+        else:
+            self._add_block_sums(xp, dev, block, rows, w)
         conf, correct = rows.confidence, rows.correct
+        b = self.binning.n_bins
+        k = self.n_classes
         need_bins = any(p in parts for p in ("top_label", "class_conditional"))
         if need_bins:
             idx = self.binning.index(xp, conf)
             if "top_label" in parts:
-                self.top_label.add(xp, dev, idx, conf, correct, w)
+                flat = idx if block is None else block * b + idx
+                self.top_label.add(xp, dev, flat, conf, correct, w)
             if "class_conditional" in parts:
-                flat = rows.prediction * self.binning.n_bins + idx
-                self.class_conditional.add(xp, dev, flat, conf, correct, w)
+                group = rows.prediction if block is None else block * k + rows.prediction
+                self.class_conditional.add(xp, dev, group * b + idx, conf, correct, w)
         if "ks" in parts:
-            self.ks.add(xp, dev, self.ks.binning.index(xp, conf), conf, correct, w)
+            cells = self.ks.binning.index(xp, conf)
+            if block is not None:
+                cells = block * self.ks.binning.n_bins + cells
+            self.ks.add(xp, dev, cells, conf, correct, w)
         if "classwise" in parts and vector:
-            self._update_classwise(xp, dev, rows.probs, chunk, w)
+            self._update_classwise(xp, dev, rows.probs, chunk, w, block)
+
+    def _add_block_sums(self, xp: Any, dev: Any, block: Array, rows: RowQuantities,
+                        w: Array | None) -> None:
+        """The scalar sums of a blocked state: one bincount over blocks per sum."""
+        g = self.n_blocks
+        n = int(block.shape[0])
+        ones = xp.ones(n, dtype=xp.float64, **_dev(dev))
+        wt = ones if w is None else w
+        zero = xp.zeros(g, dtype=xp.float64, **_dev(dev))
+
+        def per_block(values: Array | None) -> Array:
+            if values is None:
+                return zero
+            finite = xp.isfinite(values)
+            sums = bincount(xp, block, xp.where(finite, values, 0.0) * wt, g)
+            hit = bincount(xp, block, xp.astype(~finite & (wt > 0), xp.float64), g)
+            return xp.where(hit > 0, xp.inf, sums)
+
+        has_vector = rows.nll is not None
+        kl = rows.kl if rows.entropy is not None else rows.nll
+        cols = [bincount(xp, block, wt, g), per_block(rows.nll), per_block(rows.brier),
+                per_block(rows.correct), per_block(rows.entropy), per_block(kl),
+                bincount(xp, block, wt, g) if has_vector else zero]
+        self.sums += xp.reshape(xp.stack(cols, axis=1), (-1,))
+        n_rows = bincount(xp, block, None, g)
+        n_inf = (bincount(xp, block, xp.astype(~xp.isfinite(rows.nll) & (wt > 0), xp.float64),
+                          g) if has_vector else zero)
+        vec = n_rows if has_vector else xp.zeros(g, dtype=xp.int64, **_dev(dev))
+        self.counts += xp.reshape(xp.stack([n_rows, xp.astype(n_inf, xp.int64), vec], axis=1),
+                                  (-1,))
 
     def _update_classwise(self, xp: Any, dev: Any, q: Array, chunk: Chunk,
-                          w: Array | None) -> None:
+                          w: Array | None, block: Array | None) -> None:
         n, k = int(q.shape[0]), int(q.shape[1])
         b = self.binning.n_bins
         idx = self.binning.index(xp, q)
         offsets = xp.arange(0, k * b, b, dtype=xp.int64, **_dev(dev))
         flat = idx + offsets[None, :]
+        if block is not None:
+            flat = flat + (block * (k * b))[:, None]
         flat1 = xp.reshape(flat, (-1,))
         q1 = xp.reshape(q, (-1,))
         w1 = None if w is None else xp.reshape(xp.broadcast_to(w[:, None], (n, k)), (-1,))
@@ -228,8 +296,8 @@ class EvaluationStats:
     def _compatible(self, other: EvaluationStats) -> None:
         if not isinstance(other, EvaluationStats):
             raise TypeError(f"can only merge EvaluationStats; got {type(other).__name__}")
-        mine = (self.n_classes, self.binning, self.parts)
-        theirs = (other.n_classes, other.binning, other.parts)
+        mine = (self.n_classes, self.binning, self.parts, self.n_blocks)
+        theirs = (other.n_classes, other.binning, other.parts, other.n_blocks)
         if mine != theirs:
             raise ValueError(f"cannot merge states with different settings: {mine} vs {theirs}")
 
@@ -238,8 +306,9 @@ class EvaluationStats:
         self._compatible(other)
         out = EvaluationStats(self.n_classes, n_bins=self.binning.n_bins,
                               closed=self.binning.closed, edges=self.binning.edges,
-                              parts=self.parts, binning_name=self.binning_name)
-        for name in ("top_label", "class_conditional", "classwise", "ks"):
+                              parts=self.parts, binning_name=self.binning_name,
+                              n_blocks=self.n_blocks)
+        for name in BINNED:
             setattr(out, name, getattr(self, name).merge(getattr(other, name)))
         out.input_kinds = self.input_kinds | other.input_kinds
         out.target_kinds = self.target_kinds | other.target_kinds
@@ -258,79 +327,131 @@ class EvaluationStats:
     __add__ = merge
 
     # ------------------------------------------------------------------ finalize
-    def finalize(self, *, unit: str = "nats", reduce: str = "mean") -> Report:
-        """The :class:`~trueprob.Report` of everything added so far."""
-        scale = check_unit(unit)
-        check_reduce(reduce)
+    def block_arrays(self) -> dict[str, np.ndarray]:
+        """The whole state as numpy arrays with a leading block axis.
+
+        Keys: ``"sums"`` (blocks, 7) float64, ``"counts"`` (blocks, 3) int64, and
+        ``"<part>.<field>"`` (blocks, groups, bins) for the binned parts.
+        """
         if self._xp is None:
             raise ValueError("no rows were added to this state; call update() first")
-        sums = to_numpy(self.sums).astype(np.float64)
-        n_rows, n_inf, n_vector = (int(v) for v in to_numpy(self.counts))
-        total = float(sums[_W])
+        g = self.n_blocks
+        out = {"sums": to_numpy(self.sums).astype(np.float64).reshape(g, sm.N_SUMS),
+               "counts": to_numpy(self.counts).reshape(g, 3)}
+        for name in BINNED:
+            for field, arr in getattr(self, name).block_arrays().items():
+                out[f"{name}.{field}"] = arr
+        return out
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """:meth:`block_arrays` summed over blocks (leading axis of length 1 kept)."""
+        return {k: v.sum(axis=0, keepdims=True) for k, v in self.block_arrays().items()}
+
+    def summarize(self, arrays: dict[str, np.ndarray], *, unit: str = "nats",
+                  reduce: str = "mean") -> dict[str, np.ndarray]:
+        """Every metric of :data:`~trueprob.report.result.METRIC_FIELDS` from state arrays with a
+        leading axis of R replicates (as :meth:`arrays` or bootstrap replicates give them);
+        each value has shape (R,). Metrics the inputs cannot give are NaN."""
+        scale = check_unit(unit)
+        check_reduce(reduce)
+        sums = arrays["sums"]
+        total = sums[:, _W]
+        r = total.shape[0]
+        nan = np.full(r, np.nan)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out: dict[str, np.ndarray] = {"accuracy": sums[:, _CORRECT] / total}
+            if self._has_vector_scores:
+                out["nll"] = sums[:, _NLL] / total * scale
+                out["brier"] = sums[:, _BRIER] / total
+                out["entropy"] = sums[:, _ENTROPY] / total * scale
+                out["kl"] = sums[:, _KL] / total * scale
+            else:
+                out.update(nll=nan, brier=nan, entropy=nan, kl=nan)
+
+            def errors(part: str) -> dict[str, np.ndarray]:
+                return sm.binned_errors(arrays[f"{part}.weight"], arrays[f"{part}.sum_score"],
+                                        arrays[f"{part}.sum_outcome"], total)
+
+            top = errors("top_label")
+            out["ece"] = top["ece"][:, 0]
+            out["rmsce"] = np.sqrt(top["l2"][:, 0])
+            out["mce"] = top["mce"][:, 0]
+            out["ece_debiased"] = np.sqrt(np.maximum(top["debiased_l2"][:, 0], 0.0))
+            out["class_conditional_ece"] = np.sum(errors("class_conditional")["ece"], axis=-1)
+            if "confidences" not in self.input_kinds and "classwise" in self.parts:
+                per = errors("classwise")["ece"]
+                out["classwise_ece"] = per.mean(axis=-1) if reduce == "mean" else per.sum(-1)
+                out["classwise_ece_per_class"] = per
+            else:
+                out["classwise_ece"] = nan
+            out["ks"] = sm.ks_from_grid(arrays["ks.sum_score"][:, 0],
+                                        arrays["ks.sum_outcome"][:, 0], total)
+        return out
+
+    @property
+    def _has_vector_scores(self) -> bool:
+        if self._xp is None or "scores" not in self.parts:
+            return False
+        counts = to_numpy(self.counts).reshape(self.n_blocks, 3).sum(axis=0)
+        return bool(counts[2] == counts[0])
+
+    def finalize(self, *, unit: str = "nats", reduce: str = "mean") -> Report:
+        """The :class:`~trueprob.Report` of everything added so far."""
+        check_unit(unit)
+        check_reduce(reduce)
+        arrays = self.arrays()
+        total = float(arrays["sums"][0, _W])
         if not total > 0:
             raise ValueError(
                 "sample_weight sums to 0; at least one row needs a positive weight"
             )
+        n_rows, n_inf, _ = (int(v) for v in arrays["counts"][0])
+        values = {k: v[0] for k, v in self.summarize(arrays, unit=unit, reduce=reduce).items()}
         unavailable: dict[str, str] = {}
-        vector = n_vector == n_rows and "scores" in self.parts
-        has_vector = "confidences" not in self.input_kinds
         soft = bool(self.target_kinds - {"labels"})
-        nll = brier = entropy = kl = None
-        if vector:
-            nll = float(sums[_NLL] / total) * scale
-            brier = float(sums[_BRIER] / total)
-            if soft:
-                entropy = float(sums[_ENTROPY] / total) * scale
-                kl = float(sums[_KL] / total) * scale
+        top_label_only = "confidences" in self.input_kinds
+        why = ("needs the full probability vector; only top-label confidences were given"
+               if top_label_only else "not requested")
+        if self._has_vector_scores:
             if n_inf:
                 warnings.warn(
                     f"the log loss is infinite: {n_inf} row(s) give probability 0 to an "
                     f"observed class", InfiniteLossWarning, stacklevel=2,
                 )
         else:
-            why = ("needs the full probability vector; only top-label confidences were given"
-                   if not has_vector else "not requested")
-            for name in ("nll", "brier"):
-                unavailable[name] = why
+            unavailable.update(nll=why, brier=why)
             if soft:
-                unavailable["entropy"] = unavailable["kl"] = why
-        top = self.top_label.table(total)
-        ece = float(top.ece_per_group(1.0)[0])
-        rms = math.sqrt(float(top.ece_per_group(2.0)[0]))
-        mce = float(top.mce_per_group()[0])
-        debiased = math.sqrt(max(0.0, top.debiased_l2_squared()))
-        cond = float(np.sum(self.class_conditional.table(total).ece_per_group(1.0)))
-        per_class = None
-        classwise = None
-        if has_vector and "classwise" in self.parts:
-            per = self.classwise.table(total).ece_per_group(1.0)
-            per_class = tuple(float(v) for v in per)
-            classwise = float(np.mean(per) if reduce == "mean" else np.sum(per))
-        else:
-            unavailable["classwise_ece"] = (
-                "needs the full probability vector; only top-label confidences were given"
-            )
-        ks_cells = self.ks.arrays()
-        resid = np.cumsum(ks_cells["sum_score"][0] - ks_cells["sum_outcome"][0]) / total
-        ks = float(np.max(np.abs(resid)))
-        edges = top.edges
+                unavailable.update(entropy=why, kl=why)
+        if top_label_only or "classwise" not in self.parts:
+            unavailable["classwise_ece"] = why
+
+        def value(name: str) -> float | None:
+            if name in unavailable or (name in ("entropy", "kl") and not soft):
+                return None
+            return float(values[name])
+
+        top = {k: v[0, 0] for k, v in arrays.items() if k.startswith("top_label.")}
+        conf = sm.bin_means(top["top_label.weight"], top["top_label.sum_score"])
+        acc = sm.bin_means(top["top_label.weight"], top["top_label.sum_outcome"])
+        edges = self.binning.edge_array()
         bins = tuple(
-            BinRow(float(edges[j]), float(edges[j + 1]), float(top.weight[0, j]),
-                   int(top.count[0, j]), float(top.confidence[0, j]),
-                   float(top.accuracy[0, j]), float(top.gap[0, j]))
+            BinRow(float(edges[j]), float(edges[j + 1]), float(top["top_label.weight"][j]),
+                   int(top["top_label.count"][j]), float(conf[j]), float(acc[j]),
+                   float(conf[j] - acc[j]))
             for j in range(self.binning.n_bins)
         )
+        per_class = values.get("classwise_ece_per_class")
         settings = Settings(self.binning.n_bins, self.binning_name, self.binning.closed,
                             reduce, unit, tuple(float(e) for e in edges))
-        inputs = "+".join(sorted(self.input_kinds))
-        targets = "+".join(sorted(self.target_kinds))
         return Report(
-            n=n_rows, weight=total, n_classes=self.n_classes, unit=unit, inputs=inputs,
-            targets=targets, accuracy=float(sums[_CORRECT] / total), nll=nll, brier=brier,
-            ece=ece, mce=mce, rmsce=rms, ece_debiased=debiased, classwise_ece=classwise,
-            class_conditional_ece=cond, ks=ks, entropy=entropy, kl=kl, n_infinite_nll=n_inf,
-            bins=bins, classwise_ece_per_class=per_class, settings=settings,
-            unavailable=unavailable,
+            n=n_rows, weight=total, n_classes=self.n_classes, unit=unit,
+            inputs="+".join(sorted(self.input_kinds)),
+            targets="+".join(sorted(self.target_kinds)),
+            **{name: value(name) for name in METRIC_FIELDS},  # type: ignore[arg-type]
+            n_infinite_nll=n_inf, bins=bins,
+            classwise_ece_per_class=(None if per_class is None or "classwise_ece" in
+                                     unavailable else tuple(float(v) for v in per_class)),
+            settings=settings, unavailable=unavailable,
         )
 
 
