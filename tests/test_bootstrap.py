@@ -51,7 +51,7 @@ def test_blocked_state_sums_to_the_plain_state(rng, synthetic_logits):
     got = blocked.finalize().to_dict()
     for key in ("accuracy", "nll", "brier", "ece", "mce", "classwise_ece", "rmsce"):
         assert got[key] == pytest.approx(plain[key], rel=1e-12), key
-    with pytest.raises(ValueError, match="block= .* is needed exactly when n_blocks > 1"):
+    with pytest.raises(ValueError, match=r"block= .* is needed exactly when n_blocks > 1"):
         blocked.update_chunk(np, next(inputs.chunks()))
 
 

@@ -15,9 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from trueprob._array import Array, as_array, device, to_numpy
+from trueprob._array import Array, as_array, bincount, device, to_numpy
 from trueprob._validation import Chunk, Inputs, prepare
-from trueprob._array import bincount
 from trueprob.core import summaries as sm
 from trueprob.core.binning import Binning
 from trueprob.core.rows import RowQuantities, row_quantities
