@@ -49,4 +49,4 @@ def ks_from_grid(sum_score: np.ndarray, sum_outcome: np.ndarray,
                  total: np.ndarray) -> np.ndarray:
     """max_j |(1/W) sum_{cells <= j} (sum w c - sum w a)| over a grid (..., cells)."""
     resid = np.cumsum(sum_score - sum_outcome, axis=-1) / np.asarray(total)[..., None]
-    return np.max(np.abs(resid), axis=-1)  # type: ignore[no-any-return]
+    return np.max(np.abs(resid), axis=-1)
