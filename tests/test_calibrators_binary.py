@@ -359,6 +359,18 @@ def test_top_label_keeps_argmax_when_confidence_would_fall_below_runner_up():
         q = tl.predict_logproba(logits=z)
         assert np.array_equal(q.argmax(1), z.argmax(1)), type(base).__name__
         np.testing.assert_allclose(np.exp(q).sum(1), 1.0, rtol=1e-12)
+        # float32 in, float32 out: the argmax survives the rounding, also through a float32
+        # softmax of the output (what trueprob.evaluate computes from these as logits)
+        q32 = tl.predict_logproba(logits=z.astype(np.float32))
+        assert q32.dtype == np.float32
+        e = np.exp(q32 - q32.max(1, keepdims=True))
+        assert np.array_equal((e / e.sum(1, keepdims=True)).argmax(1), z.argmax(1))
+        # the floor is exercised: for some rows the base alone would have put the top class
+        # below the runner-up, and the output's top entry is above the base's value there
+        base_c = np.exp(tl.calibrator_.predict_logproba(logits=top_label_log_odds(np, z)[1]))
+        raised = np.exp(q).max(1) > base_c[:, 1] + 1e-12
+        assert raised.sum() > 20, type(base).__name__
+        assert np.all(np.exp(q).max(1) >= base_c[:, 1] - 1e-12)
 
 
 def test_top_label_soft_targets_use_probability_of_the_top_class():

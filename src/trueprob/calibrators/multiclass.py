@@ -16,11 +16,12 @@ log(1 - q_ik) = logsumexp_{j != k} z_ij - logsumexp_j z_ij is computed without f
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
-from trueprob._array import Array
+from trueprob._array import Array, float_eps
 from trueprob._version import __version__
 from trueprob.calibrators._fitdata import fit_arrays, predict_inputs
 from trueprob.calibrators.base import (
@@ -37,9 +38,6 @@ from trueprob.calibrators.binary import (
     log_sigmoid,
     torch_module,
 )
-
-#: TopLabel keeps the argmax: the calibrated top log-odds stays this far above the runner-up's.
-ARGMAX_MARGIN = 1e-9
 
 # --------------------------------------------------------------------------- log-odds
 
@@ -353,11 +351,13 @@ class TopLabel(_Wrapper):
 
     with c'_i = sigmoid(f(s_i)): the calibrated confidence on the predicted class, the rest
     shared by the other classes in the model's own proportions, so each row sums to 1. To keep
-    yhat_i the argmax, c'_i is raised where needed to just above r_i / (1 + r_i), r_i being the
-    largest other share q_ij / (1 - c_i) (the point where the runner-up would tie): in
-    log-odds, logit(c'_i) >= log r_i + 1e-9, a margin far above rounding and far below any
-    difference that matters. The floor binds only when the calibrator puts the confidence
-    below what any row with this argmax and these proportions can have (near 1/K and below).
+    yhat_i the argmax, c'_i is raised where needed to just above r_i / (1 + r_i), r_i being
+    the largest other share q_ij / (1 - c_i) (the point where the runner-up would tie):
+    logit(c'_i) >= log r_i + 8 eps (1 + log K), eps that of the output dtype, a margin that
+    survives rounding (also through a softmax of the output in that dtype; SPEC.md breaks
+    ties by the lowest index) and changes c'_i by a few ulps. The floor binds only when the
+    calibrator puts the confidence below what a row with this argmax and these proportions
+    can have (near 1/K and below).
 
     Parameters
     ----------
@@ -410,7 +410,10 @@ class TopLabel(_Wrapper):
 
     def _logproba_from_scores(self, xp: Any, scores: Array) -> Array:
         z = xp.astype(scores, xp.float64)
-        out = _top_label_apply(xp, z, lambda s: self.calibrator_._log_odds(xp, s))
+        # the top entry stays above the runner-up by more than the rounding of a log-softmax
+        # in the output dtype: |log q'| <= log K at the floor, so 8 eps (1 + log K) suffices
+        margin = 8.0 * float_eps(scores.dtype) * (1.0 + math.log(self.n_classes_))
+        out = _top_label_apply(xp, z, lambda s: self.calibrator_._log_odds(xp, s), margin)
         return xp.astype(out, scores.dtype)
 
     def _fitted_plain(self) -> dict[str, Any]:
@@ -426,14 +429,14 @@ class TopLabel(_Wrapper):
                                         f"(the base)")
 
 
-def _top_label_apply(xp: Any, z: Array, calibrate: Any) -> Array:
+def _top_label_apply(xp: Any, z: Array, calibrate: Any, margin: float) -> Array:
     """The TopLabel output row (see :class:`TopLabel`) from float64 scores z (N, K)."""
     top, m2, log_sum2, others = _others_lse(xp, z)
     is_top = xp.arange(int(z.shape[1]))[None, :] == top[:, None]
     s = xp.take_along_axis(z - others, top[:, None], axis=1)[:, 0]
     # runner-up share r = q_(2) / (1 - c) = e^{m2} / sum_{j != top} e^{z_j} = e^{-log_sum2};
-    # c' > r / (1 + r)  <=>  logit(c') > log r = -log_sum2
-    s_cal = xp.maximum(calibrate(s), -log_sum2 + ARGMAX_MARGIN)
+    # c' > r / (1 + r)  <=>  logit(c') > log r = -log_sum2; log c' - log q'_(2) = s' - log r
+    s_cal = xp.maximum(calibrate(s), -log_sum2 + margin)
     log_rest = log_sigmoid(xp, -s_cal) - (m2 + log_sum2)  # log(1 - c') - log sum_{j != top} e^z
     return xp.where(is_top, log_sigmoid(xp, s_cal)[:, None], z + log_rest[:, None])
 
