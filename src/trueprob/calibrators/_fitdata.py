@@ -52,7 +52,7 @@ class FitData:
 
     Attributes
     ----------
-    scores : ndarray (N, K) float64
+    scores : ndarray (N, K) float64 (float32 with ``keep_dtype=True``, possibly read-only)
         Logits z_i (``kind == "logits"``) or log-probabilities log q_i (``kind == "probs"``).
         Binary inputs are already expanded to two columns ((0, z) or (log(1 - p), log p)).
     kind : {"logits", "probs"}
@@ -121,12 +121,17 @@ def fit_arrays(
     targets: Any = None,
     counts: Any = None,
     sample_weight: Any = None,
+    keep_dtype: bool = False,
 ) -> FitData:
     """Validate a calibration set (with :func:`~trueprob._validation.prepare`) into a FitData.
 
     Exactly one of ``logits`` / ``probs`` and one of ``labels`` / ``targets`` / ``counts``.
     Errors are those of :func:`trueprob.evaluate` (same checks, same messages), plus an error
     when the weights sum to zero.
+
+    ``keep_dtype=True`` keeps float32 scores in float32 (wider types become float64) and, for
+    a C-contiguous numpy logits array of that dtype, returns the caller's array itself as
+    ``scores`` without a copy: the caller must then treat it as read-only.
 
     Examples
     --------
@@ -141,27 +146,35 @@ def fit_arrays(
     inputs = prepare(labels, logits=logits, probs=probs, targets=targets, counts=counts,
                      sample_weight=sample_weight)
     xp = inputs.xp
-    scores, ys, ts, ws = [], [], [], []
+    n, k = inputs.n_rows, inputs.n_classes
+    dtype: np.dtype[Any] = np.dtype(np.float64)
+    if keep_dtype and str(inputs.scores.dtype).rsplit(".", 1)[-1] in ("float32", "float16",
+                                                                     "bfloat16"):
+        dtype = np.dtype(np.float32)
+    # no copy: numpy logits already in the wanted dtype and layout (values checked below)
+    borrowed = (keep_dtype and inputs.kind == "logits" and not inputs.binary
+                and isinstance(inputs.scores, np.ndarray) and inputs.scores.dtype == dtype
+                and inputs.scores.flags.c_contiguous)
+    # else filled chunk by chunk: peak memory is the result plus one chunk
+    z = inputs.scores if borrowed else np.empty((n, k), dtype=dtype)
+    y = np.empty(n, dtype=np.int64) if inputs.labels is not None else None
+    t = np.empty((n, k), dtype=np.float64) if inputs.targets is not None else None
+    w = np.ones(n, dtype=np.float64)
     for chunk in inputs.chunks():
-        s = chunk.scores
-        if inputs.kind == "probs":
-            s = _log_probs(xp, s)
-        scores.append(to_numpy(s).astype(np.float64))
-        if chunk.labels is not None:
-            ys.append(to_numpy(chunk.labels).astype(np.int64))
-        if chunk.targets is not None:
-            ts.append(to_numpy(chunk.targets).astype(np.float64))
+        rows = slice(chunk.offset, chunk.offset + chunk.n_rows)
+        if not borrowed:
+            s = chunk.scores
+            if inputs.kind == "probs":
+                s = _log_probs(xp, s)
+            z[rows] = to_numpy(s)
+        if y is not None:
+            y[rows] = to_numpy(chunk.labels)
+        if t is not None:
+            t[rows] = to_numpy(chunk.targets)
         if chunk.weights is not None:
-            ws.append(to_numpy(chunk.weights).astype(np.float64))
-    z = np.concatenate(scores) if len(scores) > 1 else scores[0]
-    y = (np.concatenate(ys) if len(ys) > 1 else ys[0]) if ys else None
-    t = (np.concatenate(ts) if len(ts) > 1 else ts[0]) if ts else None
-    if ws:
-        w = np.concatenate(ws) if len(ws) > 1 else ws[0]
-        if not w.sum() > 0:
-            raise ValueError("sample_weight must not be all zero; the weights sum to 0")
-    else:
-        w = np.ones(z.shape[0], dtype=np.float64)
+            w[rows] = to_numpy(chunk.weights)
+    if inputs.weights is not None and not w.sum() > 0:
+        raise ValueError("sample_weight must not be all zero; the weights sum to 0")
     kind: FitKind = "logits" if inputs.kind == "logits" else "probs"
     return FitData(z, kind, y, t, w, inputs.binary)
 

@@ -1,0 +1,558 @@
+"""Temperature scaling: q = softmax(z / T), T fitted by maximum likelihood (or by grid ECE).
+
+With beta = 1/T and t_i the target of row i (one-hot, soft or normalised counts), the weighted
+NLL of the calibration set is
+
+    f(beta) = (1/W) sum_i w_i [ logsumexp(beta z_i) - beta sum_k t_ik z_ik ],
+
+the log-partition function of an exponential family in beta minus a linear term, so it is
+convex, with derivatives given by the cumulants of z_i under q_i(beta) = softmax(beta z_i):
+
+    f'(beta)   = (1/W) sum_i w_i ( E_q[z_i] - t_i . z_i )
+    f''(beta)  = (1/W) sum_i w_i Var_q[z_i]
+    f'''(beta) = (1/W) sum_i w_i E_q[(z_i - E_q z_i)^3].
+
+The fit is a safeguarded Halley iteration on f'(beta) = 0 (cubic convergence; Newton and
+bisection as fall-backs, a bracket kept throughout):
+
+1. one float64 pass finds each row's maximum, t_i . z_i, the row means (for the degenerate
+   cases) and f(1), the NLL before calibration;
+2. Halley on an evenly strided subsample of about 2**18 values gives a start within ~1%;
+3. on large inputs, passes with exp and class sums in float32 bring beta within ~1e-7;
+4. float64 passes finish: once a Halley step is below ``HALLEY_STOP * beta``, the error left
+   after it is of order its cube, below the rounding of beta, so the result is the full-data
+   float64 optimum to machine precision (two or three passes over the data in all).
+
+Every pass runs over row blocks small enough to stay in the CPU cache, in threads (numpy
+releases the GIL); per-block sums are added in block order, so the result does not depend on
+the number of threads. Scores are shifted by their row maximum inside each block, so exp never
+overflows; the caller's array is neither copied nor modified.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, ClassVar
+
+import numpy as np
+
+from trueprob.calibrators._fitdata import FitData, fit_arrays, predict_inputs
+from trueprob.calibrators.base import Calibrator, CalibratorFormatError
+
+#: values (rows x K) per block of a pass: small enough for the temporaries to stay in cache
+BLOCK_ELEMENTS = 1 << 15
+#: values in the subsample that gives the starting point
+START_ELEMENTS = 1 << 18
+#: stop once a Halley step is below this, relative to beta: the error left is ~ 3 step**3
+HALLEY_STOP = 3e-6
+#: the float32 stage takes its last step once a step is below this (relative to beta): the
+#: error left, ~ 3 step**3 ~ 1e-8, is then at the level of its float32 sums (~1e-7)
+FLOAT32_STOP = 2e-3
+#: the subsample has at least this many rows (when the data has more than twice as many)
+START_ROWS = 2048
+_METHODS = ("nll", "grid-ece")
+
+Work = Callable[[int, int, dict[str, np.ndarray]], Any]
+
+
+class DegenerateFitWarning(UserWarning):
+    """The maximum-likelihood map is at a boundary (e.g. T -> 0 or T -> inf) or not unique."""
+
+
+def grid_temperatures() -> list[float]:
+    """The temperatures of Mukhoti et al. 2020's grid search, exactly as their loop makes them.
+
+    Their ``set_temperature`` starts at T = 0.1 and adds 0.1 a hundred times in float64, so
+    the grid is 0.1, 0.2, 0.30000000000000004, ..., 0.9999999999999999, ..., about 10.0; T = 1
+    exactly is not on it (0.9999999999999999 is, which gives the same ECE to many digits).
+
+    >>> g = grid_temperatures()
+    >>> len(g), g[0], g[2], g[9], round(g[-1], 12)
+    (100, 0.1, 0.30000000000000004, 0.9999999999999999, 10.0)
+    """
+    grid, t = [], 0.1
+    for _ in range(100):
+        grid.append(t)
+        t += 0.1
+    return grid
+
+
+def default_threads() -> int:
+    """CPUs this process may use (the default number of threads of a pass)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+class _Passes:
+    """Blocked, threaded passes over (scores, targets, weights) for f and its derivatives."""
+
+    def __init__(self, data: FitData, threads: int, rows: slice | None = None,
+                 parent: _Passes | None = None) -> None:
+        self.z = data.scores if rows is None else data.scores[rows]
+        self.k = int(self.z.shape[1])
+        self.block = max(1, BLOCK_ELEMENTS // self.k)
+        self.n = int(self.z.shape[0])
+        self.n_blocks = -(-self.n // self.block)
+        self.threads = max(1, min(threads, self.n_blocks))
+        w = data.weights if rows is None else data.weights[rows]
+        self.w = w / w.sum()
+        self.labels = data.labels if rows is None or data.labels is None else data.labels[rows]
+        soft = data.soft_targets
+        self.soft = soft if rows is None or soft is None else soft[rows]
+        if parent is None or rows is None:
+            self.zmax = np.empty(self.n, dtype=self.z.dtype)
+            self.tz = np.empty(self.n)     # t_i . (z_i - max z_i) <= 0
+            self.means = np.empty(self.n)  # mean_k (z_ik - max z_i) <= 0; 0 iff constant
+        else:
+            self.zmax, self.tz, self.means = (parent.zmax[rows], parent.tz[rows],
+                                              parent.means[rows])
+
+    # -------------------------------------------------------------- running a pass
+    def _run(self, work: Work, width: int) -> np.ndarray:
+        """work(start, stop, buffers) on every block; per-block results summed in order."""
+        out = np.zeros((self.n_blocks, width))
+
+        def worker(first: int) -> None:
+            buffers: dict[str, np.ndarray] = {}
+            for b in range(first, self.n_blocks, self.threads):
+                start = b * self.block
+                out[b] = work(start, min(start + self.block, self.n), buffers)
+
+        if self.threads == 1:
+            worker(0)
+        else:
+            with ThreadPoolExecutor(self.threads) as pool:
+                for job in [pool.submit(worker, j) for j in range(self.threads)]:
+                    job.result()
+        return out.sum(axis=0)
+
+    def _buffer(self, buffers: dict[str, np.ndarray], key: str, n: int,
+                dtype: Any) -> np.ndarray:
+        """A (n, K) scratch array of the worker, allocated once per pass and reused."""
+        buf = buffers.get(key)
+        if buf is None:
+            buf = buffers[key] = np.empty((self.block, self.k), dtype=dtype)
+        return buf[:n]
+
+    def _shifted(self, start: int, stop: int, buffers: dict[str, np.ndarray],
+                 dtype: Any) -> np.ndarray:
+        """zc = z - max z for the rows start:stop, in ``dtype`` (exact in float64)."""
+        zc = self._buffer(buffers, "zc", stop - start, dtype)
+        zc[...] = self.z[start:stop]
+        zc -= self.zmax[start:stop, None]
+        return zc
+
+    # -------------------------------------------------------------- the passes
+    def first_pass(self) -> float:
+        """Fill zmax, tz and means; return f(1), the NLL at T = 1 (float64)."""
+        ones = np.ones(self.k)
+
+        def work(start: int, stop: int, buffers: dict[str, np.ndarray]) -> float:
+            self.zmax[start:stop] = _row_max(self.z[start:stop])
+            zc = self._shifted(start, stop, buffers, np.float64)
+            if self.labels is not None:
+                tz = np.take_along_axis(zc, self.labels[start:stop, None], axis=1)[:, 0]
+            else:
+                assert self.soft is not None
+                tz = np.einsum("ij,ij->i", self.soft[start:stop], zc)
+            self.tz[start:stop] = tz
+            self.means[start:stop] = (zc @ ones) / self.k
+            np.exp(zc, out=zc)
+            return float(self.w[start:stop] @ (np.log(zc @ ones) - tz))
+
+        return float(self._run(work, 1)[0])
+
+    def value(self, beta: float) -> float:
+        """f(beta) in float64."""
+        ones = np.ones(self.k)
+
+        def work(start: int, stop: int, buffers: dict[str, np.ndarray]) -> float:
+            zc = self._shifted(start, stop, buffers, np.float64)
+            zc *= beta
+            np.exp(zc, out=zc)
+            nll = np.log(zc @ ones) - beta * self.tz[start:stop]
+            return float(self.w[start:stop] @ nll)
+
+        return float(self._run(work, 1)[0])
+
+    def derivatives(self, beta: float, dtype: Any = np.float64) -> np.ndarray:
+        """(f, f', f'', f''') at beta; exp and class sums in ``dtype``, the rest in float64."""
+        ones = np.ones(self.k, dtype=dtype)
+        f64 = np.float64
+
+        def work(start: int, stop: int, buffers: dict[str, np.ndarray]) -> np.ndarray:
+            zc = self._shifted(start, stop, buffers, dtype)
+            e = self._buffer(buffers, "e", stop - start, dtype)
+            np.multiply(zc, beta, out=e)
+            np.exp(e, out=e)
+            # class sums as matrix-vector products: far faster than sum(axis=1) for small K
+            s0 = (e @ ones).astype(f64)
+            e *= zc
+            s1 = (e @ ones).astype(f64)
+            e *= zc
+            s2 = (e @ ones).astype(f64)
+            s3 = np.einsum("ij,ij->i", e, zc).astype(f64)
+            # raw moments about the row maximum (the shift keeps them well scaled)
+            m1 = s1 / s0
+            m2 = s2 / s0
+            var = np.maximum(m2 - m1 * m1, 0.0)
+            k3 = s3 / s0 - 3.0 * m1 * m2 + 2.0 * m1 ** 3
+            tz = self.tz[start:stop]
+            w = self.w[start:stop]
+            return np.array([w @ (np.log(s0) - beta * tz), w @ (m1 - tz), w @ var, w @ k3])
+
+        return self._run(work, 4)
+
+    def subsample(self, n_values: int) -> _Passes | None:
+        """The same objective on every m-th row (about ``n_values`` values), or None."""
+        step = min((self.n * self.k) // n_values, self.n // START_ROWS)
+        if step < 2:
+            return None
+        rows = slice(0, self.n, step)
+        if not self.w[rows].sum() > 0:
+            return None
+        sub = object.__new__(_Passes)
+        sub.__dict__.update(self.__dict__)
+        sub.z = self.z[rows]
+        sub.n = int(sub.z.shape[0])
+        sub.n_blocks = -(-sub.n // self.block)
+        sub.threads = max(1, min(self.threads, sub.n_blocks))
+        sub.w = self.w[rows] / self.w[rows].sum()
+        sub.labels = None if self.labels is None else self.labels[rows]
+        sub.soft = None if self.soft is None else self.soft[rows]
+        sub.zmax, sub.tz, sub.means = self.zmax[rows], self.tz[rows], self.means[rows]
+        return sub
+
+
+def _row_max(z: np.ndarray) -> np.ndarray:
+    """max_k z_ik; a loop over columns is faster than max(axis=1) for small K."""
+    if z.shape[1] > 16:
+        return z.max(axis=1)
+    m = z[:, 0].copy()
+    for j in range(1, z.shape[1]):
+        np.maximum(m, z[:, j], out=m)
+    return m
+
+
+def _halley(passes: _Passes, beta: float, max_iter: int, stop: float,
+            dtype: Any = np.float64) -> tuple[float, float, bool, int]:
+    """Safeguarded Halley iteration for f'(beta) = 0 on (0, inf), given f'(0) < 0.
+
+    Returns (beta, f(beta), converged, passes used). The bracket [lo, hi] always holds the
+    root (f' < 0 at lo, > 0 at hi); a step that leaves it is replaced by a Newton step, then
+    by bisection (or doubling while hi is unbounded).
+    """
+    lo, hi = 0.0, math.inf
+    f = math.nan
+    for it in range(1, max_iter + 1):
+        f, g, h, t = (float(v) for v in passes.derivatives(beta, dtype))
+        if g == 0.0:
+            return beta, f, True, it
+        if g < 0:
+            lo = beta
+        else:
+            hi = beta
+        candidates = []
+        if h > 0:
+            denom = 2.0 * h * h - g * t
+            if denom > 0:
+                candidates.append(-2.0 * g * h / denom)  # Halley
+            candidates.append(-g / h)  # Newton
+        step = None
+        for d in candidates:
+            # a closed bracket: near the root a step can round onto one of its ends
+            if lo <= beta + d <= hi:
+                step = d
+                break
+        if step is not None and abs(step) <= stop * beta:
+            # the error left after this step is of order step**3: take it, and extrapolate
+            # f by Taylor's formula (whose error is of the same order)
+            f += step * (g + step * (h / 2.0 + step * t / 6.0))
+            return beta + step, f, True, it
+        if step is None:
+            step = (0.5 * (lo + hi) if math.isfinite(hi) else 2.0 * beta) - beta
+        if hi - lo <= 4.0 * np.finfo(np.float64).eps * beta:
+            return beta, f, True, it
+        beta = beta + step
+    return beta, f, False, max_iter
+
+
+class TemperatureScaling(Calibrator):
+    """Temperature scaling (Guo et al. 2017): q_i = softmax(z_i / T), one T > 0 for all rows.
+
+    ``method="nll"`` (default) fits T by maximum likelihood: it minimises the weighted NLL
+
+        f(beta) = (1/W) sum_i w_i [ logsumexp(beta z_i) - beta sum_k t_ik z_ik ],  beta = 1/T,
+
+    which is convex in beta, by a safeguarded Halley iteration with the exact first, second
+    and third derivatives (see the module docstring). The likelihood is the multinomial one:
+    t_i is the one-hot label, the soft target, or the counts divided by their row total.
+    The result is the full-data optimum to machine precision, usually after two or three
+    passes over the data.
+
+    ``method="grid-ece"`` reproduces the protocol of Mukhoti et al. 2020 (focal_calibration,
+    ``temperature_scaling.py``, ``set_temperature(cross_validate="ece")``): T is the first
+    temperature of :func:`grid_temperatures` (0.1, 0.2, ..., 10.0 built by repeated addition)
+    with the smallest 15-bin top-label ECE on the fit set (a later T replaces the best only
+    when its ECE is strictly smaller, so ties go to the smaller T; T = 1 exactly is not a
+    candidate). The ECE is trueprob's (SPEC.md, right-closed equal-width bins), computed in
+    float64; theirs uses the same bins in float32.
+
+    Given ``probs=`` instead of logits, the scores are log q_i (zero floored, see
+    :mod:`trueprob.calibrators._fitdata`): softmax(log q_i / T) is the same map, since
+    log q_i differs from z_i by a per-row constant. A calibrator fitted on either applies to
+    either.
+
+    Parameters
+    ----------
+    method : {"nll", "grid-ece"}
+        How T is chosen (see above).
+    max_iter : int
+        Most passes over the full data per stage of ``method="nll"``.
+    n_threads : int or None
+        Threads of each pass over the data (None: every CPU this process may use). The
+        result does not depend on it.
+
+    Attributes
+    ----------
+    temperature_ : float
+        T. ``inf`` when the NLL is smallest for uniform predictions, ``0.0`` when it keeps
+        decreasing as T -> 0 (both with a :class:`DegenerateFitWarning`).
+    kind_ : {"logits", "probs"}
+        What the calibrator was fitted on (and what :meth:`to_torch`'s module takes).
+    n_classes_ : int
+        K.
+    converged_ : bool
+        True when the optimum was reached (a grid search always completes); False when the
+        optimum does not exist (T -> 0) or ``max_iter`` was reached.
+    n_iter_ : int
+        Passes over the full data (``"nll"``) or grid points (``"grid-ece"``).
+    nll_before_, nll_after_ : float
+        Weighted NLL of the fit set (nats per row) at T = 1 and at the fitted T.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> z = np.array([[4.0, 0.0], [0.0, 4.0], [4.0, 0.0], [0.0, 4.0]])
+    >>> y = np.array([0, 1, 1, 1])          # one of four confident predictions is wrong
+    >>> ts = TemperatureScaling().fit(y, logits=z)
+    >>> round(ts.temperature_, 6)           # softmax(z / T) puts 3/4 on the argmax
+    3.640957
+    >>> bool(np.isclose(4 / ts.temperature_, np.log(3)))
+    True
+    >>> ts.predict_proba(logits=z).round(3)[0]
+    array([0.75, 0.25])
+    """
+
+    _fitted_attrs: ClassVar[tuple[str, ...]] = (
+        "temperature_", "kind_", "n_classes_", "converged_", "n_iter_", "nll_before_",
+        "nll_after_",
+    )
+
+    def __init__(self, *, method: str = "nll", max_iter: int = 50,
+                 n_threads: int | None = None) -> None:
+        self.method = method
+        self.max_iter = max_iter
+        self.n_threads = n_threads
+
+    def _check_params(self) -> None:
+        if self.method not in _METHODS:
+            raise ValueError(f"method must be one of {list(_METHODS)}; got {self.method!r}")
+        if isinstance(self.max_iter, bool) or not isinstance(self.max_iter, int) \
+                or self.max_iter < 1:
+            raise ValueError(f"max_iter must be a positive integer; got {self.max_iter!r}")
+        n = self.n_threads
+        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+            raise ValueError(f"n_threads must be None (all CPUs) or a positive integer; got "
+                             f"{n!r}")
+
+    # ------------------------------------------------------------------ fit
+    def fit(  # type: ignore[override]  # the base declares fit(labels, /, **inputs)
+        self, labels: Any = None, /, *, logits: Any = None, probs: Any = None,
+        targets: Any = None, counts: Any = None, sample_weight: Any = None,
+    ) -> TemperatureScaling:
+        """Fit T on a calibration set; returns self.
+
+        Exactly one of ``logits`` / ``probs`` (N, K) (or (N,) for binary) and one of
+        ``labels`` (N,), ``targets`` (N, K) or ``counts`` (N, K); ``sample_weight`` (N,) is
+        optional. Errors are those of :func:`trueprob.evaluate`.
+        """
+        self._check_params()
+        data = fit_arrays(labels, logits=logits, probs=probs, targets=targets, counts=counts,
+                          sample_weight=sample_weight, keep_dtype=True)
+        self.kind_ = data.kind
+        self.n_classes_ = data.n_classes
+        if self.method == "grid-ece":
+            self._fit_grid_ece(data)
+        else:
+            self._fit_nll(data)
+        return self
+
+    def _threads(self) -> int:
+        return default_threads() if self.n_threads is None else int(self.n_threads)
+
+    def _fit_nll(self, data: FitData) -> None:
+        passes = _Passes(data, self._threads())
+        self.nll_before_ = passes.first_pass()
+        active = passes.w > 0
+        means, tz = passes.means[active], passes.tz[active]
+        if not np.any(means):
+            warnings.warn(
+                "every row's scores are constant across classes, so the NLL does not depend "
+                "on T; temperature_ is set to 1", DegenerateFitWarning, stacklevel=3)
+            self._set(1.0, self.nll_before_, True, 1)
+            return
+        if not np.any(tz):
+            # all target mass on each row's largest scores: f decreases as T -> 0, towards
+            # the NLL of q uniform over the m_i largest scores of row i: sum_i w_i log m_i / W
+            n_max = (data.scores[active] == passes.zmax[active, None]).sum(axis=1)
+            limit = float(passes.w[active] @ np.log(n_max))
+            warnings.warn(
+                "the calibration set is separable: in every row the target is on the largest "
+                "score, so the NLL keeps decreasing as T -> 0 and has no minimum; temperature_ "
+                "is set to 0 (argmax predictions, ties shared). Use a larger or harder "
+                "calibration set", DegenerateFitWarning, stacklevel=3)
+            self._set(0.0, limit, False, 1)
+            return
+        g0 = float(passes.w[active] @ (means - tz))  # f'(0): E_q z under uniform q
+        if g0 >= 0:
+            warnings.warn(
+                "the NLL is smallest for uniform predictions (T -> inf): on this calibration "
+                "set the scores carry no information about the targets beyond chance; "
+                "temperature_ is set to inf", DegenerateFitWarning, stacklevel=3)
+            self._set(math.inf, math.log(self.n_classes_), True, 1)
+            return
+        used = 1
+        beta = 1.0
+        sub = passes.subsample(START_ELEMENTS)
+        if sub is not None and np.any(sub.tz) and float(sub.w @ (sub.means - sub.tz)) < 0:
+            b, _, ok, _ = _halley(sub, 1.0, 100, HALLEY_STOP)
+            if ok:
+                beta = b
+        if passes.n * passes.k > 4 * START_ELEMENTS:
+            b, _, ok, it = _halley(passes, beta, self.max_iter, FLOAT32_STOP, np.float32)
+            used += it
+            if ok:
+                beta = b
+        beta, f, converged, it = _halley(passes, beta, self.max_iter, HALLEY_STOP)
+        used += it
+        if not converged:
+            warnings.warn(
+                f"temperature scaling did not converge in max_iter={self.max_iter} passes; "
+                f"T = {1.0 / beta!r}", DegenerateFitWarning, stacklevel=3)
+        self._set(1.0 / beta, f, converged, used)
+
+    def _fit_grid_ece(self, data: FitData) -> None:
+        passes = _Passes(data, self._threads())
+        self.nll_before_ = passes.first_pass()
+        zc = data.scores - passes.zmax[:, None].astype(np.float64)
+        pred = np.argmax(zc, axis=1)  # argmax is the same for every T > 0
+        best, best_t = math.inf, math.nan
+        grid = grid_temperatures()
+        for temp in grid:
+            # confidence max_k softmax(z / T)_k = 1 / sum_k exp((z_k - max z) / T)
+            conf = 1.0 / np.exp(zc / temp).sum(axis=1)
+            ece = _ece(data, conf, pred)
+            if best > ece:
+                best, best_t = ece, temp
+        self._set(best_t, passes.value(1.0 / best_t), True, len(grid))
+
+    def _set(self, temperature: float, nll_after: float, converged: bool, n_iter: int) -> None:
+        self.temperature_ = float(temperature)
+        self.nll_after_ = float(nll_after)
+        self.converged_ = bool(converged)
+        self.n_iter_ = int(n_iter)
+
+    # ------------------------------------------------------------------ predict
+    def predict_logproba(  # type: ignore[override]  # the base declares (**inputs)
+        self, *, logits: Any = None, probs: Any = None,
+    ) -> Any:
+        """Calibrated log-probabilities log softmax(s_i / T), in the input's namespace and dtype.
+
+        s_i are the logits, or log q_i when ``probs=`` is given. (N,) binary inputs give
+        (N, 2) outputs. T = 0 gives the limit: log(1/m_i) on the m_i largest scores of row i
+        and -inf elsewhere.
+        """
+        self._check_fitted()
+        xp, s, _ = predict_inputs(logits=logits, probs=probs)
+        _check_k(s, self.n_classes_, type(self).__name__)
+        temp = self.temperature_
+        if temp == 0.0:
+            top = s == xp.max(s, axis=1, keepdims=True)
+            m = xp.sum(xp.astype(top, s.dtype), axis=1, keepdims=True)
+            return xp.where(top, -xp.log(m), xp.full_like(s, -math.inf))
+        a = s * (1.0 / temp)
+        return a - _logsumexp(xp, a)
+
+    # ------------------------------------------------------------------ persistence
+    def _check_loaded(self) -> None:
+        _check_kind_k(self)
+        temp = self.temperature_
+        if isinstance(temp, bool) or not isinstance(temp, (int, float)) or not temp >= 0:
+            raise CalibratorFormatError(f"temperature_ must be a number >= 0 (or inf); got "
+                                        f"{temp!r}")
+        self.temperature_ = float(temp)
+        _check_scalar(self, "converged_", bool)
+        _check_scalar(self, "n_iter_", int)
+        _check_scalar(self, "nll_before_", float)
+        _check_scalar(self, "nll_after_", float)
+
+    def to_torch(self) -> Any:
+        """A ``torch.nn.Module`` mapping logits (or probabilities, when fitted on ``probs=``)
+        to the calibrated log-probabilities of :meth:`predict_logproba`."""
+        from trueprob.calibrators._torch import temperature_module
+
+        self._check_fitted()
+        return temperature_module(self.temperature_, self.kind_)
+
+
+def _ece(data: FitData, conf: np.ndarray, pred: np.ndarray) -> float:
+    """Top-label 15-bin ECE of the fit set for confidences ``conf`` (trueprob's definition)."""
+    from trueprob.metrics.calibration import top_label_ece
+
+    if data.labels is not None:
+        return top_label_ece(data.labels, confidences=conf, predictions=pred,
+                             sample_weight=data.weights)
+    return top_label_ece(targets=data.soft_targets, confidences=conf, predictions=pred,
+                         sample_weight=data.weights)
+
+
+def _logsumexp(xp: Any, a: Any) -> Any:
+    """logsumexp over classes (keepdims), stable: the row maximum is taken out first."""
+    m = xp.max(a, axis=1, keepdims=True)
+    return m + xp.log(xp.sum(xp.exp(a - m), axis=1, keepdims=True))
+
+
+def _check_k(s: Any, k: int, name: str) -> None:
+    if int(s.shape[1]) != k:
+        raise ValueError(f"the scores have K={int(s.shape[1])} columns but this {name} was "
+                         f"fitted with K={k}")
+
+
+def _check_kind_k(cal: Calibrator) -> None:
+    kind = getattr(cal, "kind_", None)
+    if kind not in ("logits", "probs"):
+        raise CalibratorFormatError(f"kind_ must be 'logits' or 'probs'; got {kind!r}")
+    k = getattr(cal, "n_classes_", None)
+    if isinstance(k, bool) or not isinstance(k, int) or k < 2:
+        raise CalibratorFormatError(f"n_classes_ must be an integer >= 2; got {k!r}")
+
+
+def _check_scalar(cal: Calibrator, name: str, kind: type) -> None:
+    value = getattr(cal, name)
+    if kind is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if ok:
+            setattr(cal, name, float(value))
+    elif kind is int:
+        ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    else:
+        ok = isinstance(value, bool)
+    if not ok:
+        raise CalibratorFormatError(f"{name} must be a {kind.__name__}; got {value!r}")
