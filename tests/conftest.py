@@ -59,3 +59,9 @@ def _synthetic_logits(rng: np.random.Generator, n: int, k: int, *, scale: float 
 def synthetic_logits():
     """``synthetic_logits(rng, n, k, scale=1.0, dtype=np.float64) -> (logits, labels)``."""
     return _synthetic_logits
+
+
+@pytest.fixture(scope="session")
+def optional_data() -> Path | None:
+    """Path of ../shared/data, or None (for tests that mix synthetic and real cases)."""
+    return data_dir()

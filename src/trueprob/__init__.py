@@ -6,12 +6,14 @@ maximum likelihood) predicted probabilities, in one pass with bounded memory.
 
 from trueprob._version import __version__
 from trueprob.api import evaluate
+from trueprob.decomposition import Decomposition, decompose
 from trueprob.inference import bootstrap, consistency_test
 from trueprob.report import BinRow, Report, Settings
 from trueprob.stats.evaluation import EvaluationStats, InfiniteLossWarning
 
 __all__ = [
     "BinRow",
+    "Decomposition",
     "EvaluationStats",
     "InfiniteLossWarning",
     "Report",
@@ -19,5 +21,6 @@ __all__ = [
     "__version__",
     "bootstrap",
     "consistency_test",
+    "decompose",
     "evaluate",
 ]
