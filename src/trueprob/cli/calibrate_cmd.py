@@ -1,0 +1,386 @@
+"""`trueprob fit`, `trueprob apply` and `trueprob compare`: recalibration from the command line.
+
+- ``fit``: fit a calibrator (maximum likelihood) on a file and save it as JSON, atomically.
+- ``apply``: calibrated log-probabilities of a file, written as ``logits`` in an ``.npz``.
+- ``compare``: fit every method on one file, evaluate on another, one table (Guo et al. 2017,
+  Table 1 style): NLL, Brier, ECE, classwise ECE and accuracy per method.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import math
+import sys
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+
+from trueprob.cli._common import DataError, atomic_write, data_errors, echo_err
+from trueprob.cli.evaluate_cmd import _field_option, _read, _register_calibrators
+
+#: --method name -> (module, class); binary methods are wrapped for K > 2
+METHODS: dict[str, tuple[str, str]] = {
+    "temperature": ("trueprob.calibrators.temperature", "TemperatureScaling"),
+    "vector": ("trueprob.calibrators.scaling", "VectorScaling"),
+    "matrix": ("trueprob.calibrators.scaling", "MatrixScaling"),
+    "dirichlet": ("trueprob.calibrators.scaling", "DirichletCalibration"),
+    "platt": ("trueprob.calibrators.binary", "PlattScaling"),
+    "beta": ("trueprob.calibrators.binary", "BetaCalibration"),
+    "isotonic": ("trueprob.calibrators.nonparametric", "IsotonicCalibration"),
+    "histogram": ("trueprob.calibrators.nonparametric", "HistogramBinning"),
+    "scaling-binning": ("trueprob.calibrators.nonparametric", "ScalingBinning"),
+}
+BINARY_METHODS = ("platt", "beta", "isotonic", "histogram", "scaling-binning")
+WRAPPERS = {"one-vs-rest": "OneVsRest", "top-label": "TopLabel"}
+FORMATS = ("table", "json", "markdown")
+#: compare's columns: (Report field, heading)
+COLUMNS = (("nll", "NLL"), ("brier", "Brier"), ("ece", "ECE"),
+           ("classwise_ece", "classwise ECE"), ("accuracy", "accuracy"))
+_TARGETS = ("labels", "targets", "counts")
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def fields_options(func: Any) -> Any:
+    """The field options of ``trueprob evaluate`` that a calibration set needs."""
+    for option in reversed([
+        _field_option("logits", "logits", "the logits z (one per class)"),
+        _field_option("probs", "probs", "the probabilities q (one per class)"),
+        _field_option("labels", "labels", "the hard labels y"),
+        _field_option("targets", "targets", "soft labels p (one per class)"),
+        _field_option("counts", "counts", "annotator counts n (one per class)"),
+        _field_option("weights", "sample_weight", "row weights w"),
+    ]):
+        func = option(func)
+    return func
+
+
+def _read_scored(path: str, names: dict[str, str | None], *,
+                 need_targets: bool) -> dict[str, Any]:
+    """Read a file's model outputs (logits or probs) and, if ``need_targets``, its targets."""
+    arrays = _read(path, names)
+    if "logits" not in arrays and "probs" not in arrays:
+        raise DataError(
+            f"{path}: calibrators need logits or probabilities (one per class); the file gives "
+            f"only top-label confidences and predictions"
+        )
+    if need_targets and not any(t in arrays for t in _TARGETS):
+        raise DataError(
+            f"{path}: no targets found (no array or column named 'labels', 'targets' or "
+            f"'counts'); name them with --labels, --targets or --counts"
+        )
+    return arrays
+
+
+def _scores(arrays: dict[str, Any]) -> dict[str, Any]:
+    return {k: arrays[k] for k in ("logits", "probs") if k in arrays}
+
+
+def _n_classes(arrays: dict[str, Any]) -> int:
+    scores = next(iter(_scores(arrays).values()))
+    return 2 if scores.ndim == 1 else int(scores.shape[1])
+
+
+def _fit_inputs(arrays: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    keys = ("logits", "probs", "targets", "counts", "sample_weight")
+    return arrays.get("labels"), {k: arrays[k] for k in keys if k in arrays}
+
+
+def make_calibrator(method: str, n_classes: int, multiclass: str) -> tuple[Any, str | None]:
+    """The calibrator for ``--method`` on K classes, and a note when a wrapper was chosen."""
+    import importlib
+
+    module_name, class_name = METHODS[method]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name != module_name:
+            raise
+        raise click.UsageError(f"method {method!r} is not available in this trueprob "
+                               f"({module_name} is missing)") from exc
+    calibrator = getattr(module, class_name)()
+    if method in BINARY_METHODS and n_classes > 2:
+        from trueprob.calibrators import multiclass as wrappers
+
+        wrapper = getattr(wrappers, WRAPPERS[multiclass])
+        note = (f"{method} is a binary method and the data have K={n_classes} classes: "
+                f"fitted {multiclass} ({wrapper.__name__}(base={class_name}()))")
+        return wrapper(base=calibrator), note
+    return calibrator, None
+
+
+@contextlib.contextmanager
+def _warnings_to_stderr() -> Iterator[None]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for w in caught:
+        echo_err(f"trueprob: warning: {w.message}")
+
+
+def _calibrated(calibrator: Any, arrays: dict[str, Any]) -> Any:
+    return calibrator.predict_logproba(**_scores(arrays))
+
+
+def _evaluate(arrays: dict[str, Any], logits: Any = None, **options: Any) -> Any:
+    """trueprob.evaluate on the file's targets and weights, with ``logits`` replacing the
+    file's scores when given."""
+    import trueprob
+
+    scores = _scores(arrays) if logits is None else {"logits": logits}
+    extra = {k: arrays[k] for k in ("targets", "counts", "sample_weight") if k in arrays}
+    return trueprob.evaluate(arrays.get("labels"), **scores, **extra, **options)
+
+
+def _check_free(path: str, force: bool) -> None:
+    if Path(path).exists() and not force:
+        raise click.UsageError(f"{path} exists; pass --force to replace it")
+
+
+method_choice = click.Choice(list(METHODS))
+multiclass_option = click.option(
+    "--multiclass", type=click.Choice(list(WRAPPERS)), default="one-vs-rest",
+    show_default=True,
+    help="How a binary method (platt, beta, isotonic, histogram, scaling-binning) is used on "
+         "K > 2 classes: one calibrator per class with rows renormalised, or one calibrator "
+         "on the top-label confidence.")
+
+
+# --------------------------------------------------------------------------- fit
+
+
+@click.command("fit")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@click.option("--method", "-m", type=method_choice, required=True,
+              help="The recalibration map, fitted by maximum likelihood.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), required=True,
+              help="Where to write the fitted calibrator (JSON).")
+@click.option("--force", is_flag=True, help="Replace an existing output file.")
+@multiclass_option
+@fields_options
+@data_errors
+def fit(file: str, method: str, output: str, force: bool, multiclass: str,
+        logits: str | None, probs: str | None, labels: str | None, targets: str | None,
+        counts: str | None, sample_weight: str | None) -> None:
+    """Fit a calibrator on FILE and save it to OUTPUT (JSON, written atomically).
+
+    Prints one line to stderr: the method and the NLL of FILE before and after (nats per
+    row). A binary method on K > 2 classes is fitted one-vs-rest with renormalisation
+    (--multiclass top-label for the top-label variant); the line says so.
+
+    \b
+    Examples:
+      trueprob fit --method temperature val.npz -o cal.json
+      trueprob fit -m isotonic preds.csv --logits 'logit_*' --labels y -o iso.json
+    """
+    _check_free(output, force)
+    arrays = _read_scored(file, {"logits": logits, "probs": probs, "labels": labels,
+                                 "targets": targets, "counts": counts,
+                                 "sample_weight": sample_weight}, need_targets=True)
+    calibrator, note = make_calibrator(method, _n_classes(arrays), multiclass)
+    y, inputs = _fit_inputs(arrays)
+    with _warnings_to_stderr():
+        before = _evaluate(arrays).nll
+        calibrator.fit(y, **inputs)
+        after = _evaluate(arrays, _calibrated(calibrator, arrays)).nll
+    if note is not None:
+        echo_err(f"trueprob: {note}")
+    text = calibrator.to_json().encode()
+    with atomic_write(output, force=force) as fh:
+        fh.write(text)
+    n = next(iter(_scores(arrays).values())).shape[0]
+    echo_err(f"trueprob: fit {method} on {file} ({n} rows): NLL {before:.6f} -> {after:.6f} "
+             f"nats; saved {output}")
+
+
+# --------------------------------------------------------------------------- apply
+
+
+@click.command("apply")
+@click.argument("calibrator", type=click.Path(exists=True, dir_okay=False))
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@click.option("--output", "-o", type=click.Path(dir_okay=False), required=True,
+              help="Where to write the calibrated outputs (.npz).")
+@click.option("--force", is_flag=True, help="Replace an existing output file.")
+@fields_options
+@data_errors
+def apply(calibrator: str, file: str, output: str, force: bool, logits: str | None,
+          probs: str | None, labels: str | None, targets: str | None, counts: str | None,
+          sample_weight: str | None) -> None:
+    """Apply a saved CALIBRATOR to FILE; write OUTPUT (.npz, atomically).
+
+    OUTPUT holds ``logits``: the calibrated log-probabilities log q'_ik (a valid logit
+    vector: softmax gives q' back), plus the file's labels / targets / counts /
+    sample_weight when present, unchanged. Evaluate it with ``trueprob evaluate OUTPUT``.
+
+    \b
+    Example:
+      trueprob apply cal.json test.npz -o test_calibrated.npz
+    """
+    import numpy as np
+
+    from trueprob._array import to_numpy
+    from trueprob.calibrators import load
+
+    if Path(output).suffix.lower() != ".npz":
+        raise click.UsageError(f"--output must be an .npz file; got {output}")
+    _check_free(output, force)
+    _register_calibrators()
+    cal = load(calibrator)
+    arrays = _read_scored(file, {"logits": logits, "probs": probs, "labels": labels,
+                                 "targets": targets, "counts": counts,
+                                 "sample_weight": sample_weight}, need_targets=False)
+    with _warnings_to_stderr():
+        out = to_numpy(_calibrated(cal, arrays))
+    bad = ~np.isfinite(out)
+    if bad.any():
+        row = int(np.flatnonzero(bad.any(axis=1))[0])
+        raise DataError(
+            f"{calibrator}: the calibrated log-probabilities are not finite (row {row} is "
+            f"{out[row].tolist()}): the calibrator gives probability 0 there (a calibrator "
+            f"fitted with clip=0); refit it with clip > 0"
+        )
+    result: dict[str, Any] = {"logits": out}
+    result.update({k: arrays[k] for k in ("labels", "targets", "counts", "sample_weight")
+                   if k in arrays})
+    buffer = io.BytesIO()
+    np.savez(buffer, allow_pickle=False, **result)
+    with atomic_write(output, force=force) as fh:
+        fh.write(buffer.getvalue())
+    echo_err(f"trueprob: applied {type(cal).__name__} to {file} ({out.shape[0]} rows); "
+             f"saved {output}")
+
+
+# --------------------------------------------------------------------------- compare
+
+
+def _parse_methods(text: str) -> list[str]:
+    methods = [m.strip() for m in text.split(",") if m.strip()]
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or not methods:
+        raise click.BadParameter(
+            f"unknown method(s) {', '.join(map(repr, unknown)) or '(none given)'}; choose from "
+            f"{', '.join(METHODS)}", param_hint="--methods")
+    return list(dict.fromkeys(methods))
+
+
+@click.command("compare")
+@click.option("--fit", "fit_file", type=click.Path(exists=True, dir_okay=False), required=True,
+              help="The calibration set (e.g. a validation split).")
+@click.option("--eval", "eval_file", type=click.Path(exists=True, dir_okay=False),
+              required=True, help="The evaluation set (e.g. the test split).")
+@click.option("--methods", default=",".join(METHODS), show_default=True,
+              help="Comma-separated methods to compare.")
+@click.option("--unit", type=click.Choice(["nats", "bits"]), default="nats",
+              show_default=True, help="Unit of the NLL.")
+@click.option("--bins", "n_bins", type=click.IntRange(min=1), default=15, show_default=True,
+              help="Equal-width bins of the ECE and classwise ECE.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table",
+              show_default=True, help="table (terminal), json or markdown, on stdout.")
+@multiclass_option
+@fields_options
+@data_errors
+def compare(fit_file: str, eval_file: str, methods: str, unit: str, n_bins: int, fmt: str,
+            multiclass: str, logits: str | None, probs: str | None, labels: str | None,
+            targets: str | None, counts: str | None, sample_weight: str | None) -> None:
+    """Fit each method on --fit, evaluate on --eval: one row per method.
+
+    Rows: "uncalibrated", then each method (fitted by maximum likelihood on --fit). Columns:
+    NLL, Brier, ECE (top-label, --bins equal-width bins), classwise ECE (mean over classes)
+    and accuracy, all computed by trueprob.evaluate on --eval (SPEC.md's definitions). The
+    field options apply to both files.
+
+    \b
+    Example:
+      trueprob compare --fit val.npz --eval test.npz --methods temperature,vector,isotonic
+    """
+    chosen = _parse_methods(methods)
+    names = {"logits": logits, "probs": probs, "labels": labels, "targets": targets,
+             "counts": counts, "sample_weight": sample_weight}
+    fit_arrays = _read_scored(fit_file, names, need_targets=True)
+    eval_arrays = _read_scored(eval_file, names, need_targets=True)
+    k_fit, k_eval = _n_classes(fit_arrays), _n_classes(eval_arrays)
+    if k_fit != k_eval:
+        raise DataError(f"--fit has K={k_fit} classes but --eval has K={k_eval}")
+    options = {"unit": unit, "n_bins": n_bins}
+    rows: list[dict[str, Any]] = []
+    with _warnings_to_stderr():
+        rows.append(_row("uncalibrated", None, _evaluate(eval_arrays, **options)))
+        y, inputs = _fit_inputs(fit_arrays)
+        for method in chosen:
+            calibrator, _ = make_calibrator(method, k_fit, multiclass)
+            try:
+                calibrator.fit(y, **inputs)
+            except (ValueError, TypeError) as exc:
+                raise DataError(f"{method} could not be fitted on {fit_file}: {exc}") from exc
+            report = _evaluate(eval_arrays, _calibrated(calibrator, eval_arrays), **options)
+            rows.append(_row(method, calibrator, report))
+    result = {"fit": fit_file, "eval": eval_file, "unit": unit, "n_bins": n_bins,
+              "n_classes": k_fit, "rows": rows}
+    if fmt == "json":
+        click.echo(json.dumps(_json_safe(result), indent=2, allow_nan=False))
+    elif fmt == "markdown":
+        click.echo(_markdown(result), nl=False)
+    else:
+        _table(result)
+
+
+def _row(method: str, calibrator: Any, report: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {"method": method,
+                           "calibrator": None if calibrator is None else repr(calibrator)}
+    for field, _ in COLUMNS:
+        row[field] = getattr(report, field)
+    return row
+
+
+def _json_safe(x: Any) -> Any:
+    if isinstance(x, float) and not math.isfinite(x):
+        return None if math.isnan(x) else ("inf" if x > 0 else "-inf")
+    if isinstance(x, dict):
+        return {k: _json_safe(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_json_safe(v) for v in x]
+    return x
+
+
+def _fmt(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float) and math.isfinite(value):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _headings(result: dict[str, Any]) -> list[str]:
+    return ["method"] + [f"{h} ({result['unit']})" if f == "nll" else h for f, h in COLUMNS]
+
+
+def _markdown(result: dict[str, Any]) -> str:
+    heads = _headings(result)
+    lines = [f"Fitted on `{result['fit']}`, evaluated on `{result['eval']}` "
+             f"(K = {result['n_classes']}; ECE with {result['n_bins']} equal-width bins)", "",
+             "| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
+    for row in result["rows"]:
+        cells = [row["method"]] + [_fmt(row[f]) for f, _ in COLUMNS]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _table(result: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(title=escape(f"fit: {result['fit']}  eval: {result['eval']}  "
+                               f"(K = {result['n_classes']}, {result['n_bins']} bins)"))
+    for i, head in enumerate(_headings(result)):
+        table.add_column(head, justify="left" if i == 0 else "right")
+    for row in result["rows"]:
+        table.add_row(escape(row["method"]), *(_fmt(row[f]) for f, _ in COLUMNS))
+    Console(file=sys.stdout, highlight=False).print(table)
