@@ -8,12 +8,15 @@ floating-point rounding.
 
 from __future__ import annotations
 
+import io
+import json
 import math
 import warnings
 from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
+from array_api_compat import array_namespace
 
 from trueprob._array import Array, as_array, bincount, device, to_numpy
 from trueprob._validation import Chunk, Inputs, prepare
@@ -29,6 +32,8 @@ BINNED = ("top_label", "class_conditional", "classwise", "ks")
 KS_GRID = 1 << 16
 #: ... and of each block of a blocked state (the bootstrap keeps one grid per block).
 KS_GRID_BLOCKED = 1 << 12
+STATE_FORMAT = "trueprob.EvaluationStats"
+STATE_VERSION = 1
 UNITS = {"nats": 1.0, "bits": 1.0 / math.log(2.0)}
 _W, _NLL, _BRIER, _CORRECT, _ENTROPY, _KL, _W_VECTOR = (
     sm.W, sm.NLL, sm.BRIER, sm.CORRECT, sm.ENTROPY, sm.KL, sm.W_VECTOR)
@@ -324,6 +329,78 @@ class EvaluationStats:
         return out
 
     __add__ = merge
+
+    # ------------------------------------------------------------------ bytes
+    def to_bytes(self) -> bytes:
+        """The state as bytes: an ``.npz`` archive of plain arrays plus a JSON header.
+
+        No pickle is involved in either direction; :meth:`from_bytes` rebuilds an equal state.
+        Use it to ship states between processes or machines, or to checkpoint a stream.
+        """
+        header = {
+            "format": STATE_FORMAT, "version": STATE_VERSION, "n_classes": self.n_classes,
+            "n_bins": self.binning.n_bins, "closed": self.binning.closed,
+            "edges": None if self.binning.edges is None else list(self.binning.edges),
+            "parts": list(self.parts), "binning_name": self.binning_name,
+            "n_blocks": self.n_blocks, "input_kinds": sorted(self.input_kinds),
+            "target_kinds": sorted(self.target_kinds), "empty": self._xp is None,
+        }
+        arrays: dict[str, np.ndarray] = {
+            "header": np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)}
+        if self._xp is not None:
+            arrays["sums"] = to_numpy(self.sums)
+            arrays["counts"] = to_numpy(self.counts)
+            for name in BINNED:
+                part = getattr(self, name)
+                for field in ("count", "weight", "sum_score", "sum_outcome"):
+                    arrays[f"{name}.{field}"] = to_numpy(getattr(part, field))
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)  # type: ignore[arg-type]
+        return buffer.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> EvaluationStats:
+        """Rebuild a state written by :meth:`to_bytes` (numpy arrays on the host)."""
+        try:
+            with np.load(io.BytesIO(data), allow_pickle=False) as archive:
+                arrays = {key: archive[key] for key in archive.files}
+            header = json.loads(arrays.pop("header").tobytes().decode())
+        except (ValueError, OSError, KeyError, UnicodeDecodeError, EOFError) as exc:
+            raise ValueError(f"not a trueprob state: {exc}") from exc
+        if not isinstance(header, dict) or header.get("format") != STATE_FORMAT:
+            raise ValueError("not a trueprob state (missing or wrong format header)")
+        if header.get("version", 0) > STATE_VERSION:
+            raise ValueError(f"state format version {header.get('version')} is newer than "
+                             f"this trueprob reads ({STATE_VERSION})")
+        out = cls(header["n_classes"], n_bins=header["n_bins"], closed=header["closed"],
+                  edges=header["edges"], parts=header["parts"],
+                  binning_name=header["binning_name"], n_blocks=header["n_blocks"])
+        out.input_kinds = set(header["input_kinds"])
+        out.target_kinds = set(header["target_kinds"])
+        if header["empty"]:
+            return out
+        xp = array_namespace(np.zeros(1))
+        out._ensure(xp, None)
+        expected = {"sums": out.sums.shape, "counts": out.counts.shape}
+        for name in BINNED:
+            out_part = getattr(out, name)
+            out_part._ensure(xp, None)
+            for field in ("count", "weight", "sum_score", "sum_outcome"):
+                expected[f"{name}.{field}"] = getattr(out_part, field).shape
+        if set(arrays) != set(expected):
+            raise ValueError(f"state arrays {sorted(arrays)} do not match the header")
+        for key, shape in expected.items():
+            if arrays[key].shape != shape:
+                raise ValueError(f"state array {key} has shape {arrays[key].shape}, "
+                                 f"expected {shape}")
+        out.sums = arrays["sums"].astype(np.float64)
+        out.counts = arrays["counts"].astype(np.int64)
+        for name in BINNED:
+            part = getattr(out, name)
+            part.count = arrays[f"{name}.count"].astype(np.int64)
+            for field in ("weight", "sum_score", "sum_outcome"):
+                setattr(part, field, arrays[f"{name}.{field}"].astype(np.float64))
+        return out
 
     # ------------------------------------------------------------------ finalize
     def block_arrays(self) -> dict[str, np.ndarray]:
