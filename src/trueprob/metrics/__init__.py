@@ -15,6 +15,15 @@ from trueprob.metrics.calibration import (
     rms_calibration_error,
     top_label_ece,
 )
+from trueprob.metrics.conventions import (
+    CONVENTIONS,
+    calibration_error,
+    kull2019_calibration_error,
+    netcal_calibration_error,
+    relplot_binned_ece,
+    sklearn_calibration_error,
+    torchmetrics_calibration_error,
+)
 from trueprob.metrics.scores import (
     CrossEntropySplit,
     accuracy,
@@ -25,19 +34,26 @@ from trueprob.metrics.scores import (
 )
 
 __all__ = [
+    "CONVENTIONS",
     "CrossEntropySplit",
     "ReliabilityTable",
     "accuracy",
     "binary_brier_score",
     "brier_score",
+    "calibration_error",
     "class_conditional_ece",
     "classwise_ece",
     "cross_entropy_split",
     "debiased_l2_calibration_error",
     "ks_calibration_error",
+    "kull2019_calibration_error",
     "log_loss",
     "max_calibration_error",
+    "netcal_calibration_error",
     "reliability_table",
+    "relplot_binned_ece",
     "rms_calibration_error",
+    "sklearn_calibration_error",
     "top_label_ece",
+    "torchmetrics_calibration_error",
 ]

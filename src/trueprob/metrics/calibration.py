@@ -33,12 +33,17 @@ def top_label_ece(
     binning: str = "width",
     closed: str = "right",
     p: int = 1,
+    convention: str | None = None,
 ) -> float:
     """Top-label expected calibration error ECE_p = (sum_b (W_b/W) |acc_b - conf_b|^p)^(1/p).
 
     c_i = max_k q_ik, a_i = 1[argmax_k q_ik = y_i] (or p_{i, yhat_i} for soft targets),
     conf_b / acc_b the weighted means of c and a in bin b. ``p=1`` is the ECE, ``p=2`` the
     RMS calibration error. Works in top-label mode (``confidences=`` + ``predictions=``).
+
+    ``convention="torchmetrics" | "sklearn" | "netcal" | "relplot"`` reproduces that library's
+    number instead (its bins, its treatment of confidence 1.0, its arithmetic; hard labels,
+    no weights): see :func:`trueprob.metrics.conventions.calibration_error`.
 
     Examples
     --------
@@ -52,6 +57,10 @@ def top_label_ece(
     """
     if p not in (1, 2):
         raise ValueError(f"p must be 1 (ECE) or 2 (RMS calibration error); got {p!r}")
+    if convention is not None:
+        return _by_convention(convention, "top_label", "l1" if p == 1 else "l2", labels,
+                              logits, probs, targets, counts, sample_weight, confidences,
+                              predictions, n_bins, binning, closed)
     inputs = inputs_of(labels, logits, probs, targets, counts, sample_weight, confidences,
                        predictions)
     r = report_of(inputs, ("top_label",), n_bins=n_bins, binning=binning, closed=closed)
@@ -72,8 +81,11 @@ def rms_calibration_error(
     n_bins: int = 15,
     binning: str = "width",
     closed: str = "right",
+    convention: str | None = None,
 ) -> float:
     """RMS calibration error sqrt(sum_b (W_b/W) (acc_b - conf_b)^2) (top-label ECE with p=2).
+
+    ``convention=`` reproduces a library's number (see :func:`top_label_ece`).
 
     Examples
     --------
@@ -86,7 +98,7 @@ def rms_calibration_error(
     return top_label_ece(labels, logits=logits, probs=probs, targets=targets, counts=counts,
                          sample_weight=sample_weight, confidences=confidences,
                          predictions=predictions, n_bins=n_bins, binning=binning,
-                         closed=closed, p=2)
+                         closed=closed, p=2, convention=convention)
 
 
 def max_calibration_error(
@@ -103,8 +115,11 @@ def max_calibration_error(
     n_bins: int = 15,
     binning: str = "width",
     closed: str = "right",
+    convention: str | None = None,
 ) -> float:
     """MCE = max over non-empty bins of |acc_b - conf_b| (top-label).
+
+    ``convention=`` reproduces a library's number (see :func:`top_label_ece`).
 
     Examples
     --------
@@ -114,6 +129,10 @@ def max_calibration_error(
     >>> round(max_calibration_error(y, confidences=c, predictions=np.zeros(4, int)), 6)
     0.4
     """
+    if convention is not None:
+        return _by_convention(convention, "top_label", "max", labels, logits, probs, targets,
+                              counts, sample_weight, confidences, predictions, n_bins,
+                              binning, closed)
     inputs = inputs_of(labels, logits, probs, targets, counts, sample_weight, confidences,
                        predictions)
     return report_of(inputs, ("top_label",), n_bins=n_bins, binning=binning,
@@ -168,11 +187,13 @@ def classwise_ece(
     n_bins: int = 15,
     closed: str = "right",
     reduce: str = "mean",
+    convention: str | None = None,
 ) -> float:
     """Classwise ECE: for each class k, sum_b (W_kb/W) |mean_b t_k - mean_b q_k| over the bins of
     q_ik; then the mean over classes (``reduce="mean"``) or the sum (``reduce="sum"``, the
     figure Kull et al. 2019 printed). Equal-width bins (equal-mass classwise bins are not
-    offered: they would need K quantile passes).
+    offered: they would need K quantile passes). ``convention="kull2019"`` reproduces the code
+    behind Kull et al. 2019's tables (14 equal bins plus one for 1.0, summed over classes).
 
     Examples
     --------
@@ -184,6 +205,11 @@ def classwise_ece(
     ...                                                             reduce="sum"), 6)
     (0.4, 0.8)
     """
+    if convention is not None:
+        if reduce != "mean":
+            raise ValueError("reduce= does not apply with convention= (kull2019 sums)")
+        return _by_convention(convention, "classwise", "l1", labels, logits, probs, targets,
+                              counts, sample_weight, None, None, n_bins, "width", closed)
     inputs = inputs_of(labels, logits, probs, targets, counts, sample_weight)
     value = report_of(inputs, ("classwise",), n_bins=n_bins, closed=closed,
                       reduce=reduce).classwise_ece
@@ -261,6 +287,27 @@ def ks_calibration_error(
                        predictions)
     conf, correct, w = confidences_of(inputs)
     return exact_ks(conf, correct, w)
+
+
+def _by_convention(convention: str, kind: str, norm: str, labels: Any, logits: Any,
+                   probs: Any, targets: Any, counts: Any, sample_weight: Any,
+                   confidences: Any, predictions: Any, n_bins: int, binning: str,
+                   closed: str) -> float:
+    """Delegate to :mod:`trueprob.metrics.conventions`, refusing options it cannot honour."""
+    from trueprob.metrics import conventions
+
+    for name, value in (("targets", targets), ("counts", counts),
+                        ("sample_weight", sample_weight)):
+        if value is not None:
+            raise TypeError(f"{name}= is not available with convention={convention!r}: the "
+                            f"library takes hard labels and no weights")
+    if binning != "width" or closed != "right":
+        raise ValueError(f"binning= and closed= do not apply with convention={convention!r}: "
+                         f"the convention fixes its own bins")
+    return conventions.calibration_error(labels, logits=logits, probs=probs,
+                                         confidences=confidences, predictions=predictions,
+                                         convention=convention, n_bins=n_bins, kind=kind,
+                                         norm=norm)
 
 
 def exact_ks(conf: np.ndarray, correct: np.ndarray, weights: np.ndarray | None) -> float:
