@@ -177,3 +177,21 @@ def test_option_errors():
         trueprob.evaluate(Y, logits=Z, reduce="max")
     with pytest.raises(TypeError, match="clip= applies to probabilities"):
         log_loss(Y, logits=Z, clip=1e-7)
+
+
+def test_unchecked_chunks_and_invalid_rows_mask():
+    from trueprob._validation import invalid_rows, prepare
+
+    z = Z.copy()
+    z[1, 0] = np.nan
+    y = np.array([0, 1, 5, 0])
+    w = np.array([1.0, 1.0, 1.0, -2.0])
+    inputs = prepare(y, logits=z, sample_weight=w, check=False)
+    (chunk,) = list(inputs.chunks())  # no error: values are not checked
+    assert invalid_rows(np, chunk, 3).tolist() == [False, True, True, True]
+    p = P.copy()
+    p[0] = [0.5, 0.5, 0.5]
+    (chunk,) = list(prepare(Y, probs=p, check=False).chunks())
+    assert invalid_rows(np, chunk, 3).tolist() == [True, False, False, False]
+    with pytest.raises(ValueError, match="n_classes is needed in top-label mode"):
+        prepare(Y, confidences=np.full(4, 0.5), predictions=Y, check=False)

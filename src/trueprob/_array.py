@@ -63,6 +63,14 @@ def bincount(xp: Any, index: Array, weights: Array | None, length: int) -> Array
     Weights are accumulated in float64 whatever their dtype, so float32 inputs never lose
     precision in the sums.
     """
+    if is_torch(xp):
+        # index_add_ into a preallocated tensor: torch.bincount must read the largest index
+        # back to the host to size its output, which would synchronise a GPU on every call.
+        dtype = xp.int64 if weights is None else xp.float64
+        out = xp.zeros(length, dtype=dtype, device=index.device)
+        src = xp.ones(index.shape[0], dtype=dtype, device=index.device) if weights is None \
+            else xp.astype(weights, xp.float64)
+        return out.index_add_(0, index, src)
     if weights is None:
         out = xp.bincount(index, minlength=length)
         return xp.astype(out, xp.int64)

@@ -75,9 +75,15 @@ class Inputs:
     n_rows: int
     n_classes: int
     binary: bool
+    check: bool = True
 
     def chunks(self, rows: int | None = None) -> Iterator[Chunk]:
-        """Validated chunks of at most ``rows`` rows (default: about 2**19 elements each)."""
+        """Validated chunks of at most ``rows`` rows (default: about 2**19 elements each).
+
+        With ``check=False`` (see :func:`prepare`) the values are converted but not checked:
+        no check reads a value back to the host, so nothing synchronises with an accelerator;
+        :func:`invalid_rows` then gives the rows that would have failed, as a device mask.
+        """
         if rows is None:
             rows = max(1, CHUNK_ELEMENTS // max(self.n_classes, 1))
         for start in range(0, self.n_rows, rows):
@@ -96,32 +102,41 @@ class Inputs:
         weights = take(self.weights)
         predictions = take(self.predictions)
         k = self.n_classes
+        check = self.check
         if self.kind == "confidences":
-            _check_finite(xp, scores, "confidences", start)
-            _check_range(xp, scores, 0.0, 1.0, "confidences", start)
-            predictions = _check_labels(xp, predictions, k, "predictions", start)
+            if check:
+                _check_finite(xp, scores, "confidences", start)
+                _check_range(xp, scores, 0.0, 1.0, "confidences", start)
+                predictions = _check_labels(xp, predictions, k, "predictions", start)
+            else:
+                predictions = xp.astype(predictions, xp.int64)
         else:
             name = self.kind
-            _check_finite(xp, scores, name, start)
-            if self.kind == "probs":
-                _check_range(xp, scores, 0.0, 1.0, name, start)
-                if not self.binary:
-                    _check_row_sums(xp, scores, name, start)
+            if check:
+                _check_finite(xp, scores, name, start)
+                if self.kind == "probs":
+                    _check_range(xp, scores, 0.0, 1.0, name, start)
+                    if not self.binary:
+                        _check_row_sums(xp, scores, name, start)
             if self.binary:
                 scores = _expand_binary(xp, scores, self.kind)
         if labels is not None:
-            labels = _check_labels(xp, labels, k, "labels", start)
+            labels = (_check_labels(xp, labels, k, "labels", start) if check
+                      else xp.astype(labels, xp.int64))
         if targets is not None:
             if self.target_kind == "counts":
-                targets = _counts_to_targets(xp, targets, start)
+                if check:
+                    _check_counts(xp, targets, start)
+                targets = _normalise_counts(xp, targets)
             else:
-                _check_finite(xp, targets, "targets", start)
-                _check_range(xp, targets, 0.0, 1.0, "targets", start)
+                if check:
+                    _check_finite(xp, targets, "targets", start)
+                    _check_range(xp, targets, 0.0, 1.0, "targets", start)
+                    if targets.ndim != 1:
+                        _check_row_sums(xp, targets, "targets", start)
                 if targets.ndim == 1:
                     targets = _expand_binary(xp, targets, "probs")
-                else:
-                    _check_row_sums(xp, targets, "targets", start)
-        if weights is not None:
+        if weights is not None and check:
             _check_finite(xp, weights, "sample_weight", start)
             _check_range(xp, weights, 0.0, None, "sample_weight", start)
         return Chunk(self.kind, scores, predictions, labels, targets, weights, start)
@@ -213,7 +228,7 @@ def _check_labels(xp: Any, y: Array, n_classes: int | None, name: str, offset: i
     return y
 
 
-def _counts_to_targets(xp: Any, n: Array, offset: int) -> Array:
+def _check_counts(xp: Any, n: Array, offset: int) -> None:
     _check_finite(xp, n, "counts", offset)
     _check_range(xp, n, 0.0, None, "counts", offset)
     if xp.isdtype(n.dtype, "real floating"):
@@ -224,13 +239,47 @@ def _counts_to_targets(xp: Any, n: Array, offset: int) -> Array:
                 f"counts must be whole numbers of annotations; row {offset + row} is "
                 f"{_row_repr(n, row)}"
             )
-    n = xp.astype(n, xp.float64)
-    totals = xp.sum(n, axis=1, keepdims=True)
-    zero = totals[:, 0] == 0
+    zero = xp.sum(xp.astype(n, xp.float64), axis=1) == 0
     if bool(xp.any(zero)):
         row = _first_bad_row(xp, zero)
         raise ValueError(f"counts rows must have at least one annotation; row {offset + row} is 0")
-    return n / totals
+
+
+def _normalise_counts(xp: Any, n: Array) -> Array:
+    """Counts n_ik -> targets n_ik / sum_k n_ik (float64)."""
+    n = xp.astype(n, xp.float64)
+    return n / xp.sum(n, axis=1, keepdims=True)
+
+
+def invalid_rows(xp: Any, chunk: Chunk, n_classes: int) -> Array:
+    """Boolean (n,) mask of the rows of an unchecked chunk that the checks would refuse.
+
+    Computed on the chunk's device without reading anything back (no synchronisation), so a
+    stream on an accelerator can count bad rows and report them once, at the end. Covers
+    non-finite values, labels out of range, probabilities outside [0, 1] or off the simplex,
+    soft targets off the simplex and negative weights.
+    """
+    def rows_any(mask: Array) -> Array:
+        return xp.any(mask, axis=1) if mask.ndim > 1 else mask
+
+    bad = rows_any(~xp.isfinite(chunk.scores))
+    if chunk.kind == "probs":
+        q = chunk.scores
+        tol = sum_tolerance(q.dtype, n_classes)
+        bad = bad | rows_any((q < 0) | (q > 1))
+        bad = bad | (xp.abs(xp.sum(xp.astype(q, xp.float64), axis=1) - 1.0) > tol)
+    if chunk.kind == "confidences":
+        bad = bad | (chunk.scores < 0) | (chunk.scores > 1)
+        bad = bad | (chunk.predictions < 0) | (chunk.predictions >= n_classes)
+    if chunk.labels is not None:
+        bad = bad | (chunk.labels < 0) | (chunk.labels >= n_classes)
+    if chunk.targets is not None:
+        t = chunk.targets
+        bad = bad | rows_any(~xp.isfinite(t) | (t < 0) | (t > 1))
+        bad = bad | (xp.abs(xp.sum(t, axis=1) - 1.0) > sum_tolerance(t.dtype, n_classes))
+    if chunk.weights is not None:
+        bad = bad | ~xp.isfinite(chunk.weights) | (chunk.weights < 0)
+    return bad
 
 
 def _expand_binary(xp: Any, x: Array, kind: str) -> Array:
@@ -283,8 +332,13 @@ def prepare(
     confidences: object = None,
     predictions: object = None,
     n_classes: int | None = None,
+    check: bool = True,
 ) -> Inputs:
-    """Check which inputs were given, their dtypes and shapes, and return :class:`Inputs`."""
+    """Check which inputs were given, their dtypes and shapes, and return :class:`Inputs`.
+
+    ``check=False`` defers the value checks (see :meth:`Inputs.chunks`); in top-label mode it
+    also needs ``n_classes``, since inferring K reads the largest index back to the host.
+    """
     given = {k: v is not None for k, v in
              {"logits": logits, "probs": probs, "confidences": confidences}.items()}
     n_pred = sum(given.values())
@@ -377,6 +431,8 @@ def prepare(
         if not xp.isdtype(w.dtype, ("integral", "real floating", "bool")):
             raise TypeError(f"sample_weight must be numeric; got dtype {w.dtype}")
         w = xp.astype(w, xp.float64)
+    if k is None and not check:
+        raise ValueError("n_classes is needed in top-label mode when values are not checked")
     if k is None:
         # top-label mode with hard labels and no n_classes: K from the largest index seen.
         largest = max(int(to_numpy(xp.max(preds))), int(to_numpy(xp.max(y))) if y is not None
@@ -389,4 +445,4 @@ def prepare(
             )
     if kind == "confidences" and n_classes is not None and n_classes < 2:
         raise ValueError(f"n_classes must be >= 2; got {n_classes}")
-    return Inputs(xp, kind, target_kind, scores, preds, y, t, w, n, k, binary)
+    return Inputs(xp, kind, target_kind, scores, preds, y, t, w, n, k, binary, check)
