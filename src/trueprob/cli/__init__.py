@@ -19,6 +19,7 @@ COMMANDS = {
     "fit": "trueprob.cli.calibrate_cmd:fit",
     "apply": "trueprob.cli.calibrate_cmd:apply",
     "compare": "trueprob.cli.calibrate_cmd:compare",
+    "decompose": "trueprob.cli.decompose_cmd:decompose",
 }
 
 

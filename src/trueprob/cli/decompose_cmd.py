@@ -1,0 +1,87 @@
+"""`trueprob decompose FILE`: the score split into miscalibration, discrimination, uncertainty."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from trueprob.cli._common import DataError, data_errors
+from trueprob.cli.evaluate_cmd import _field_option, _read
+
+
+@click.command("decompose")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@_field_option("logits", "logits", "the logits z (one per class)")
+@_field_option("probs", "probs", "the probabilities q (one per class)")
+@_field_option("labels", "labels", "the hard labels y")
+@_field_option("targets", "targets", "soft labels p (one per class)")
+@_field_option("counts", "counts", "annotator counts n (one per class)")
+@_field_option("weights", "sample_weight", "row weights w")
+@click.option("--score", type=click.Choice(["log", "brier"]), default="log", show_default=True,
+              help="The proper score to decompose.")
+@click.option("--estimator", type=click.Choice(["isotonic", "binned", "temperature",
+                                                "dirichlet"]),
+              default="isotonic", show_default=True,
+              help="How the recalibration r = P(Y | q) is estimated.")
+@click.option("--reduction", type=click.Choice(["top_label", "classwise"]), default="top_label",
+              show_default=True, help="For isotonic/binned on multiclass inputs.")
+@click.option("--bins", "n_bins", type=click.IntRange(min=1), default=15, show_default=True,
+              help="Bins of the binned estimator.")
+@click.option("--folds", "n_folds", type=click.IntRange(min=2), default=5, show_default=True,
+              help="Cross-fitting folds of the temperature/dirichlet estimators.")
+@click.option("--unit", type=click.Choice(["bits", "nats"]), default="bits", show_default=True,
+              help="Unit of log-score numbers.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the folds.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True)
+@data_errors
+def decompose(file: str, logits: str | None, probs: str | None, labels: str | None,
+              targets: str | None, counts: str | None, sample_weight: str | None, score: str,
+              estimator: str, reduction: str, n_bins: int, n_folds: int, unit: str, seed: int,
+              fmt: str) -> None:
+    """Decompose the log or Brier score of FILE: score = MCB - DSC + UNC.
+
+    MCB (miscalibration) is what recalibration would recover, DSC (discrimination) is for the
+    log score the mutual information between label and prediction, UNC is the label entropy.
+    JSON keys: score, mcb, dsc, unc, unit, estimator (and target, score_name, recalibrated).
+
+    \b
+    Examples:
+      trueprob decompose test.npz
+      trueprob decompose test.npz --estimator temperature --format json
+    """
+    import trueprob
+
+    names = {"logits": logits, "probs": probs, "labels": labels, "targets": targets,
+             "counts": counts, "sample_weight": sample_weight}
+    arrays = _read(file, names)
+    if not any(t in arrays for t in ("labels", "targets", "counts")):
+        raise DataError(f"{file}: no targets found; name them with --labels, --targets or "
+                        f"--counts")
+    for key in ("confidences", "predictions"):
+        if key in arrays:
+            raise DataError("decompose needs logits or probabilities, not top-label "
+                            "confidences only")
+    d = trueprob.decompose(arrays.pop("labels", None), **arrays, score=score,
+                           estimator=estimator, reduction=reduction, n_bins=n_bins,
+                           n_folds=n_folds, unit=unit, random_state=seed)
+    out = d.to_dict()
+    if fmt == "json":
+        click.echo(json.dumps(out, indent=2))
+        return
+    u = f" {d.unit}" if d.unit else ""
+    what = {"top_label": "of the top label (is the argmax right, given its confidence)",
+            "vector": "of the whole predicted distribution",
+            "classwise": "one-vs-rest, mean over classes",
+            "binary": "of the positive class"}[d.target]
+    click.echo(f"{d.score_name} score {what}, {file}; recalibration by {d.estimator}:")
+    click.echo(f"  score {d.score:.4f}{u} = MCB {d.mcb:.4f} - DSC {d.dsc:.4f} + UNC "
+               f"{d.unc:.4f}")
+    if d.score_name == "log":
+        click.echo(f"  of {d.score:.4f}{u} per example, {d.mcb:.4f} are lost to "
+                   f"miscalibration; the model resolves {d.dsc:.4f} of the {d.unc:.4f}{u} of "
+                   f"label uncertainty")
+    if d.entropy is not None:
+        click.echo(f"  soft targets: cross-entropy = entropy {d.entropy:.4f} + KL "
+                   f"{d.kl:.4f}{u}")
