@@ -98,8 +98,9 @@ def pav(y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     start: list[int] = []
     mean: list[float] = []
     weight: list[float] = []
-    for j in range(y.shape[0]):
-        m, v = float(y[j]), float(w[j])
+    # plain Python floats: element access on numpy arrays would dominate the loop
+    for j, (m, v) in enumerate(zip(np.asarray(y, np.float64).tolist(),
+                                   np.asarray(w, np.float64).tolist(), strict=True)):
         s = j
         # pool while the previous block's mean is not below this one's
         while mean and mean[-1] >= m:
