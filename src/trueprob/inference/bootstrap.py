@@ -143,7 +143,7 @@ def bootstrap(
 
     Notes
     -----
-    ``ks`` replicates are read off a grid of 2**12 confidence cells per block (the point
+    ``ks`` replicates are read off a grid of 2**10 confidence cells per block (the point
     estimate keeps the 2**16-cell grid of :func:`trueprob.evaluate`).
 
     Examples
@@ -184,7 +184,8 @@ def bootstrap(
     report = point.finalize(unit=unit, reduce=reduce)
 
     arrays = blocked.block_arrays()
-    keys = list(arrays)
+    # row counts enter no metric (weights do): leave them out of the replicate products
+    keys = [key for key in arrays if key != "counts" and not key.endswith(".count")]
     shapes = {key: arrays[key].shape[1:] for key in keys}
     matrix = np.concatenate([arrays[key].reshape(g, -1).astype(np.float64) for key in keys],
                             axis=1)
@@ -209,7 +210,7 @@ def bootstrap(
             continue
         low, high = np.quantile(finite, [lo_q, hi_q])
         intervals[name] = Interval(float(low), float(high), float(level), method)
-    notes = ("ks replicates use a 2**12-cell grid per block",) if "ks" in intervals else ()
+    notes = ("ks replicates use a 2**10-cell grid per block",) if "ks" in intervals else ()
     seed = random_state if isinstance(random_state, int) else None
     return BootstrapResult(report, intervals, {f: replicates[f] for f in available},
                            int(n_replicates), int(g), resampling, method, float(level), seed,
@@ -218,7 +219,7 @@ def bootstrap(
 
 def _state_values(stats: EvaluationStats) -> int:
     k, b = stats.n_classes, stats.binning.n_bins
-    return 10 + 4 * b * (1 + 2 * k) + 4 * stats.ks.binning.n_bins
+    return 8 + 3 * b * (1 + 2 * k) + 3 * stats.ks.binning.n_bins
 
 
 def _one_pass(inputs: Inputs, point: EvaluationStats, blocked: EvaluationStats, g: int,

@@ -31,7 +31,7 @@ BINNED = ("top_label", "class_conditional", "classwise", "ks")
 #: Cells of the fine confidence grid behind the KS calibration error of a state.
 KS_GRID = 1 << 16
 #: ... and of each block of a blocked state (the bootstrap keeps one grid per block).
-KS_GRID_BLOCKED = 1 << 12
+KS_GRID_BLOCKED = 1 << 10
 STATE_FORMAT = "trueprob.EvaluationStats"
 STATE_VERSION = 1
 UNITS = {"nats": 1.0, "bits": 1.0 / math.log(2.0)}
@@ -71,7 +71,7 @@ class EvaluationStats:
     n_blocks
         Keep the sums separately for ``n_blocks`` blocks of rows (``update`` then takes the
         block of every row). Used by :func:`trueprob.bootstrap`; the metrics of the state are
-        those of all blocks together. A blocked state's KS grid has 2**12 cells per block.
+        those of all blocks together. A blocked state's KS grid has 2**10 cells per block.
 
     The state is: float64 sums of weight, weighted NLL, Brier, correctness, entropy and KL;
     int64 row counts; and per-bin count / weight / score / outcome sums for the top-label
