@@ -232,3 +232,10 @@ def test_top_label_mode_reports_what_it_cannot_compute():
     for name in ("accuracy", "ece", "mce", "rmsce", "ece_debiased", "ks",
                  "class_conditional_ece"):
         assert getattr(r, name) == pytest.approx(getattr(full, name), rel=1e-15), name
+
+
+def test_classwise_bins_stay_equal_width_under_mass_binning():
+    r_width = trueprob.evaluate(Y, probs=P, n_bins=5)
+    r_mass = trueprob.evaluate(Y, probs=P, n_bins=5, binning="mass")
+    assert r_mass.classwise_ece == r_width.classwise_ece
+    assert r_mass.settings.binning == "mass"

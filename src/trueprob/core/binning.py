@@ -65,7 +65,9 @@ class Binning:
             else:
                 idx = xp.floor(scaled)
             return xp.astype(xp.clip(idx, 0.0, float(b - 1)), xp.int64)
-        inner = xp.asarray(np.asarray(self.edges[1:-1], dtype=np.float64))
+        from trueprob._array import device
+
+        inner = xp.asarray(np.asarray(self.edges[1:-1], dtype=np.float64), device=device(x))
         flat = xp.reshape(xp.astype(x, xp.float64), (-1,))
         side = "left" if self.closed == "right" else "right"
         idx = xp.searchsorted(inner, flat, side=side)

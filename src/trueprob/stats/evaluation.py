@@ -62,9 +62,11 @@ class EvaluationStats:
     n_classes : int
         K, the number of classes (2 for binary inputs).
     n_bins, closed, edges
-        The reliability binning (see :class:`trueprob.core.binning.Binning`). Equal-mass bins
-        need their edges fixed before the pass (``trueprob.evaluate`` computes them from the
-        data first); with fixed edges the state merges like any other.
+        The reliability binning (see :class:`trueprob.core.binning.Binning`) of the top-label
+        and class-conditional statistics. Equal-mass bins need their edges fixed before the
+        pass (``trueprob.evaluate`` computes them from the data first); with fixed edges the
+        state merges like any other. Classwise statistics always use ``n_bins`` equal-width
+        bins (closed on the same side).
     parts
         Which statistics to keep: any of ``"scores"`` (log loss, Brier, accuracy, entropy,
         KL), ``"top_label"``, ``"class_conditional"``, ``"classwise"`` and ``"ks"``.
@@ -119,7 +121,9 @@ class EvaluationStats:
         k, g = self.n_classes, self.n_blocks
         self.top_label = BinnedStats(self.binning, 1, g)
         self.class_conditional = BinnedStats(self.binning, k, g)
-        self.classwise = BinnedStats(self.binning, k, g)
+        # classwise bins are always equal-width: equal-mass edges come from the top-label
+        # confidences and would put nearly every non-top probability into the first bin
+        self.classwise = BinnedStats(Binning(n_bins, closed), k, g)  # type: ignore[arg-type]
         self.ks = BinnedStats(Binning(KS_GRID if g == 1 else KS_GRID_BLOCKED), 1, g)
         self._xp: Any = None
         self._device: Any = None
@@ -278,8 +282,8 @@ class EvaluationStats:
     def _update_classwise(self, xp: Any, dev: Any, q: Array, chunk: Chunk,
                           w: Array | None, block: Array | None) -> None:
         n, k = int(q.shape[0]), int(q.shape[1])
-        b = self.binning.n_bins
-        idx = self.binning.index(xp, q)
+        b = self.classwise.binning.n_bins
+        idx = self.classwise.binning.index(xp, q)
         offsets = xp.arange(0, k * b, b, dtype=xp.int64, **_dev(dev))
         flat = idx + offsets[None, :]
         if block is not None:
