@@ -291,6 +291,8 @@ class PlattScaling(_BinaryCalibrator):
         The intercept b.
     n_iter_ : int
         Newton steps taken.
+    kind_ : {"logits", "probs"}
+        What it was fitted on (and what :meth:`to_torch`'s module takes).
 
     Raises ``ValueError`` when the classes are perfectly separated by s (no finite MLE).
 
@@ -383,6 +385,8 @@ class BetaCalibration(_BinaryCalibrator):
     ----------
     a_, b_, c_ : float
         The fitted parameters.
+    kind_ : {"logits", "probs"}
+        What it was fitted on (and what :meth:`to_torch`'s module takes).
 
     Examples
     --------

@@ -264,6 +264,8 @@ class OneVsRest(_Wrapper):
     ----------
     calibrators_ : list of K fitted binary calibrators
     n_classes_ : int
+    kind_ : {"logits", "probs"}
+        What it was fitted on (and what :meth:`to_torch`'s module takes).
 
     Examples
     --------
@@ -369,6 +371,8 @@ class TopLabel(_Wrapper):
     ----------
     calibrator_ : fitted binary calibrator
     n_classes_ : int
+    kind_ : {"logits", "probs"}
+        What it was fitted on (and what :meth:`to_torch`'s module takes).
 
     Examples
     --------

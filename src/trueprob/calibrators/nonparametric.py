@@ -168,10 +168,13 @@ class IsotonicCalibration(_BinaryCalibrator):
         Smallest log-odds of each block (increasing).
     values_ : ndarray (M,)
         Calibrated probability of each block (increasing).
+    kind_ : {"logits", "probs"}
+        What it was fitted on (and what :meth:`to_torch`'s module takes).
 
     Notes
     -----
-    Needs all rows of the calibration set in memory (one sort).
+    Needs all rows of the calibration set in memory: one sort, then PAV as a linear pass in
+    Python (about 2-4 s per million rows on one core).
 
     Examples
     --------
@@ -269,6 +272,8 @@ class HistogramBinning(_BinaryCalibrator):
         Calibrated probability of each bin.
     bin_weight_ : ndarray (B,)
         Calibration weight W_b of each bin.
+    kind_ : {"logits", "probs"}
+        What it was fitted on (and what :meth:`to_torch`'s module takes).
 
     Examples
     --------
@@ -373,6 +378,8 @@ class ScalingBinning(_BinaryCalibrator):
         Bin edges on g, from 0 to 1.
     values_ : ndarray (B,)
         mu_b, the mean scaled value of each bin (an empty bin gets its centre).
+    kind_ : {"logits", "probs"}
+        What it was fitted on (and what :meth:`to_torch`'s module takes).
 
     Examples
     --------
