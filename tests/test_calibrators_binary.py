@@ -430,24 +430,31 @@ def test_wrapper_saved_form_is_plain_and_checked(rng, synthetic_logits):
     z, y = synthetic_logits(rng, 500, 3)
     ovr = OneVsRest(base=HistogramBinning(n_bins=5)).fit(y, logits=z)
     data = json.loads(ovr.to_json())
-    assert data["params"]["base"][0] == "HistogramBinning"
+    assert data["params"]["base"] == {"class": "HistogramBinning",
+                                      "params": {"n_bins": 5, "binning": "mass", "clip": 1e-6}}
     assert len(data["fitted"]["calibrators_"]) == 3
+    assert set(data["fitted"]["calibrators_"][0]) == {"class", "params", "fitted"}
     bad = json.loads(ovr.to_json())
-    bad["fitted"]["calibrators_"][1][0] = "os.system"
-    with pytest.raises(CalibratorFormatError, match=r"calibrators_\[1\]: unknown binary "
-                                                    r"calibrator class 'os.system'"):
+    bad["fitted"]["calibrators_"][1]["class"] = "os.system"
+    with pytest.raises(CalibratorFormatError, match=r"fitted.calibrators_: unknown calibrator "
+                                                    r"class 'os.system'"):
         from_dict(bad)
     bad = json.loads(ovr.to_json())
-    bad["fitted"]["calibrators_"][0][2][1][1]["data"][0] = 2.0  # values_ out of [0, 1]
-    with pytest.raises(CalibratorFormatError, match=r"calibrators_\[0\]: .*values_ must be in"):
+    bad["fitted"]["calibrators_"][0]["fitted"]["values_"]["data"][0] = 2.0
+    with pytest.raises(CalibratorFormatError, match=r"values_ must be in"):
         from_dict(bad)
     bad = json.loads(ovr.to_json())
     bad["fitted"]["calibrators_"] = bad["fitted"]["calibrators_"][:2]
     with pytest.raises(CalibratorFormatError, match="list of n_classes_=3 calibrators"):
         from_dict(bad)
     bad = json.loads(ovr.to_json())
-    bad["params"]["base"] = ["PlattScaling", [["max_iter", 100], ["tol", 1e-12]]]
-    with pytest.raises(CalibratorFormatError, match="every calibrator must be a PlattScaling"):
+    bad["params"]["base"] = {"class": "PlattScaling", "params": {"max_iter": 100, "tol": 1e-12}}
+    with pytest.raises(CalibratorFormatError, match=r"calibrators_\[0\] must be a fitted "
+                                                    r"PlattScaling"):
+        from_dict(bad)
+    bad = json.loads(ovr.to_json())
+    del bad["fitted"]["calibrators_"][2]["fitted"]
+    with pytest.raises(CalibratorFormatError, match=r"calibrators_\[2\] must be a fitted"):
         from_dict(bad)
 
 

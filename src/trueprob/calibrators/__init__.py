@@ -1,4 +1,9 @@
-"""Recalibration maps fitted by maximum likelihood."""
+"""Recalibration maps fitted by maximum likelihood.
+
+Every calibrator minimises the weighted negative log-likelihood of a calibration set and saves
+to a versioned plain JSON format (:meth:`Calibrator.save`, :func:`load`); loading never executes
+code. Importing this package registers every calibrator class, so :func:`load` knows them all.
+"""
 
 from trueprob.calibrators.base import (
     Calibrator,
@@ -7,5 +12,28 @@ from trueprob.calibrators.base import (
     from_dict,
     load,
 )
+from trueprob.calibrators.binary import BetaCalibration, PlattScaling
+from trueprob.calibrators.multiclass import OneVsRest, TopLabel
+from trueprob.calibrators.nonparametric import (
+    HistogramBinning,
+    IsotonicCalibration,
+    ScalingBinning,
+)
+from trueprob.calibrators.temperature import DegenerateFitWarning, TemperatureScaling
 
-__all__ = ["Calibrator", "CalibratorFormatError", "NotFittedError", "from_dict", "load"]
+__all__ = [
+    "BetaCalibration",
+    "Calibrator",
+    "CalibratorFormatError",
+    "DegenerateFitWarning",
+    "HistogramBinning",
+    "IsotonicCalibration",
+    "NotFittedError",
+    "OneVsRest",
+    "PlattScaling",
+    "ScalingBinning",
+    "TemperatureScaling",
+    "TopLabel",
+    "from_dict",
+    "load",
+]

@@ -135,6 +135,14 @@ class Calibrator:
 
 
 def _encode(value: Any) -> Any:
+    if isinstance(value, Calibrator):
+        # a nested calibrator (the base of a wrapper): its class, params and, once fitted,
+        # its fitted map, as a JSON object with these keys
+        out = {"class": type(value).__name__,
+               "params": {k: _encode(v) for k, v in value.get_params().items()}}
+        if value.is_fitted:
+            out["fitted"] = {a: _encode(getattr(value, a)) for a in value._fitted_attrs}
+        return out
     if isinstance(value, np.ndarray):
         dtype = str(value.dtype)
         if dtype not in _DTYPES:
@@ -164,6 +172,13 @@ def _finite_or_str(x: float) -> float | str:
 
 
 def _decode(value: Any, where: str) -> Any:
+    if isinstance(value, dict) and "class" in value:
+        if not set(value) <= {"class", "params", "fitted"} or "params" not in value:
+            raise CalibratorFormatError(
+                f"{where}: a nested calibrator must have the keys class, params and (once "
+                f"fitted) fitted; got {sorted(value)}"
+            )
+        return _build(value["class"], value["params"], value.get("fitted"), where)
     if isinstance(value, dict):
         if set(value) != _ARRAY_KEYS:
             raise CalibratorFormatError(
@@ -222,25 +237,35 @@ def from_dict(data: Any) -> Calibrator:
             f"this file has format version {version}, newer than this trueprob "
             f"({__version__}) reads (version {FORMAT_VERSION}); upgrade trueprob"
         )
-    name = data["class"]
+    if not isinstance(data["fitted"], dict):
+        raise CalibratorFormatError(f"fitted must be a JSON object; got {data['fitted']!r}")
+    return _build(data["class"], data["params"], data["fitted"], "")
+
+
+def _build(name: Any, params: Any, fitted: Any, where: str) -> Calibrator:
+    """A calibrator of class ``name`` from saved params and (None: unfitted) fitted values."""
+    at = f"{where}: " if where else ""
+    prefix = f"{where}." if where else ""
     cls = REGISTRY.get(name) if isinstance(name, str) else None
     if cls is None:
-        raise CalibratorFormatError(f"unknown calibrator class {name!r}; known: {sorted(REGISTRY)}")
-    params, fitted = data["params"], data["fitted"]
+        raise CalibratorFormatError(
+            f"{at}unknown calibrator class {name!r}; known: {sorted(REGISTRY)}")
     if not isinstance(params, dict) or set(params) != set(cls._param_names()):
         raise CalibratorFormatError(
-            f"{name}: params must have exactly the keys {sorted(cls._param_names())}; "
+            f"{at}{name}: params must have exactly the keys {sorted(cls._param_names())}; "
             f"got {sorted(params) if isinstance(params, dict) else params!r}"
         )
-    if not isinstance(fitted, dict) or set(fitted) != set(cls._fitted_attrs):
+    if fitted is not None and (not isinstance(fitted, dict)
+                               or set(fitted) != set(cls._fitted_attrs)):
         raise CalibratorFormatError(
-            f"{name}: fitted must have exactly the keys {sorted(cls._fitted_attrs)}; "
+            f"{at}{name}: fitted must have exactly the keys {sorted(cls._fitted_attrs)}; "
             f"got {sorted(fitted) if isinstance(fitted, dict) else fitted!r}"
         )
-    obj = cls(**{k: _decode(v, f"params.{k}") for k, v in params.items()})
-    for key, value in fitted.items():
-        setattr(obj, key, _decode(value, f"fitted.{key}"))
-    obj._check_loaded()
+    obj = cls(**{k: _decode(v, f"{prefix}params.{k}") for k, v in params.items()})
+    if fitted is not None:
+        for key, value in fitted.items():
+            setattr(obj, key, _decode(value, f"{prefix}fitted.{key}"))
+        obj._check_loaded()
     return obj
 
 

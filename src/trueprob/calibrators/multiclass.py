@@ -22,16 +22,8 @@ from typing import Any
 import numpy as np
 
 from trueprob._array import Array, float_eps
-from trueprob._version import __version__
 from trueprob.calibrators._fitdata import fit_arrays, predict_inputs
-from trueprob.calibrators.base import (
-    FORMAT,
-    FORMAT_VERSION,
-    REGISTRY,
-    Calibrator,
-    CalibratorFormatError,
-    _encode,
-)
+from trueprob.calibrators.base import REGISTRY, Calibrator, CalibratorFormatError
 from trueprob.calibrators.binary import (
     PlattScaling,
     _BinaryCalibrator,
@@ -120,53 +112,6 @@ def _resolve_base(base: Any, owner: str) -> _BinaryCalibrator:
     return PlattScaling() if base is None else _check_base(base, owner)
 
 
-def _nested_encode(cal: Calibrator, *, fitted: bool) -> list[Any]:
-    """A nested calibrator as plain lists: [class, [[param, value], ...](, [[attr, value], ...])].
-
-    Lists because the saved format's loader reads a JSON object only as an array; see the
-    module docstring of :mod:`trueprob.calibrators.base`.
-    """
-    out: list[Any] = [type(cal).__name__,
-                      [[k, _encode(v)] for k, v in cal.get_params().items()]]
-    if fitted:
-        out.append([[a, _encode(getattr(cal, a))] for a in cal._fitted_attrs])
-    return out
-
-
-def _pairs(value: Any, names: list[str] | tuple[str, ...], where: str) -> dict[str, Any]:
-    if not isinstance(value, list) or not all(
-            isinstance(p, list) and len(p) == 2 and isinstance(p[0], str) for p in value):
-        raise CalibratorFormatError(f"{where}: expected a list of [name, value] pairs")
-    out = {p[0]: p[1] for p in value}
-    if len(out) != len(value) or set(out) != set(names):
-        raise CalibratorFormatError(
-            f"{where}: expected exactly the names {sorted(names)}; got {[p[0] for p in value]}"
-        )
-    return out
-
-
-def _nested_decode(value: Any, where: str, *, fitted: bool) -> _BinaryCalibrator:
-    size = 3 if fitted else 2
-    if not isinstance(value, list) or len(value) != size or not isinstance(value[0], str):
-        raise CalibratorFormatError(
-            f"{where}: a nested calibrator must be a list [class, params"
-            f"{', fitted' if fitted else ''}]; got {value!r}"
-        )
-    cls = REGISTRY.get(value[0])
-    if cls is None or not issubclass(cls, _BinaryCalibrator):
-        raise CalibratorFormatError(f"{where}: unknown binary calibrator class {value[0]!r}")
-    params = _pairs(value[1], cls._param_names(), f"{where} params")
-    obj = cls(**params)
-    if fitted:
-        for key, v in _pairs(value[2], cls._fitted_attrs, f"{where} fitted").items():
-            setattr(obj, key, v)
-        try:
-            obj._check_loaded()
-        except CalibratorFormatError as exc:
-            raise CalibratorFormatError(f"{where}: {exc}") from exc
-    return obj
-
-
 class _Wrapper(Calibrator):
     """Shared plumbing of the multiclass wrappers (not registered: its name starts with _)."""
 
@@ -209,33 +154,24 @@ class _Wrapper(Calibrator):
         self._check_fitted()
         return torch_module(self, self.kind_)
 
-    def _fitted_plain(self) -> dict[str, Any]:
-        raise NotImplementedError  # pragma: no cover
-
-    def to_dict(self) -> dict[str, Any]:
-        """The wrapper as plain data; nested calibrators are lists (see ``_nested_encode``)."""
-        self._check_fitted()
-        return {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "trueprob_version": __version__,
-            "class": type(self).__name__,
-            "params": {"base": None if self.base is None else
-                       _nested_encode(_check_base(self.base, type(self).__name__),
-                                      fitted=False)},
-            "fitted": self._fitted_plain(),
-        }
-
     def _load_common(self) -> None:
         name = type(self).__name__
-        if self.base is not None:
-            self.base = _nested_decode(self.base, f"{name} params.base", fitted=False)
+        if self.base is not None and not isinstance(self.base, _BinaryCalibrator):
+            raise CalibratorFormatError(f"{name}: base must be a binary calibrator; got "
+                                        f"{self.base!r}")
         k = self.n_classes_
         if isinstance(k, bool) or not isinstance(k, int) or k < 2:
             raise CalibratorFormatError(f"{name}: n_classes_ must be an integer >= 2; got {k!r}")
         if self.kind_ not in ("logits", "probs"):
             raise CalibratorFormatError(f"{name}: kind_ must be 'logits' or 'probs'; got "
                                         f"{self.kind_!r}")
+
+    def _check_nested(self, cal: Any, where: str) -> None:
+        base = type(_resolve_base(self.base, type(self).__name__))
+        if type(cal) is not base or not cal.is_fitted:
+            raise CalibratorFormatError(
+                f"{type(self).__name__}: {where} must be a fitted {base.__name__} (the base)"
+            )
 
 
 # --------------------------------------------------------------------------- one-vs-rest
@@ -316,10 +252,6 @@ class OneVsRest(_Wrapper):
         logp = xp.stack(cols, axis=1)
         return xp.astype(logp - _logsumexp_rows(xp, logp), scores.dtype)
 
-    def _fitted_plain(self) -> dict[str, Any]:
-        return {"calibrators_": [_nested_encode(c, fitted=True) for c in self.calibrators_],
-                "n_classes_": self.n_classes_, "kind_": self.kind_}
-
     def _check_loaded(self) -> None:
         self._load_common()
         cals = self.calibrators_
@@ -328,15 +260,8 @@ class OneVsRest(_Wrapper):
                 f"OneVsRest: calibrators_ must be a list of n_classes_={self.n_classes_} "
                 f"calibrators"
             )
-        self.calibrators_ = [
-            _nested_decode(c, f"OneVsRest calibrators_[{k}]", fitted=True)
-            for k, c in enumerate(cals)
-        ]
-        base = type(_resolve_base(self.base, "OneVsRest"))
-        if any(type(c) is not base for c in self.calibrators_):
-            raise CalibratorFormatError(
-                f"OneVsRest: every calibrator must be a {base.__name__} (the base)"
-            )
+        for k, cal in enumerate(cals):
+            self._check_nested(cal, f"calibrators_[{k}]")
 
 
 # --------------------------------------------------------------------------- top-label
@@ -420,17 +345,9 @@ class TopLabel(_Wrapper):
         out = _top_label_apply(xp, z, lambda s: self.calibrator_._log_odds(xp, s), margin)
         return xp.astype(out, scores.dtype)
 
-    def _fitted_plain(self) -> dict[str, Any]:
-        return {"calibrator_": _nested_encode(self.calibrator_, fitted=True),
-                "n_classes_": self.n_classes_, "kind_": self.kind_}
-
     def _check_loaded(self) -> None:
         self._load_common()
-        self.calibrator_ = _nested_decode(self.calibrator_, "TopLabel calibrator_", fitted=True)
-        base = type(_resolve_base(self.base, "TopLabel"))
-        if type(self.calibrator_) is not base:
-            raise CalibratorFormatError(f"TopLabel: calibrator_ must be a {base.__name__} "
-                                        f"(the base)")
+        self._check_nested(self.calibrator_, "calibrator_")
 
 
 def _top_label_apply(xp: Any, z: Array, calibrate: Any, margin: float) -> Array:
