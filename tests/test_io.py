@@ -7,7 +7,6 @@ CSVs, against the .npz of the same model published alongside them).
 from __future__ import annotations
 
 import io
-import os
 import sys
 from pathlib import Path
 
@@ -18,15 +17,6 @@ from trueprob.io import FileFormatError, iter_inputs, read_inputs
 from trueprob.io.fields import natural_key
 
 RNG = np.random.default_rng(20240601)
-DATA = Path(os.environ.get("TRUEPROB_DATA", Path(__file__).resolve().parents[1] / ".." /
-                           "shared" / "data"))
-
-
-def data_dir(*parts: str) -> Path:
-    path = DATA.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(f"shared data not found at {path} (set TRUEPROB_DATA)")
-    return path
 
 
 def logits_labels(n: int = 23, k: int = 4, dtype: type = np.float32) -> tuple[np.ndarray, ...]:
@@ -196,8 +186,9 @@ def test_csv_non_integer_labels_are_left_to_validation(tmp_path):
     np.testing.assert_array_equal(got["labels"], [1.0, 0.5])
 
 
-def test_real_hollance_csvs_match_their_npz():
-    folder = data_dir("hollance-confidences")
+@pytest.mark.data
+def test_real_hollance_csvs_match_their_npz(shared_data):
+    folder = shared_data / "hollance-confidences"
     pairs = [("csv/markus93/probs_resnet110_c10_logits.csv",
               "markus93__probs_resnet110_c10_logits.npz"),
              ("csv/markus93/probs_resnet50_birds_logits.csv",
@@ -215,8 +206,9 @@ def test_real_hollance_csvs_match_their_npz():
         assert_same(streamed, got)
 
 
-def test_real_npz_logits_match_np_load():
-    folder = data_dir("mukhoti2020-cifar-logits")
+@pytest.mark.data
+def test_real_npz_logits_match_np_load(shared_data):
+    folder = shared_data / "mukhoti2020-cifar-logits"
     path = folder / "cifar10_resnet50_brier_val.npz"
     with np.load(path) as ref:
         want = {"logits": ref["logits"], "labels": ref["labels"]}
@@ -270,6 +262,19 @@ def test_parquet_streaming_over_many_row_groups(tmp_path):
     assert max(len(b["labels"]) for b in batches) == 16
     assert sum(len(b["labels"]) for b in batches) == 1000
     assert_same(concat(batches), whole)
+
+
+def test_parquet_with_zero_rows(tmp_path):
+    pa, pq = parquet_modules()
+    table = pa.table({"logits": pa.array([], type=pa.list_(pa.float32(), 3)),
+                      "labels": pa.array([], type=pa.int64()),
+                      **{f"prob_{j}": pa.array([], type=pa.float64()) for j in range(2)}})
+    pq.write_table(table, tmp_path / "empty.parquet")
+    got = read_inputs(tmp_path / "empty.parquet", logits="logits")
+    assert got["logits"].shape == (0, 3) and got["logits"].dtype == np.float32
+    assert got["labels"].shape == (0,) and got["labels"].dtype == np.int64
+    assert list(iter_inputs(tmp_path / "empty.parquet", probs="prob_*")) == []
+    assert read_inputs(tmp_path / "empty.parquet", probs="prob_*")["probs"].shape == (0, 2)
 
 
 def test_parquet_errors(tmp_path):

@@ -186,7 +186,13 @@ def train_demo_model(seed: int = 0) -> DemoData:
 
 
 def demo_files(out_dir: str | os.PathLike[str], /) -> DemoFiles:
-    """Where :func:`write_demo_files` writes: ``out_dir/val.npz`` and ``out_dir/test.npz``."""
+    """Where :func:`write_demo_files` writes: ``out_dir/val.npz`` and ``out_dir/test.npz``.
+
+    Examples
+    --------
+    >>> demo_files("trueprob-demo").test.as_posix()
+    'trueprob-demo/test.npz'
+    """
     out = Path(out_dir)
     return DemoFiles(val=out / "val.npz", test=out / "test.npz")
 

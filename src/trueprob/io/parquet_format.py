@@ -17,7 +17,7 @@ import numpy as np
 from trueprob.io.errors import FileFormatError, require
 from trueprob.io.source import Source
 
-#: rows per batch when the caller wants everything at once (the batches are concatenated)
+#: rows per record batch when the caller wants everything at once
 _WHOLE_BATCH = 1 << 16
 
 
@@ -33,7 +33,8 @@ class ParquetSource(Source):
         with open(path, "rb"):  # a missing file is FileNotFoundError, not a format error
             pass
         try:
-            self._file = pq.ParquetFile(path)
+            # pre_buffer=False: read one row group at a time (pre-buffering fetches far ahead)
+            self._file = pq.ParquetFile(path, pre_buffer=False)
             self._schema = self._file.schema_arrow
         except (self._pa.ArrowException, OSError) as exc:
             raise FileFormatError(f"{label}: not a readable Parquet file ({exc})") from exc
@@ -77,15 +78,24 @@ class ParquetSource(Source):
                     if batch.num_rows:
                         yield self._convert(unique, batch)
                 return
-            parts = [self._convert(unique, b) for b in stream]
+            # everything at once: fill arrays of the final size, one record batch at a time
+            n_rows = self._file.metadata.num_rows
+            out: dict[str, np.ndarray] | None = None
+            filled = 0
+            for batch in stream:
+                part = self._convert(unique, batch)
+                if out is None:
+                    out = {name: np.empty((n_rows, *a.shape[1:]), dtype=a.dtype)
+                           for name, a in part.items()}
+                for name, a in part.items():
+                    out[name][filled:filled + len(a)] = a
+                filled += batch.num_rows
         except pa.ArrowException as exc:
             raise FileFormatError(f"{self.label}: the Parquet data is corrupt ({exc})") from exc
-        if not parts:
-            yield {name: self._empty(name) for name in unique}
-        elif len(parts) == 1:
-            yield parts[0]
-        else:
-            yield {name: np.concatenate([p[name] for p in parts]) for name in unique}
+        if filled != n_rows:
+            raise FileFormatError(f"{self.label}: the metadata promises {n_rows} rows but the "
+                                  f"data holds {filled}")
+        yield out if out is not None else {name: self._empty(name) for name in unique}
 
     def _empty(self, name: str) -> np.ndarray:
         t = self._schema.field(name).type
