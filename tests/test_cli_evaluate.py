@@ -76,6 +76,7 @@ def test_csv_with_globs_weights_and_soft_targets(tmp_path, rng):
     assert out["nll"] == pytest.approx(out["entropy"] + out["kl"], rel=1e-12)
 
 
+@pytest.mark.data
 def test_top_label_mode_on_a_real_csv(shared_data):
     path = shared_data / "hollance-confidences" / "csv" / "other" / "snacks.csv"
     result = run(str(path), "--labels", "true_label", "--predictions", "pred_label",

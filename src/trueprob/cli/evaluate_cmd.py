@@ -18,8 +18,7 @@ _TARGETS = ("labels", "targets", "counts")
 def _field_option(name: str, field: str, what: str) -> Any:
     return click.option(
         f"--{name}", field, metavar="NAMES", default=None,
-        help=f"Array or column(s) holding {what} (a name, a glob such as 'logit_*', or a "
-             f"comma list). Default: auto-detected by canonical name.",
+        help=f"Array or column(s) holding {what}: a name, a glob or a comma list.",
     )
 
 
@@ -160,7 +159,8 @@ def evaluate(file: str, logits: str | None, probs: str | None, labels: str | Non
     FILE is .npz, .npy, .csv, .parquet or .pt (or - for an .npz on stdin). Which array or
     column is which comes from the options, or from the canonical names (logits, probs,
     labels, targets, counts, sample_weight, confidences + predictions; in tables also
-    logit_* / prob_* columns). Values are never used to guess logits from probabilities.
+    logit_* / prob_* columns). A glob such as 'logit_*' takes its matches in natural order
+    (logit_2 before logit_10). Values are never used to guess logits from probabilities.
 
     \b
     Examples:
