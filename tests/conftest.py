@@ -22,12 +22,11 @@ REPO = Path(__file__).resolve().parents[1]
 def data_dir() -> Path | None:
     """The shared data folder, or None when it is absent."""
     env = os.environ.get("TRUEPROB_DATA")
-    candidates = [Path(env)] if env else []
-    candidates += [REPO.parent / "shared" / "data", REPO / ".." / "shared" / "data"]
-    for path in candidates:
-        if (path / "mukhoti2020-cifar-logits").is_dir():
-            return path.resolve()
-    return None
+    if env:  # an explicit location wins: if it is wrong, the data tests skip (no fallback)
+        path = Path(env)
+        return path.resolve() if (path / "mukhoti2020-cifar-logits").is_dir() else None
+    path = REPO.parent / "shared" / "data"
+    return path.resolve() if (path / "mukhoti2020-cifar-logits").is_dir() else None
 
 
 @pytest.fixture(scope="session")

@@ -63,6 +63,50 @@ def atomic_write(path: str | os.PathLike[str], *, force: bool = False,
         raise
 
 
+#: CLI option -> (keyword of trueprob.io.read_inputs, what the option names)
+FIELDS = {
+    "logits": ("logits", "the logits z (one per class)"),
+    "probs": ("probs", "the probabilities q (one per class)"),
+    "labels": ("labels", "the hard labels y"),
+    "targets": ("targets", "soft labels p (one per class)"),
+    "counts": ("counts", "annotator counts n (one per class)"),
+    "weights": ("sample_weight", "row weights w"),
+    "confidences": ("confidences", "top-label confidences c (with --predictions)"),
+    "predictions": ("predictions", "predicted classes (with --confidences)"),
+}
+
+
+def field_option(name: str) -> Callable[[F], F]:
+    """``--NAME NAMES``: the array or column(s) of the input file holding one field."""
+    field, what = FIELDS[name]
+    return click.option(
+        f"--{name}", field, metavar="NAMES", default=None,
+        help=f"Array or column(s) holding {what} (a name, a glob such as 'logit_*', or a "
+             f"comma list). Default: auto-detected by canonical name.",
+    )
+
+
+def field_options(*names: str) -> Callable[[F], F]:
+    """Several :func:`field_option` decorators at once, in the order given."""
+
+    def apply(func: F) -> F:
+        for name in reversed(names):
+            func = field_option(name)(func)
+        return func
+
+    return apply
+
+
+def read_fields(path: str, names: dict[str, str | None]) -> dict[str, Any]:
+    """Read the named fields of a file with :func:`trueprob.io.read_inputs`."""
+    from trueprob.io import read_inputs
+
+    try:
+        return read_inputs(path, **names)
+    except ImportError as exc:  # an optional reader (pyarrow, torch) is missing
+        raise DataError(str(exc)) from exc
+
+
 def echo_err(message: str) -> None:
     click.echo(message, err=True)
 

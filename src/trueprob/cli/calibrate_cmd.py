@@ -20,8 +20,14 @@ from typing import Any
 
 import click
 
-from trueprob.cli._common import DataError, atomic_write, data_errors, echo_err
-from trueprob.cli.evaluate_cmd import _field_option, _read, _register_calibrators
+from trueprob.cli._common import (
+    DataError,
+    atomic_write,
+    data_errors,
+    echo_err,
+    field_options,
+    read_fields,
+)
 
 #: --method name -> (module, class); binary methods are wrapped for K > 2
 METHODS: dict[str, tuple[str, str]] = {
@@ -47,24 +53,14 @@ _TARGETS = ("labels", "targets", "counts")
 # --------------------------------------------------------------------------- helpers
 
 
-def fields_options(func: Any) -> Any:
-    """The field options of ``trueprob evaluate`` that a calibration set needs."""
-    for option in reversed([
-        _field_option("logits", "logits", "the logits z (one per class)"),
-        _field_option("probs", "probs", "the probabilities q (one per class)"),
-        _field_option("labels", "labels", "the hard labels y"),
-        _field_option("targets", "targets", "soft labels p (one per class)"),
-        _field_option("counts", "counts", "annotator counts n (one per class)"),
-        _field_option("weights", "sample_weight", "row weights w"),
-    ]):
-        func = option(func)
-    return func
+#: The field options of ``trueprob evaluate`` that a calibration set needs.
+fields_options = field_options("logits", "probs", "labels", "targets", "counts", "weights")
 
 
 def _read_scored(path: str, names: dict[str, str | None], *,
                  need_targets: bool) -> dict[str, Any]:
     """Read a file's model outputs (logits or probs) and, if ``need_targets``, its targets."""
-    arrays = _read(path, names)
+    arrays = read_fields(path, names)
     if "logits" not in arrays and "probs" not in arrays:
         raise DataError(
             f"{path}: calibrators need logits or probabilities (one per class); the file gives "
@@ -231,7 +227,6 @@ def apply(calibrator: str, file: str, output: str, force: bool, logits: str | No
     if Path(output).suffix.lower() != ".npz":
         raise click.UsageError(f"--output must be an .npz file; got {output}")
     _check_free(output, force)
-    _register_calibrators()
     cal = load(calibrator)
     arrays = _read_scored(file, {"logits": logits, "probs": probs, "labels": labels,
                                  "targets": targets, "counts": counts,

@@ -6,18 +6,12 @@ import json
 
 import click
 
-from trueprob.cli._common import DataError, data_errors
-from trueprob.cli.evaluate_cmd import _field_option, _read
+from trueprob.cli._common import DataError, data_errors, field_options, read_fields
 
 
 @click.command("decompose")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
-@_field_option("logits", "logits", "the logits z (one per class)")
-@_field_option("probs", "probs", "the probabilities q (one per class)")
-@_field_option("labels", "labels", "the hard labels y")
-@_field_option("targets", "targets", "soft labels p (one per class)")
-@_field_option("counts", "counts", "annotator counts n (one per class)")
-@_field_option("weights", "sample_weight", "row weights w")
+@field_options("logits", "probs", "labels", "targets", "counts", "weights")
 @click.option("--score", type=click.Choice(["log", "brier"]), default="log", show_default=True,
               help="The proper score to decompose.")
 @click.option("--estimator", type=click.Choice(["isotonic", "binned", "temperature",
@@ -55,7 +49,7 @@ def decompose(file: str, logits: str | None, probs: str | None, labels: str | No
 
     names = {"logits": logits, "probs": probs, "labels": labels, "targets": targets,
              "counts": counts, "sample_weight": sample_weight}
-    arrays = _read(file, names)
+    arrays = read_fields(file, names)
     if not any(t in arrays for t in ("labels", "targets", "counts")):
         raise DataError(f"{file}: no targets found; name them with --labels, --targets or "
                         f"--counts")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 import warnings
@@ -9,49 +10,17 @@ from typing import Any
 
 import click
 
-from trueprob.cli._common import DataError, data_errors, echo_err
+from trueprob.cli._common import DataError, data_errors, echo_err, field_options, read_fields
 
 FORMATS = ("table", "json", "markdown")
+CONVENTION_NAMES = ("torchmetrics", "sklearn", "netcal", "relplot", "kull2019")
 _TARGETS = ("labels", "targets", "counts")
-
-
-def _field_option(name: str, field: str, what: str) -> Any:
-    return click.option(
-        f"--{name}", field, metavar="NAMES", default=None,
-        help=f"Array or column(s) holding {what}: a name, a glob or a comma list.",
-    )
-
-
-def _read(path: str, names: dict[str, str | None]) -> dict[str, Any]:
-    from trueprob.io import read_inputs
-
-    try:
-        return read_inputs(path, **names)
-    except ImportError as exc:  # an optional reader (pyarrow, torch) is missing
-        raise DataError(str(exc)) from exc
-
-
-def _register_calibrators() -> None:
-    """Import every public calibrator module, so that ``load`` knows each class by name.
-
-    ``trueprob.calibrators.load`` finds classes in a registry that a class joins when its
-    module is imported; a fresh process has imported none of them.
-    """
-    import importlib
-    import pkgutil
-
-    import trueprob.calibrators as package
-
-    for info in pkgutil.iter_modules(package.__path__):
-        if not info.name.startswith("_"):
-            importlib.import_module(f"{package.__name__}.{info.name}")
 
 
 def _calibrate(arrays: dict[str, Any], path: str) -> None:
     """Replace the file's logits / probs by the calibrator's log-probabilities (as logits)."""
     from trueprob.calibrators import load
 
-    _register_calibrators()
     calibrator = load(path)
     if "logits" in arrays:
         arrays["logits"] = calibrator.predict_logproba(logits=arrays.pop("logits"))
@@ -124,14 +93,8 @@ def render_table(report: Any, source: str) -> None:
 
 @click.command("evaluate")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
-@_field_option("logits", "logits", "the logits z (one per class)")
-@_field_option("probs", "probs", "the probabilities q (one per class)")
-@_field_option("labels", "labels", "the hard labels y")
-@_field_option("targets", "targets", "soft labels p (one per class)")
-@_field_option("counts", "counts", "annotator counts n (one per class)")
-@_field_option("weights", "sample_weight", "row weights w")
-@_field_option("confidences", "confidences", "top-label confidences c (with --predictions)")
-@_field_option("predictions", "predictions", "predicted classes (with --confidences)")
+@field_options("logits", "probs", "labels", "targets", "counts", "weights", "confidences",
+               "predictions")
 @click.option("--bins", "n_bins", type=click.IntRange(min=1), default=15, show_default=True,
               help="Number of reliability bins B.")
 @click.option("--binning", type=click.Choice(["width", "mass"]), default="width",
@@ -148,12 +111,29 @@ def render_table(report: Any, source: str) -> None:
               help="A calibrator saved as JSON: evaluate its calibrated probabilities.")
 @click.option("--n-classes", type=click.IntRange(min=2), default=None,
               help="K, for top-label mode (--confidences/--predictions).")
+@click.option("--bootstrap", "n_bootstrap", type=click.IntRange(min=0), default=0,
+              show_default=True,
+              help="Bootstrap replicates for confidence intervals on every metric (0: none).")
+@click.option("--ci", "ci_level", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              default=0.95, show_default=True, help="Coverage of the intervals.")
+@click.option("--ci-method", type=click.Choice(["percentile", "bca"]), default="percentile",
+              show_default=True, help="Bootstrap interval method.")
+@click.option("--test", "run_test", is_flag=True, default=False,
+              help="Add p-values for 'this model is calibrated' (consistency resampling for "
+                   "ECE and classwise ECE).")
+@click.option("--resamples", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="Resamples of the --test consistency tests.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the bootstrap and the tests.")
+@click.option("--convention", type=click.Choice(sorted(CONVENTION_NAMES)), default=None,
+              help="Also report the ECE family as that library or paper computes it.")
 @data_errors
 def evaluate(file: str, logits: str | None, probs: str | None, labels: str | None,
              targets: str | None, counts: str | None, sample_weight: str | None,
              confidences: str | None, predictions: str | None, n_bins: int, binning: str,
              closed: str, reduce: str, unit: str, fmt: str, calibrator: str | None,
-             n_classes: int | None) -> None:
+             n_classes: int | None, n_bootstrap: int, ci_level: float, ci_method: str,
+             run_test: bool, resamples: int, seed: int, convention: str | None) -> None:
     """Evaluate the model outputs in FILE: proper scores and calibration errors.
 
     FILE is .npz, .npy, .csv, .parquet or .pt (or - for an .npz on stdin). Which array or
@@ -173,7 +153,7 @@ def evaluate(file: str, logits: str | None, probs: str | None, labels: str | Non
     names = {"logits": logits, "probs": probs, "labels": labels, "targets": targets,
              "counts": counts, "sample_weight": sample_weight, "confidences": confidences,
              "predictions": predictions}
-    arrays = _read(file, names)
+    arrays = read_fields(file, names)
     if not any(t in arrays for t in _TARGETS):
         raise DataError(
             f"{file}: no targets found (no array or column named 'labels', 'targets' or "
@@ -181,17 +161,107 @@ def evaluate(file: str, logits: str | None, probs: str | None, labels: str | Non
         )
     if calibrator is not None:
         _calibrate(arrays, calibrator)
+    labels_arr = arrays.pop("labels", None)
+    common: dict[str, Any] = {"n_bins": n_bins, "binning": binning, "closed": closed,
+                              "unit": unit, "reduce": reduce}
+    extra: dict[str, Any] = {}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        report = trueprob.evaluate(
-            arrays.pop("labels", None), **arrays, n_classes=n_classes, n_bins=n_bins,
-            binning=binning, closed=closed, unit=unit, reduce=reduce,
-        )
+        if n_bootstrap:
+            boot = trueprob.bootstrap(labels_arr, **arrays, n_classes=n_classes, **common,
+                                      n_replicates=n_bootstrap, level=ci_level,
+                                      method=ci_method, random_state=seed)
+            report = boot.report
+            extra["ci"] = boot.to_dict()
+        else:
+            report = trueprob.evaluate(labels_arr, **arrays, n_classes=n_classes, **common)
+        if run_test:
+            extra["p_values"] = _p_values(labels_arr, arrays, n_bins, closed, resamples, seed)
+        if convention is not None:
+            extra["convention"] = _convention_numbers(convention, labels_arr, arrays, n_bins)
     for w in caught:
         echo_err(f"trueprob: warning: {w.message}")
     if fmt == "json":
-        click.echo(report.to_json())
+        click.echo(json.dumps(report.to_dict() | _clean(extra), indent=2, allow_nan=False))
     elif fmt == "markdown":
         click.echo(report.to_markdown(), nl=False)
+        for line in _extra_lines(extra):
+            click.echo(f"- {line}")
     else:
         render_table(report, "<stdin>" if file == "-" else file)
+        for line in _extra_lines(extra):
+            click.echo(line)
+
+
+def _p_values(labels: Any, arrays: dict[str, Any], n_bins: int, closed: str, resamples: int,
+              seed: int) -> dict[str, float]:
+    """Consistency-resampling p-values (and SKCE's asymptotic test where available)."""
+    import trueprob
+
+    if labels is None or not ("logits" in arrays or "probs" in arrays):
+        raise DataError("--test needs hard labels and logits or probabilities")
+    scores = {k: arrays[k] for k in ("logits", "probs", "sample_weight") if k in arrays}
+    out = {}
+    for statistic in ("ece", "classwise_ece"):
+        res = trueprob.consistency_test(labels, **scores, statistic=statistic, n_bins=n_bins,
+                                        closed=closed, n_resamples=resamples,
+                                        random_state=seed)
+        out[statistic] = res.p_value
+    try:
+        from trueprob.metrics.skce import skce
+    except ImportError:
+        return out
+    kw = {k: arrays[k] for k in ("logits", "probs") if k in arrays}
+    out["skce"] = float(skce(labels, **kw, estimator="linear").p_value)
+    return out
+
+
+def _convention_numbers(convention: str, labels: Any, arrays: dict[str, Any],
+                        n_bins: int) -> dict[str, Any]:
+    """The ECE family as the named library computes it (what that library offers)."""
+    from trueprob.metrics.conventions import CONVENTIONS, calibration_error
+
+    if labels is None:
+        raise DataError(f"--convention {convention} needs hard labels")
+    if "sample_weight" in arrays:
+        raise DataError(f"--convention {convention}: the library takes no weights")
+    rules = CONVENTIONS[convention]
+    kw = {k: arrays[k] for k in ("logits", "probs", "confidences", "predictions")
+          if k in arrays}
+    out: dict[str, Any] = {"name": convention, "reproduces": rules.reproduces}
+    if "top_label" in rules.kinds:
+        for key, norm in (("ece", "l1"), ("rmsce", "l2"), ("mce", "max")):
+            if norm in rules.norms:
+                out[key] = calibration_error(labels, **kw, convention=convention,
+                                             n_bins=n_bins, kind="top_label", norm=norm)
+    if "classwise" in rules.kinds and "confidences" not in kw:
+        out["classwise_ece"] = calibration_error(labels, **kw, convention=convention,
+                                                 n_bins=n_bins, kind="classwise")
+    return out
+
+
+def _clean(extra: dict[str, Any]) -> dict[str, Any]:
+    """NaN / inf (possible in a degenerate interval) as JSON null / strings."""
+    def fix(v: Any) -> Any:
+        if isinstance(v, dict):
+            return {k: fix(x) for k, x in v.items()}
+        if isinstance(v, float) and not math.isfinite(v):
+            return None if math.isnan(v) else ("inf" if v > 0 else "-inf")
+        return v
+
+    return fix(extra)
+
+
+def _extra_lines(extra: dict[str, Any]) -> list[str]:
+    lines = []
+    for name, iv in extra.get("ci", {}).items():
+        lines.append(f"{name}: {iv['level']:.0%} interval [{_fmt(iv['low'])}, "
+                     f"{_fmt(iv['high'])}] ({iv['method']} bootstrap)")
+    for name, p in extra.get("p_values", {}).items():
+        lines.append(f"p-value ({name}, H0: calibrated): {p:.4g}")
+    conv = extra.get("convention")
+    if conv:
+        nums = ", ".join(f"{k} {_fmt(v)}" for k, v in conv.items()
+                         if k not in ("name", "reproduces"))
+        lines.append(f"as {conv['name']} computes it ({conv['reproduces']}): {nums}")
+    return lines
