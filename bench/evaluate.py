@@ -55,7 +55,7 @@ class Case:
 
     True logits u_i = g_i + m e_{r_i} (g standard normal, r_i a uniformly drawn class,
     m = ln K + 1.7, which makes the top class right about 3 times in 4); the label is drawn
-    from softmax(u_i) (Gumbel-max, exact); the model reports z_i = sharpen * u_i, so
+    from softmax(u_i) (inverse CDF, float64); the model reports z_i = sharpen * u_i, so
     sharpen > 1 makes it over-confident. A fraction ``under`` of the rows instead has
     m = 16 (the label is the top class) and sharpen 0.3 (confidence about 0.94):
     under-confident rows in the top bin. ``purpose`` is "speed" (the issue's targets apply)
@@ -120,7 +120,10 @@ def generate(case: Case, folder: Path) -> None:
         sharpen = np.where(under, 0.3, case.sharpen).astype(np.float32)
         u = rng.standard_normal((m, k), dtype=np.float32)
         u[np.arange(m), rng.integers(0, k, m)] += margin
-        labels[rows] = np.argmax(u + rng.gumbel(size=(m, k)), axis=1)  # y ~ Cat(softmax(u))
+        # y ~ Cat(softmax(u)) by inverse CDF: the first class whose cumulative weight reaches r
+        cdf = np.cumsum(np.exp(u - u.max(axis=1, keepdims=True)), axis=1, dtype=np.float64)
+        r = rng.random(m) * cdf[:, -1]
+        labels[rows] = np.minimum(np.count_nonzero(cdf < r[:, None], axis=1), k - 1)
         logits[rows] = u * sharpen[:, None]
     logits.flush()
     labels.flush()
@@ -470,12 +473,13 @@ def checks(case: Case, results: list[dict[str, Any]], conv: dict[str, Any]) -> l
           bins_tol, conv["ece_netcal"], "confidences clipped to [eps, 1-eps]",
           note="netcal bins [e_j, e_j+1), last bin closed: same bins as SPEC.md for B=15")
     check("scikit-learn log_loss vs trueprob nll", tp["nll"],
-          _value(_find(results, "scikit-learn", "nll")), 1e-5 * abs(conv["nll_exact"]),
+          _value(_find(results, "scikit-learn", "nll")), 1e-6 * abs(conv["nll_exact"]),
           conv["nll_sklearn"],
           f"{conv['clipped_low']} rows with q_y < eps clipped to eps (float32 eps)",
-          note="scikit-learn works in the probabilities' float32")
+          note="scikit-learn works in float32 (measured 2e-8 to 7e-8 relative off the "
+               "float64 recomputation of its convention)")
     check("scikit-learn brier_score_loss vs trueprob brier", tp["brier"],
-          _value(_find(results, "scikit-learn", "brier")), 1e-5 * abs(conv["brier"]),
+          _value(_find(results, "scikit-learn", "brier")), 1e-6 * abs(conv["brier"]),
           note="multiclass, not divided by K, scale_by_half=False; float32 arithmetic")
     return out
 
