@@ -1,0 +1,308 @@
+"""`MultilabelStats`: a fixed-size, mergeable state for L independent binary labels.
+
+A multi-label problem is L binary problems sharing rows: label l has probability
+q_il = sigmoid(z_il) (or a given q_il) and outcome y_il in {0, 1}. The state keeps, per label,
+the weighted sums of the binary cross-entropy, the Brier score, y and q, and the per-bin sums of
+one :class:`~trueprob.stats.binned.BinnedStats` with one group per label. Pooled (micro) bins
+are the sums of the per-label bins, so micro metrics need no extra state.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import warnings
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+from array_api_compat import array_namespace
+
+from trueprob._array import Array, as_array, device, to_numpy
+from trueprob.core import summaries as sm
+from trueprob.core.binning import Binning
+from trueprob.core.rows import _safe_log
+from trueprob.multilabel._validation import MultilabelChunk, MultilabelInputs, prepare_multilabel
+from trueprob.multilabel.result import (
+    Aggregate,
+    LabelMetrics,
+    MultilabelReport,
+    MultilabelSettings,
+    WorstLabel,
+)
+from trueprob.report.result import BinRow
+from trueprob.stats.binned import FIELDS, BinnedStats
+from trueprob.stats.evaluation import InfiniteLossWarning, check_unit
+
+STATE_FORMAT = "trueprob.MultilabelStats"
+STATE_VERSION = 1
+#: rows of ``label_sums``: BCE, Brier, outcome y, probability q (each weighted)
+_BCE, _BRIER, _POS, _PROB = range(4)
+
+
+def _dev(dev: Any) -> dict[str, Any]:
+    return {} if dev is None else {"device": dev}
+
+
+def log_sigmoid(xp: Any, x: Array) -> Array:
+    """log sigmoid(x) = min(x, 0) - log1p(e^-|x|): never overflows."""
+    return xp.minimum(x, xp.zeros_like(x)) - xp.log1p(xp.exp(-xp.abs(x)))
+
+
+def label_rows(xp: Any, chunk: MultilabelChunk) -> tuple[Array, Array]:
+    """(q, bce) float64 (n, L): q_il and -[y log q + (1 - y) log(1 - q)] in nats.
+
+    From logits: -[y log sigmoid(z) + (1 - y) log sigmoid(-z)], exact (no clipping). From
+    probabilities: exact too; a probability 0 of the observed value gives +inf.
+    """
+    y = chunk.labels
+    if chunk.kind == "logits":
+        z = xp.astype(chunk.scores, xp.float64)
+        pos, neg = log_sigmoid(xp, z), log_sigmoid(xp, -z)
+        return xp.exp(pos), -(y * pos + (1.0 - y) * neg)
+    q = xp.astype(chunk.scores, xp.float64)
+    return q, -xp.where(y > 0, _safe_log(xp, q), _safe_log(xp, 1.0 - q))
+
+
+class MultilabelStats:
+    """Sufficient statistics of :func:`~trueprob.multilabel.evaluate_multilabel`.
+
+    Parameters
+    ----------
+    n_labels : int
+        L.
+    n_bins, closed, edges
+        The reliability binning of every label (see :class:`trueprob.core.binning.Binning`).
+
+    The state: the total weight W and row count; per label, float64 sums of w BCE, w Brier,
+    w y and w q, the count of rows with an infinite BCE, and count / weight / q / y sums per
+    (label, bin). Its size is about 4 L (B + 2) numbers, whatever N.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> z = np.array([[2.0, -1.0], [0.5, 0.0], [-1.0, 3.0]])
+    >>> y = np.array([[1, 0], [0, 0], [0, 1]])
+    >>> a = MultilabelStats(2).update(y[:1], logits=z[:1])
+    >>> b = MultilabelStats(2).update(y[1:], logits=z[1:])
+    >>> one = MultilabelStats(2).update(y, logits=z).finalize()
+    >>> a.merge(b).finalize().micro.nll == one.micro.nll
+    True
+    """
+
+    def __init__(self, n_labels: int, *, n_bins: int = 15, closed: str = "right",
+                 edges: Iterable[float] | None = None) -> None:
+        if isinstance(n_labels, bool) or not isinstance(n_labels, (int, np.integer)) \
+                or n_labels < 1:
+            raise ValueError(f"n_labels must be a positive integer; got {n_labels!r}")
+        self.n_labels = int(n_labels)
+        self.binning = Binning(n_bins, closed,  # type: ignore[arg-type]
+                               None if edges is None else tuple(float(e) for e in edges))
+        self.bins = BinnedStats(self.binning, self.n_labels)
+        self.input_kinds: set[str] = set()
+        self._xp: Any = None
+        self._device: Any = None
+        self.total: Array = None       # float64 (1,): W
+        self.rows: Array = None        # int64 (1,): N
+        self.label_sums: Array = None  # float64 (4, L)
+        self.n_inf: Array = None       # int64 (L,)
+
+    # ------------------------------------------------------------------ update
+    def update(self, labels: Any, /, *, logits: Any = None, probs: Any = None,
+               sample_weight: Any = None) -> MultilabelStats:
+        """Add a chunk of rows: labels (N, L) in {0, 1} and logits or probs (N, L)."""
+        return self.update_inputs(prepare_multilabel(labels, logits=logits, probs=probs,
+                                                     sample_weight=sample_weight))
+
+    def update_inputs(self, inputs: MultilabelInputs, rows: int | None = None
+                      ) -> MultilabelStats:
+        if inputs.n_labels != self.n_labels:
+            raise ValueError(f"this state has L={self.n_labels} labels but the inputs have "
+                             f"L={inputs.n_labels}")
+        self.input_kinds.add(inputs.kind)
+        for chunk in inputs.chunks(rows):
+            self.update_chunk(inputs.xp, chunk)
+        return self
+
+    def _ensure(self, xp: Any, dev: Any) -> None:
+        if self._xp is None:
+            self._xp, self._device = xp, dev
+            kw = _dev(dev)
+            self.total = xp.zeros(1, dtype=xp.float64, **kw)
+            self.rows = xp.zeros(1, dtype=xp.int64, **kw)
+            self.label_sums = xp.zeros((4, self.n_labels), dtype=xp.float64, **kw)
+            self.n_inf = xp.zeros(self.n_labels, dtype=xp.int64, **kw)
+
+    def update_chunk(self, xp: Any, chunk: MultilabelChunk) -> None:
+        """Add one validated chunk (one pass over its (n, L) values)."""
+        dev = device(chunk.scores)
+        self._ensure(xp, dev)
+        n, k = chunk.n_rows, self.n_labels
+        y, w = chunk.labels, chunk.weights
+        q, bce = label_rows(xp, chunk)
+        finite = xp.isfinite(bce)
+        hits = ~finite if w is None else (~finite & (w[:, None] > 0))
+
+        def colsum(x: Array) -> Array:
+            return xp.sum(x, axis=0) if w is None else xp.sum(x * w[:, None], axis=0)
+
+        bce_sum = colsum(xp.where(finite, bce, 0.0))
+        n_hit = xp.sum(xp.astype(hits, xp.int64), axis=0)
+        bce_sum = xp.where(n_hit > 0, xp.inf, bce_sum)
+        self.label_sums += xp.stack([bce_sum, colsum((q - y) ** 2), colsum(y), colsum(q)])
+        self.n_inf += n_hit
+        self.rows += n
+        self.total += float(n) if w is None else xp.sum(w)
+        b = self.binning.n_bins
+        idx = self.binning.index(xp, q)
+        offsets = xp.arange(0, k * b, b, dtype=xp.int64, **_dev(dev))
+        flat = xp.reshape(idx + offsets[None, :], (-1,))
+        w1 = None if w is None else xp.reshape(xp.broadcast_to(w[:, None], (n, k)), (-1,))
+        self.bins.add(xp, dev, flat, xp.reshape(q, (-1,)), xp.reshape(y, (-1,)), w1)
+
+    # ------------------------------------------------------------------ merge
+    def merge(self, other: MultilabelStats) -> MultilabelStats:
+        """A new state holding the sums of both (neither operand is changed)."""
+        if not isinstance(other, MultilabelStats):
+            raise TypeError(f"can only merge MultilabelStats; got {type(other).__name__}")
+        if (self.n_labels, self.binning) != (other.n_labels, other.binning):
+            raise ValueError(f"cannot merge states with different settings: "
+                             f"{(self.n_labels, self.binning)} vs "
+                             f"{(other.n_labels, other.binning)}")
+        out = MultilabelStats(self.n_labels, n_bins=self.binning.n_bins,
+                              closed=self.binning.closed, edges=self.binning.edges)
+        out.bins = self.bins.merge(other.bins)
+        out.input_kinds = self.input_kinds | other.input_kinds
+        present = [s for s in (self, other) if s._xp is not None]
+        if present:
+            out._ensure(present[0]._xp, present[0]._device)
+            for s in present:
+                for name in ("total", "rows", "label_sums", "n_inf"):
+                    arr = getattr(s, name)
+                    if s._xp is not out._xp:
+                        arr = as_array(to_numpy(arr), out._xp, out._device)
+                    setattr(out, name, getattr(out, name) + arr)
+        return out
+
+    __add__ = merge
+
+    # ------------------------------------------------------------------ bytes
+    def to_bytes(self) -> bytes:
+        """The state as an ``.npz`` of plain arrays with a JSON header (no pickle)."""
+        header = {"format": STATE_FORMAT, "version": STATE_VERSION, "n_labels": self.n_labels,
+                  "n_bins": self.binning.n_bins, "closed": self.binning.closed,
+                  "edges": None if self.binning.edges is None else list(self.binning.edges),
+                  "input_kinds": sorted(self.input_kinds), "empty": self._xp is None}
+        arrays = {"header": np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)}
+        if self._xp is not None:
+            for name in ("total", "rows", "label_sums", "n_inf"):
+                arrays[name] = to_numpy(getattr(self, name))
+            for name in FIELDS:
+                arrays[f"bins.{name}"] = to_numpy(getattr(self.bins, name))
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)  # type: ignore[arg-type]
+        return buffer.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> MultilabelStats:
+        """Rebuild a state written by :meth:`to_bytes` (numpy arrays on the host)."""
+        try:
+            with np.load(io.BytesIO(data), allow_pickle=False) as archive:
+                arrays = {key: archive[key] for key in archive.files}
+            header = json.loads(arrays.pop("header").tobytes().decode())
+        except (ValueError, OSError, KeyError, UnicodeDecodeError, EOFError) as exc:
+            raise ValueError(f"not a trueprob multi-label state: {exc}") from exc
+        if not isinstance(header, dict) or header.get("format") != STATE_FORMAT:
+            raise ValueError("not a trueprob multi-label state (missing or wrong format header)")
+        if header.get("version", 0) > STATE_VERSION:
+            raise ValueError(f"state format version {header.get('version')} is newer than "
+                             f"this trueprob reads ({STATE_VERSION})")
+        out = cls(header["n_labels"], n_bins=header["n_bins"], closed=header["closed"],
+                  edges=header["edges"])
+        out.input_kinds = set(header["input_kinds"])
+        if header["empty"]:
+            return out
+        xp = array_namespace(np.zeros(1))
+        out._ensure(xp, None)
+        out.bins._ensure(xp, None)
+        targets = {name: getattr(out, name) for name in ("total", "rows", "label_sums", "n_inf")}
+        targets.update({f"bins.{f}": getattr(out.bins, f) for f in FIELDS})
+        if set(arrays) != set(targets):
+            raise ValueError(f"state arrays {sorted(arrays)} do not match the header")
+        for key, ref in targets.items():
+            if arrays[key].shape != ref.shape:
+                raise ValueError(f"state array {key} has shape {arrays[key].shape}, expected "
+                                 f"{ref.shape}")
+            value = arrays[key].astype(ref.dtype)
+            if key.startswith("bins."):
+                setattr(out.bins, key[5:], value)
+            else:
+                setattr(out, key, value)
+        return out
+
+    # ------------------------------------------------------------------ finalize
+    def finalize(self, *, unit: str = "nats", n_worst: int = 5,
+                 label_names: Sequence[str] | None = None) -> MultilabelReport:
+        """The :class:`MultilabelReport` of everything added so far."""
+        scale = check_unit(unit)
+        if self._xp is None:
+            raise ValueError("no rows were added to this state; call update() first")
+        if isinstance(n_worst, bool) or not isinstance(n_worst, (int, np.integer)) or n_worst < 0:
+            raise ValueError(f"n_worst must be an integer >= 0; got {n_worst!r}")
+        k = self.n_labels
+        names = [str(j) for j in range(k)] if label_names is None else [str(v) for v in
+                                                                        label_names]
+        if len(names) != k:
+            raise ValueError(f"label_names has {len(names)} names but there are L={k} labels")
+        total = float(to_numpy(self.total)[0])
+        if not total > 0:
+            raise ValueError("sample_weight sums to 0; at least one row needs a positive weight")
+        sums = to_numpy(self.label_sums).astype(np.float64)
+        n_inf = to_numpy(self.n_inf).astype(np.int64)
+        if int(n_inf.sum()):
+            warnings.warn(
+                f"the log loss is infinite for {int((n_inf > 0).sum())} label(s): "
+                f"{int(n_inf.sum())} (row, label) pair(s) give probability 0 to the observed "
+                f"value", InfiniteLossWarning, stacklevel=2)
+        arr = self.bins.arrays()  # (L, B) each
+        per = sm.binned_errors(arr["weight"], arr["sum_score"], arr["sum_outcome"],
+                               np.asarray(total))
+        pooled = {f: v.sum(axis=0, keepdims=True) for f, v in arr.items()}
+        micro_err = sm.binned_errors(pooled["weight"], pooled["sum_score"],
+                                     pooled["sum_outcome"], np.asarray(total * k))
+        nll = sums[_BCE] / total * scale
+        brier = sums[_BRIER] / total
+        labels = tuple(
+            LabelMetrics(j, names[j], float(sums[_POS, j] / total),
+                         float(sums[_PROB, j] / total), float(nll[j]), float(brier[j]),
+                         float(per["ece"][j]), float(per["mce"][j]),
+                         float(np.sqrt(per["l2"][j])),
+                         float(np.sqrt(max(per["debiased_l2"][j], 0.0))), int(n_inf[j]))
+            for j in range(k))
+        micro = Aggregate(float(sums[_BCE].sum() / (total * k) * scale),
+                          float(sums[_BRIER].sum() / (total * k)), float(micro_err["ece"][0]),
+                          float(micro_err["mce"][0]), float(np.sqrt(micro_err["l2"][0])),
+                          float(np.sqrt(max(micro_err["debiased_l2"][0], 0.0))))
+        macro = Aggregate(*(float(np.mean([getattr(m, f) for m in labels]))
+                            for f in ("nll", "brier", "ece", "mce", "rmsce", "ece_debiased")))
+        order = sorted(range(k), key=lambda j: (-labels[j].ece, j))[:n_worst]
+        edges = self.binning.edge_array()
+        worst = tuple(WorstLabel(j, names[j], labels[j].ece,
+                                 _bin_rows(edges, {f: v[j] for f, v in arr.items()}))
+                      for j in order)
+        settings = MultilabelSettings(self.binning.n_bins, self.binning.closed, unit,
+                                      tuple(float(e) for e in edges), int(n_worst))
+        return MultilabelReport(
+            n=int(to_numpy(self.rows)[0]), weight=total, n_labels=k, unit=unit,
+            inputs="+".join(sorted(self.input_kinds)), micro=micro, macro=macro,
+            per_label=labels, worst=worst,
+            bins=_bin_rows(edges, {f: v[0] for f, v in pooled.items()}),
+            n_infinite_nll=int(n_inf.sum()), settings=settings)
+
+
+def _bin_rows(edges: np.ndarray, a: dict[str, np.ndarray]) -> tuple[BinRow, ...]:
+    conf = sm.bin_means(a["weight"], a["sum_score"])
+    acc = sm.bin_means(a["weight"], a["sum_outcome"])
+    return tuple(BinRow(float(edges[j]), float(edges[j + 1]), float(a["weight"][j]),
+                        int(a["count"][j]), float(conf[j]), float(acc[j]),
+                        float(conf[j] - acc[j])) for j in range(len(conf)))
