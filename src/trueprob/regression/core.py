@@ -124,21 +124,22 @@ def _t_crps_constant(df: Any) -> Any:
     return float(out) if out.ndim == 0 else out
 
 
-def standard_crps(family: str, xp: Any, z: Array, df: Any = None) -> Array:
-    """CRPS(F_0, z) of the standard family, in closed form.
+def standard_crps(family: str, xp: Any, z: Array, df: Any = None, cdf: Any = None) -> Array:
+    """CRPS(F_0, z) of the standard family, in closed form (``cdf``: F_0(z) if already known).
 
     - Gaussian (Gneiting & Raftery 2007): z (2 Phi(z) - 1) + 2 phi(z) - 1/sqrt(pi);
     - Laplace: |z| + e^{-|z|} - 3/4;
     - Student-t, v > 1: z (2 F_v(z) - 1) + 2 f_v(z) (v + z^2) / (v - 1)
       - 2 sqrt(v) B(1/2, v - 1/2) / ((v - 1) B(1/2, v/2)^2).
     """
-    if family == "gaussian":
-        pdf = xp.exp(-0.5 * z * z) * _INV_SQRT_2PI
-        return z * (2.0 * ndtr(xp, z) - 1.0) + 2.0 * pdf - _INV_SQRT_PI
     if family == "laplace":
         a = xp.abs(z)
         return a + xp.exp(-a) - 0.75
-    cdf = student_t_cdf(xp, z, df)
+    if cdf is None:
+        cdf = standard_cdf(family, xp, z, df)
+    if family == "gaussian":
+        pdf = xp.exp(-0.5 * z * z) * _INV_SQRT_2PI
+        return z * (2.0 * cdf - 1.0) + 2.0 * pdf - _INV_SQRT_PI
     pdf = xp.exp(standard_logpdf("student_t", xp, z, df))
     const = _t_crps_constant(to_numpy(df) if not isinstance(df, float) else df)
     if not isinstance(const, float):

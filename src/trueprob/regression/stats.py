@@ -54,6 +54,21 @@ def _dev(dev: Any) -> dict[str, Any]:
     return {} if dev is None else {"device": dev}
 
 
+def _weight_below(xp: Any, u: Array, levels: np.ndarray, w: Array | None, dev: Any, *,
+                  strict: bool) -> Array:
+    """sum_i w_i 1[u_i <= p_j] (``strict``: u_i < p_j) for ascending levels p_j, float64 (m,).
+
+    One search and one scatter-add over the rows, no (n, m) temporary: with
+    k_i = #{j: p_j < u_i} (``strict``: <=), u_i <= p_j iff k_i <= j, so the sums are the
+    cumulative sums of the weight per k.
+    """
+    m = int(levels.shape[0])
+    lv = as_array(np.ascontiguousarray(levels, dtype=np.float64), xp, dev)
+    k = xp.searchsorted(lv, u, side="right" if strict else "left")
+    per = bincount(xp, k, w, m + 1)
+    return xp.cumulative_sum(xp.astype(per, xp.float64))[:m]
+
+
 class RegressionStats:
     """Sufficient statistics of :func:`~trueprob.regression.evaluate_regression`.
 
@@ -207,18 +222,19 @@ class RegressionStats:
             z = (y - loc) / scale
             log_scale = math.log(scale) if isinstance(scale, float) else xp.log(scale)
             nll = log_scale - core.standard_logpdf(family, xp, z, df)
-            crps = scale * core.standard_crps(family, xp, z, df)
             u = core.standard_cdf(family, xp, z, df)
+            crps = scale * core.standard_crps(family, xp, z, df, cdf=u)
             add = [total, wsum(nll), wsum(crps), wsum(z * z), wsum(xp.abs(z))]
             cell = Binning(self.pit_cells).index(xp, u)
-            cal = as_array(self.calibration_levels, xp, dev)
-            below = wcols(u[:, None] <= cal[None, :])
+            below = _weight_below(xp, u, self.calibration_levels, w, dev, strict=False)
             cov = self.coverage_levels
             if cov.size:
                 lo_p, hi_p = (1.0 - cov) / 2.0, (1.0 + cov) / 2.0
-                lo = as_array(lo_p, xp, dev)
-                hi = as_array(hi_p, xp, dev)
-                covered = wcols((u[:, None] >= lo[None, :]) & (u[:, None] <= hi[None, :]))
+                # lo <= u <= hi: (weight with u <= hi) - (weight with u < lo); lo decreases
+                # with the level, so it is searched reversed (ascending)
+                at_most_hi = _weight_below(xp, u, hi_p, w, dev, strict=False)
+                below_lo = xp.flip(_weight_below(xp, u, lo_p[::-1], w, dev, strict=True))
+                covered = at_most_hi - below_lo
                 width = self._widths(xp, family, scale, df, lo_p, hi_p, total, w, dev)
             else:
                 covered = width = self.covered[:0]
