@@ -222,3 +222,38 @@ def test_bytes_round_trip_is_exact_and_refuses_garbage():
     np.savez(buf, header=np.frombuffer(b'{"format": "x"}', dtype=np.uint8))
     with pytest.raises(ValueError, match="not a trueprob state"):
         EvaluationStats.from_bytes(buf.getvalue())
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("closed", ["right", "left"])
+@pytest.mark.parametrize("soft", [False, True])
+def test_sparse_classwise_path_equals_dense_path(dtype, closed, soft):
+    # numpy takes a sparse classwise path (only entries above bin 0 are binned); torch the
+    # dense one. Probabilities sit exactly on and next to the first edge 1/B.
+    rng = np.random.default_rng(5)
+    b, k = 15, 20  # K >= SPARSE_CLASSWISE_MIN_K
+    edge = np.float32(1 / b) if dtype == "float32" else 1 / b
+    near = np.array([0.0, edge, np.nextafter(edge, 0), np.nextafter(edge, 1), 2 * edge, 1.0])
+    q = rng.dirichlet(np.ones(k) * 0.3, size=400)
+    q[:6, :] = 0.0
+    q[:6, 0] = 1.0
+    q[6:12, 1] = near  # the edge values, renormalised below with the rest of the row
+    q = (q / q.sum(1, keepdims=True)).astype(dtype)
+    q[6:12] = np.where(np.arange(k) == 1, near[:, None], q[6:12] * 0)
+    q[6:12, 0] += 1 - q[6:12].sum(1)
+    y = rng.integers(0, k, size=400)
+    t = rng.dirichlet(np.ones(k), size=400) if soft else None
+    w = rng.random(400)
+    w[::9] = 0.0
+    kw = {"targets": t} if soft else {}
+    a = EvaluationStats(k, n_bins=b, closed=closed).update(
+        None if soft else y, probs=q, sample_weight=w, **kw)
+    tkw = {"targets": torch.from_numpy(t)} if soft else {}
+    d = EvaluationStats(k, n_bins=b, closed=closed).update(
+        None if soft else torch.from_numpy(y), probs=torch.from_numpy(q),
+        sample_weight=torch.from_numpy(w), **tkw)
+    sa, sd = a.classwise.arrays(), d.classwise.arrays()
+    np.testing.assert_array_equal(sa["count"], sd["count"])
+    for field in ("weight", "sum_score", "sum_outcome"):
+        np.testing.assert_allclose(sa[field], sd[field], rtol=1e-12, atol=1e-12)
