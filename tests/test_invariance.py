@@ -257,3 +257,12 @@ def test_sparse_classwise_path_equals_dense_path(dtype, closed, soft):
     np.testing.assert_array_equal(sa["count"], sd["count"])
     for field in ("weight", "sum_score", "sum_outcome"):
         np.testing.assert_allclose(sa[field], sd[field], rtol=1e-12, atol=1e-12)
+
+
+def test_parts_not_kept_are_reported_as_not_requested():
+    z = np.array([[2.0, 0.0], [0.0, 1.0]])
+    r = EvaluationStats(2, parts=("scores",)).update(np.array([0, 0]), logits=z).finalize()
+    assert math.isnan(r.ece) and math.isnan(r.ks) and math.isnan(r.class_conditional_ece)
+    assert r.unavailable["ece"] == "not requested"
+    assert r.to_dict()["ece"] is None
+    assert r.nll == pytest.approx(trueprob.evaluate(np.array([0, 0]), logits=z).nll)

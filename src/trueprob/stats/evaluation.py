@@ -557,8 +557,15 @@ class EvaluationStats:
                 unavailable.update(entropy=why, kl=why)
         if top_label_only or "classwise" not in self.parts:
             unavailable["classwise_ece"] = why
+        # metrics of parts this state does not keep: NaN and "not requested", never a 0
+        skipped = [name for part, names in _PART_METRICS.items() if part not in self.parts
+                   for name in names]
+        for name in skipped:
+            unavailable.setdefault(name, "not requested")
 
         def value(name: str) -> float | None:
+            if name in skipped:
+                return math.nan
             if name in unavailable or (name in ("entropy", "kl") and not soft):
                 return None
             return float(values[name])
@@ -586,6 +593,14 @@ class EvaluationStats:
                                      unavailable else tuple(float(v) for v in per_class)),
             settings=settings, unavailable=unavailable,
         )
+
+
+#: Which Report metrics each part of a state provides (the float ones; NaN when not kept).
+_PART_METRICS = {
+    "top_label": ("ece", "mce", "rmsce", "ece_debiased"),
+    "class_conditional": ("class_conditional_ece",),
+    "ks": ("ks",),
+}
 
 
 def _above_first_bin(q: np.ndarray, n_bins: int, closed: str) -> np.ndarray:
