@@ -266,3 +266,19 @@ def test_parts_not_kept_are_reported_as_not_requested():
     assert r.unavailable["ece"] == "not requested"
     assert r.to_dict()["ece"] is None
     assert r.nll == pytest.approx(trueprob.evaluate(np.array([0, 0]), logits=z).nll)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_threads_equal_one_pass_and_report_the_first_bad_row(threads):
+    rng = np.random.default_rng(11)
+    z = rng.normal(size=(5000, 3))
+    y = rng.integers(0, 3, size=5000)
+    inputs = trueprob._validation.prepare(y, logits=z)
+    one = EvaluationStats(3).update_inputs(inputs, rows=300, threads=1).finalize()
+    many = EvaluationStats(3).update_inputs(inputs, rows=300, threads=threads).finalize()
+    assert_same(one, many, rel=1e-12)
+    z[4100, 1] = np.nan
+    z[2950, 0] = np.inf  # both chunks are in flight together with 2-3 threads
+    with pytest.raises(ValueError, match="row 2950 is"):
+        EvaluationStats(3).update_inputs(trueprob._validation.prepare(y, logits=z), rows=300,
+                                         threads=threads)
