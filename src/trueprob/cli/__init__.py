@@ -20,6 +20,7 @@ COMMANDS = {
     "apply": "trueprob.cli.calibrate_cmd:apply",
     "compare": "trueprob.cli.calibrate_cmd:compare",
     "decompose": "trueprob.cli.decompose_cmd:decompose",
+    "report": "trueprob.cli.report_cmd:report",
 }
 
 

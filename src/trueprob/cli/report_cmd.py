@@ -1,0 +1,172 @@
+"""`trueprob report FILE -o report.html`: the whole story of one file, in one document."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from trueprob.cli._common import (
+    DataError,
+    atomic_write,
+    data_errors,
+    echo_err,
+    field_options,
+    read_fields,
+)
+from trueprob.cli.calibrate_cmd import (
+    METHODS,
+    _read_scored,
+    _warnings_to_stderr,
+    make_calibrator,
+    multiclass_option,
+)
+
+FORMATS = ("html", "markdown")
+_TARGETS = ("labels", "targets", "counts")
+
+
+def _load_calibrator(path: str) -> Any:
+    from trueprob.calibrators import load
+
+    return load(path)
+
+
+def _fit_calibrator(path: str, names: dict[str, str | None], method: str,
+                    multiclass: str) -> tuple[Any, str]:
+    arrays = _read_scored(path, names, need_targets=True)
+    scores = arrays["logits"] if "logits" in arrays else arrays["probs"]
+    k = 2 if scores.ndim == 1 else int(scores.shape[1])
+    calibrator, note = make_calibrator(method, k, multiclass)
+    fit_keys = ("logits", "probs", "targets", "counts", "sample_weight")
+    try:
+        calibrator.fit(arrays.get("labels"), **{k: arrays[k] for k in fit_keys if k in arrays})
+    except (ValueError, TypeError) as exc:
+        raise DataError(f"{method} could not be fitted on {path}: {exc}") from exc
+    if note is not None:
+        echo_err(f"trueprob: {note}")
+    return calibrator, f"fitted on {path} ({scores.shape[0]} rows)"
+
+
+@click.command("report")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@click.option("--output", "-o", type=click.Path(dir_okay=False, allow_dash=True),
+              required=True, help="Where to write the report (- for standard output).")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="html",
+              show_default=True,
+              help="html: one self-contained file with the diagrams; markdown: the verdict "
+                   "and tables, for a pull request.")
+@click.option("--calibrator", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="A saved calibrator (JSON): also report its recalibrated predictions.")
+@click.option("--fit", "fit_file", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Fit a calibrator (--method) on this file (e.g. the validation split) "
+                   "and also report its recalibrated predictions of FILE.")
+@click.option("--method", "-m", type=click.Choice(list(METHODS)), default="temperature",
+              show_default=True, help="The calibrator --fit fits (maximum likelihood).")
+@multiclass_option
+@field_options("logits", "probs", "labels", "targets", "counts", "weights", "confidences",
+               "predictions")
+@click.option("--n-classes", type=click.IntRange(min=2), default=None,
+              help="K, for top-label mode (--confidences/--predictions).")
+@click.option("--bins", "n_bins", type=click.IntRange(min=1), default=15, show_default=True,
+              help="Number of reliability bins B.")
+@click.option("--binning", type=click.Choice(["width", "mass"]), default="width",
+              show_default=True, help="Equal-width or equal-mass bins.")
+@click.option("--closed", type=click.Choice(["right", "left"]), default="right",
+              show_default=True, help="Which side of each bin is closed.")
+@click.option("--unit", type=click.Choice(["bits", "nats"]), default="bits",
+              show_default=True, help="Unit of the log-score quantities.")
+@click.option("--replicates", "n_replicates", type=click.IntRange(min=2), default=200,
+              show_default=True, help="Bootstrap replicates of the intervals.")
+@click.option("--resamples", "n_resamples", type=click.IntRange(min=1), default=1000,
+              show_default=True, help="Resamples of the consistency tests.")
+@click.option("--level", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              default=0.95, show_default=True, help="Coverage of intervals and bands.")
+@click.option("--max-classes", "max_panels", type=click.IntRange(min=1), default=20,
+              show_default=True,
+              help="Most panels of the classwise grid (beyond: the worst classes).")
+@click.option("--image-format", type=click.Choice(["svg", "png"]), default="svg",
+              show_default=True, help="How the HTML embeds its figures.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Seed of the bootstrap and the tests.")
+@click.option("--force", is_flag=True, help="Replace an existing output file.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar on stderr.")
+@data_errors
+def report(file: str, output: str, fmt: str, calibrator: str | None, fit_file: str | None,
+           method: str, multiclass: str, logits: str | None, probs: str | None,
+           labels: str | None, targets: str | None, counts: str | None,
+           sample_weight: str | None, confidences: str | None, predictions: str | None,
+           n_classes: int | None, n_bins: int, binning: str, closed: str, unit: str,
+           n_replicates: int, n_resamples: int, level: float, max_panels: int,
+           image_format: str, seed: int, force: bool, quiet: bool) -> None:
+    """Write a report on the model outputs in FILE: verdict, tables and diagrams.
+
+    The report has the summary with bootstrap intervals and consistency-test p-values, a
+    plain-language verdict, reliability diagrams (binned with intervals, smooth, classwise),
+    the log loss split into miscalibration, discrimination and uncertainty, the per-bin and
+    per-class tables, the settings and the trueprob version. With --calibrator (a saved
+    calibrator) or --fit VAL (fit --method on VAL) it also reports the recalibrated
+    predictions of FILE. HTML is one self-contained file (no network, no script); markdown
+    holds the verdict and tables. The output is written atomically; the verdict is printed.
+
+    \b
+    Examples:
+      trueprob report test.npz -o report.html
+      trueprob report test.npz --fit val.npz -o report.html
+      trueprob report test.npz --calibrator cal.json --format markdown -o -
+    """
+    from trueprob.report.html import render_html, render_markdown
+    from trueprob.report.verdict import analyze
+
+    if calibrator is not None and fit_file is not None:
+        raise click.UsageError("pass --calibrator or --fit, not both")
+    if fmt == "html":
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError as exc:
+            raise DataError("the HTML report draws figures with matplotlib, which is not "
+                            "installed; install it with: pip install 'trueprob[plot]' (or "
+                            "use --format markdown)") from exc
+    to_stdout = output == "-"
+    if not to_stdout and Path(output).exists() and not force:
+        raise click.UsageError(f"{output} exists; pass --force to replace it")
+    names = {"logits": logits, "probs": probs, "labels": labels, "targets": targets,
+             "counts": counts, "sample_weight": sample_weight, "confidences": confidences,
+             "predictions": predictions}
+    arrays = read_fields(file, names)
+    if not any(t in arrays for t in _TARGETS):
+        raise DataError(
+            f"{file}: no targets found (no array or column named 'labels', 'targets' or "
+            f"'counts'); name them with --labels, --targets or --counts"
+        )
+    cal, source = None, ""
+    if calibrator is not None:
+        cal, source = _load_calibrator(calibrator), f"loaded from {calibrator}"
+    elif fit_file is not None:
+        fit_names = {k: v for k, v in names.items() if k not in ("confidences", "predictions")}
+        with _warnings_to_stderr():
+            cal, source = _fit_calibrator(fit_file, fit_names, method, multiclass)
+    if cal is not None and "logits" not in arrays and "probs" not in arrays:
+        raise click.UsageError("--calibrator/--fit need logits or probabilities in FILE; it "
+                               "gives only top-label confidences and predictions")
+    with _warnings_to_stderr():
+        analysis = analyze(arrays.pop("labels", None), **arrays, n_classes=n_classes,
+                           calibrator=cal, calibration_source=source,
+                           source="<stdin>" if file == "-" else file, n_bins=n_bins,
+                           binning=binning, closed=closed, unit=unit, level=level,
+                           n_replicates=n_replicates, n_resamples=n_resamples,
+                           max_panels=max_panels, random_state=seed, quiet=quiet)
+        text = (render_html(analysis, image_format=image_format) if fmt == "html"
+                else render_markdown(analysis))
+    if to_stdout:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    with atomic_write(output, force=force) as fh:
+        fh.write(text.encode("utf-8"))
+    for sentence in analysis.verdict():
+        click.echo(f"- {sentence}")
+    echo_err(f"trueprob: wrote {output} ({fmt}, {len(text.encode('utf-8')) / 1024:.0f} KiB) "
+             f"in {analysis.seconds:.1f} s of analysis")
