@@ -666,7 +666,9 @@ def dask_client(*, scheduler: str | None = None, local: str | None = None,
     default scheduler), yields None.
 
     Process-based workers import trueprob and run its module-level task functions; nothing
-    of ``__main__`` is needed, so a console script is safe.
+    of ``__main__`` is needed, so the ``trueprob`` console script is safe. A Python script
+    that starts a local cluster of processes must do so under
+    ``if __name__ == "__main__":`` (worker processes are spawned and re-import the script).
 
     >>> with dask_client() as client:
     ...     client is None
