@@ -2,8 +2,8 @@
 
 torch is imported lazily (``import trueprob`` never imports it). The modules hold their
 parameters as float64 buffers and compute in the input's dtype; they are plain tensor code
-without data-dependent Python control flow, so ``torch.export.export`` and
-``torch.jit.script`` both accept them.
+without data-dependent Python control flow, so ``torch.export.export`` accepts them
+(``torch.jit.script`` is deprecated in torch 2.13).
 """
 
 from __future__ import annotations
@@ -12,14 +12,6 @@ import math
 from typing import Any
 
 import numpy as np
-
-
-def _log_floor_of(x: Any) -> Any:
-    """log x with x <= tiny replaced by tiny (the smallest normal of x's dtype), as in fit."""
-    import torch
-
-    tiny = torch.finfo(x.dtype).tiny
-    return torch.log(torch.clamp(x, min=tiny))
 
 
 def _modules() -> dict[str, Any]:

@@ -248,6 +248,8 @@ def _minimise(obj: _Objective, theta0: np.ndarray, tol: float,
                        method="trust-ncg", options={"gtol": tol, "maxiter": max_iter})
     theta = res.x
     grad = obj.value_and_grad(theta)[1]
+    # a strong penalty scales the gradient (and its rounding) up: measure tol against it
+    tol = tol * (1.0 + float(obj.pen.max(initial=0.0)) * float(np.linalg.norm(theta)))
     # the trust region stops once predicted decreases of F fall below its rounding; plain
     # Newton steps (which only need the gradient) then take the gradient to its floor
     for _ in range(3):
@@ -483,7 +485,8 @@ _PARAMS_DOC = """
     random_state : int
         Seed of the fold assignment.
     tol : float
-        Stop when the gradient norm of F is below this.
+        Stop when the gradient norm of F is below tol * (1 + p ||theta||), p the largest
+        penalty weight (the gradient's own rounding grows with p).
     max_iter : int
         Most trust-region iterations.
 
