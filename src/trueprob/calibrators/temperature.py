@@ -492,6 +492,10 @@ class TemperatureScaling(Calibrator):
 
     # ------------------------------------------------------------------ persistence
     def _check_loaded(self) -> None:
+        try:
+            self._check_params()
+        except ValueError as exc:
+            raise CalibratorFormatError(f"params: {exc}") from exc
         _check_kind_k(self)
         temp = self.temperature_
         if isinstance(temp, bool) or not isinstance(temp, (int, float)) or not temp >= 0:
