@@ -1,10 +1,13 @@
 """Tests of the digits demo: the logits are the network's, the files hold them, the printed
-numbers are `trueprob.evaluate`'s, and the network is over-confident as documented."""
+numbers are `trueprob.evaluate`'s, the network is over-confident as documented, and the demo
+fits temperature scaling on the validation split and writes the report."""
 
 from __future__ import annotations
 
+import json
 import re
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -120,8 +123,11 @@ def _printed(output: str) -> dict[str, float]:
 
 def test_cli_writes_the_files_and_prints_evaluate_numbers(tmp_path, data):
     out = tmp_path / "demo"
+    cpu = time.process_time()
     result = CliRunner().invoke(main, ["demo", "--out", str(out), "--seed", "0"])
+    cpu = time.process_time() - cpu
     assert result.exit_code == 0, result.output
+    assert cpu < 60.0  # "under a minute": CPU seconds of the whole demo, all threads
     assert "training a network" in result.stderr
     assert f"wrote {out / 'val.npz'} (629 rows) and {out / 'test.npz'} (629 rows)" \
         in result.stdout
@@ -138,7 +144,65 @@ def test_cli_writes_the_files_and_prints_evaluate_numbers(tmp_path, data):
     for name, value in expected.items():
         assert printed[name] == pytest.approx(value, abs=5.1e-7), name
     assert "over-confident: the mean confidence is" in result.stdout
-    assert f"trueprob evaluate {out / 'test.npz'}" in result.stdout
+    assert f"trueprob evaluate {out / 'test.npz'} --calibrator {out / 'cal.json'}" \
+        in result.stdout
+
+
+def _fit_temperature(z: np.ndarray, y: np.ndarray) -> float:
+    """The NLL-minimising temperature by a bounded scalar search (independent of trueprob)."""
+    from scipy.optimize import minimize_scalar
+    from scipy.special import log_softmax
+
+    res = minimize_scalar(
+        lambda t: -np.mean(log_softmax(z / t, axis=1)[np.arange(len(y)), y]),
+        bounds=(0.5, 50.0), method="bounded", options={"xatol": 1e-10})
+    return float(res.x)
+
+
+def test_cli_fits_temperature_on_val_and_writes_the_report(tmp_path, data):
+    pytest.importorskip("matplotlib", reason="the HTML report needs matplotlib ([plot])")
+    out = tmp_path / "demo"
+    result = CliRunner().invoke(main, ["demo", "--out", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    expected_t = _fit_temperature(data.val_logits, data.val_labels)
+    saved = json.loads((out / "cal.json").read_text())
+    from trueprob.calibrators import load
+
+    cal = load(out / "cal.json")
+    assert cal.temperature_ == pytest.approx(expected_t, rel=1e-6)
+    assert saved["class"] == "TemperatureScaling"
+    assert f"temperature scaling fitted on {out / 'val.npz'}: T = {expected_t:.4f}" \
+        in result.stdout
+    lines = result.stdout.splitlines()
+    verdict = [line for line in lines if line.startswith("  - ")]
+    assert verdict[0].startswith("  - The top label is over-confident by")
+    assert any(f"Temperature {expected_t:.2f} (fitted on val.npz) brings the log loss" in v
+               for v in verdict)
+    assert f"report: {out / 'report.html'}" in lines
+    assert f"calibrator: {out / 'cal.json'}" in lines
+    assert f"predictions: {out / 'val.npz'}, {out / 'test.npz'}" in lines
+    page = (out / "report.html").read_text()
+    for section in ("verdict", "summary", "reliability", "bits", "classwise",
+                    "recalibration", "bins", "classes", "settings"):
+        assert f'<section id="{section}">' in page
+    for sentence in verdict:
+        assert sentence[4:].replace("&", "&amp;") in page
+    assert sorted(p.name for p in out.iterdir()) == ["cal.json", "report.html", "test.npz",
+                                                      "val.npz"]
+
+
+def test_report_is_markdown_without_matplotlib(tmp_path, data, monkeypatch):
+    from trueprob.demo import write_demo_report
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    made = write_demo_report(data, tmp_path, n_replicates=20)
+    assert not made.html and made.path == tmp_path / "report.md"
+    text = made.path.read_text()
+    assert text.startswith(f"## trueprob report: {tmp_path / 'test.npz'}")
+    assert made.analysis.verdict()[0] in text
+    with pytest.raises(FileExistsError, match=r"cal\.json exists; pass force=True \(CLI: "
+                       r"--force\) to replace it"):
+        write_demo_report(data, tmp_path, n_replicates=20)
 
 
 def test_cli_refuses_to_overwrite_without_force(tmp_path):
@@ -150,6 +214,12 @@ def test_cli_refuses_to_overwrite_without_force(tmp_path):
     assert "test.npz exists; pass --force to replace it" in result.stderr
     assert (out / "test.npz").read_bytes() == b"keep me"
     assert not (out / "val.npz").exists()
+    (out / "test.npz").unlink()
+    (out / "report.html").write_text("keep me too")
+    refused = CliRunner().invoke(main, ["demo", "--out", str(out)])
+    assert refused.exit_code == 2
+    assert "report.html exists; pass --force to replace it" in refused.stderr
+    (out / "test.npz").write_bytes(b"keep me")
     forced = CliRunner().invoke(main, ["demo", "--out", str(out), "--force", "--seed", "3"])
     assert forced.exit_code == 0, forced.output
     with np.load(out / "test.npz") as saved:

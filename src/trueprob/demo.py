@@ -9,9 +9,11 @@ is well above its accuracy (about 0.95), and its log loss on the test split is s
 a single temperature fitted on the validation split achieves. This is the situation of Guo et
 al. 2017 ("On calibration of modern neural networks") in miniature, which makes it the example
 for the rest of trueprob: measure (``trueprob evaluate``), explain, and fix (temperature scaling
-fitted on ``val.npz``, checked on ``test.npz``).
+fitted on ``val.npz``, checked on ``test.npz``). :func:`write_demo_report` does all three and
+writes the HTML report (:mod:`trueprob.report.html`).
 
-Needs the ``[demo]`` extra (scikit-learn); it is imported only when a function here runs.
+Needs the ``[demo]`` extra (scikit-learn) and, for the HTML report, the ``[plot]`` extra
+(matplotlib); both are imported only when a function here runs.
 """
 
 from __future__ import annotations
@@ -71,10 +73,20 @@ class DemoData:
 
 @dataclass(frozen=True)
 class DemoFiles:
-    """Paths of the files :func:`write_demo_files` wrote."""
+    """Paths of the demo's files: the predictions :func:`write_demo_files` writes (``val``,
+    ``test``) and what :func:`write_demo_report` writes (``calibrator``: the temperature
+    fitted on ``val``; ``report``: the HTML report on ``test``; ``markdown``: the Markdown
+    report, written instead of the HTML one when matplotlib is missing)."""
 
     val: Path
     test: Path
+    calibrator: Path
+    report: Path
+    markdown: Path
+
+    @property
+    def predictions(self) -> tuple[Path, Path]:
+        return self.val, self.test
 
 
 _ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
@@ -186,15 +198,20 @@ def train_demo_model(seed: int = 0) -> DemoData:
 
 
 def demo_files(out_dir: str | os.PathLike[str], /) -> DemoFiles:
-    """Where :func:`write_demo_files` writes: ``out_dir/val.npz`` and ``out_dir/test.npz``.
+    """Where the demo writes: ``val.npz`` and ``test.npz`` (:func:`write_demo_files`),
+    ``cal.json`` and ``report.html`` or ``report.md`` (:func:`write_demo_report`), in
+    ``out_dir``.
 
     Examples
     --------
     >>> demo_files("trueprob-demo").test.as_posix()
     'trueprob-demo/test.npz'
+    >>> demo_files("trueprob-demo").report.as_posix()
+    'trueprob-demo/report.html'
     """
     out = Path(out_dir)
-    return DemoFiles(val=out / "val.npz", test=out / "test.npz")
+    return DemoFiles(val=out / "val.npz", test=out / "test.npz", calibrator=out / "cal.json",
+                     report=out / "report.html", markdown=out / "report.md")
 
 
 def write_demo_files(data: DemoData, out_dir: str | os.PathLike[str], /, *,
@@ -218,7 +235,7 @@ def write_demo_files(data: DemoData, out_dir: str | os.PathLike[str], /, *,
 
     files = demo_files(out_dir)
     if not force:
-        for path in (files.val, files.test):
+        for path in files.predictions:
             if path.exists():
                 raise FileExistsError(f"{path} exists; pass force=True (CLI: --force) to "
                                       f"replace it")
@@ -227,3 +244,63 @@ def write_demo_files(data: DemoData, out_dir: str | os.PathLike[str], /, *,
         with atomic_write(path, force=True) as fh:
             np.savez(fh, logits=logits, labels=labels)
     return files
+
+
+@dataclass(frozen=True)
+class DemoReport:
+    """What :func:`write_demo_report` made: the fitted temperature scaling, the analysis of
+    the test split (uncalibrated and calibrated) and the path of the report written."""
+
+    calibrator: Any
+    analysis: Any
+    path: Path
+    html: bool
+
+
+def write_demo_report(data: DemoData, out_dir: str | os.PathLike[str], /, *,
+                      force: bool = False, quiet: bool = True,
+                      n_replicates: int = 200) -> DemoReport:
+    """Fit temperature scaling on the validation split and report on the test split.
+
+    :class:`~trueprob.calibrators.TemperatureScaling` is fitted by maximum likelihood on
+    ``val`` (q = softmax(z / T), the NLL convex in 1/T) and saved to ``cal.json``; the test
+    split is analysed before and after it (:func:`trueprob.report.verdict.analyze`) and the
+    report is written to ``report.html`` (with matplotlib) or ``report.md`` (without).
+    Every file is written atomically; without ``force`` an existing file is not replaced
+    (FileExistsError) and nothing is written.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> data = train_demo_model(seed=0)
+    >>> made = write_demo_report(data, tempfile.mkdtemp(), n_replicates=20)
+    >>> made.calibrator.temperature_ > 2, made.path.name in ("report.html", "report.md")
+    (True, True)
+    """
+    from trueprob.calibrators import TemperatureScaling
+    from trueprob.cli._common import atomic_write
+    from trueprob.report.html import render_html, render_markdown
+    from trueprob.report.verdict import analyze
+
+    files = demo_files(out_dir)
+    try:
+        import matplotlib  # noqa: F401
+        html = True
+    except ImportError:
+        html = False
+    target = files.report if html else files.markdown
+    if not force:
+        for path in (files.calibrator, target):
+            if path.exists():
+                raise FileExistsError(f"{path} exists; pass force=True (CLI: --force) to "
+                                      f"replace it")
+    calibrator = TemperatureScaling().fit(data.val_labels, logits=data.val_logits)
+    analysis = analyze(data.test_labels, logits=data.test_logits, calibrator=calibrator,
+                       calibration_source=f"fitted on {files.val.name}",
+                       source=str(files.test), n_replicates=n_replicates, quiet=quiet)
+    text = render_html(analysis) if html else render_markdown(analysis)
+    with atomic_write(files.calibrator, force=True) as fh:
+        fh.write(calibrator.to_json().encode())
+    with atomic_write(target, force=True) as fh:
+        fh.write(text.encode("utf-8"))
+    return DemoReport(calibrator, analysis, target, html)

@@ -32,31 +32,43 @@ def _mean_confidence(report: Report) -> float:
 
 @click.command("demo")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="trueprob-demo",
-              show_default=True, help="Folder for val.npz and test.npz.")
-@click.option("--force", is_flag=True, help="Replace val.npz / test.npz if they exist.")
+              show_default=True,
+              help="Folder for val.npz, test.npz, cal.json and report.html.")
+@click.option("--force", is_flag=True, help="Replace the demo's files if they exist.")
 @click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True,
               help="Seed of the data split and the network's initial weights.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar on stderr.")
 @click.pass_context
 @data_errors
-def demo(ctx: click.Context, out_dir: str, force: bool, seed: int) -> None:
-    """Train a small network on scikit-learn's digits, write its logits, and evaluate it.
+def demo(ctx: click.Context, out_dir: str, force: bool, seed: int, quiet: bool) -> None:
+    """Train a small network on scikit-learn's digits, show it is over-confident, fix it.
 
     An MLP with one hidden layer is trained by maximum likelihood (cross-entropy) until it
     fits its training images perfectly; on new images it is over-confident. The logits and
-    labels of a validation and a test split are written to OUT/val.npz and OUT/test.npz, and
-    the test split is evaluated. Needs scikit-learn (pip install 'trueprob[demo]').
+    labels of a validation and a test split are written to OUT/val.npz and OUT/test.npz and
+    the test split is evaluated; then temperature scaling is fitted on the validation split
+    (OUT/cal.json) and the report on the test split, before and after, is written to
+    OUT/report.html. Needs scikit-learn (pip install 'trueprob[demo]') and, for the HTML
+    report, matplotlib (pip install 'trueprob[plot]'; without it OUT/report.md is written).
     """
     import trueprob
-    from trueprob.demo import demo_files, train_demo_model, write_demo_files
+    from trueprob._progress import progress
+    from trueprob.demo import (
+        demo_files,
+        train_demo_model,
+        write_demo_files,
+        write_demo_report,
+    )
 
     files = demo_files(out_dir)
     if not force:
-        for path in (files.val, files.test):
+        for path in (files.val, files.test, files.calibrator, files.report, files.markdown):
             if path.exists():
                 raise click.UsageError(f"{path} exists; pass --force to replace it")
     echo_err(f"trueprob demo: training a network on scikit-learn's digits (seed {seed}) ...")
     try:
-        data = train_demo_model(seed)
+        with progress("demo: training the network", quiet=quiet):
+            data = train_demo_model(seed)
     except ImportError as exc:
         raise DataError(str(exc)) from exc
     write_demo_files(data, out_dir, force=force)
@@ -81,10 +93,24 @@ def demo(ctx: click.Context, out_dir: str, force: bool, seed: int) -> None:
     verdict = "over-confident" if gap > 0 else "under-confident"
     click.echo(f"{verdict}: the mean confidence is {abs(gap):.4f} "
                f"{'above' if gap > 0 else 'below'} the accuracy")
+
+    echo_err("trueprob demo: fitting temperature scaling on the validation split and "
+             "writing the report ...")
+    made = write_demo_report(data, out_dir, force=force, quiet=quiet)
+    after = made.analysis.after.report
+    click.echo(f"temperature scaling fitted on {files.val}: T = "
+               f"{made.calibrator.temperature_:.4f}; test split after it: accuracy "
+               f"{after.accuracy:.6f}, nll (bits) {after.nll:.6f}, ece {after.ece:.6f}")
+    click.echo("verdict:")
+    for sentence in made.analysis.verdict():
+        click.echo(f"  - {sentence}")
+    click.echo(f"report: {made.path}"
+               + ("" if made.html else " (Markdown: install matplotlib, pip install "
+                                       "'trueprob[plot]', for the HTML report)"))
+    click.echo(f"calibrator: {files.calibrator}")
+    click.echo(f"predictions: {files.val}, {files.test}")
     commands = ctx.find_root().command.commands  # type: ignore[attr-defined]
     click.echo("next:")
-    click.echo(f"  trueprob evaluate {files.test}")
-    if "fit" in commands:  # registered once the calibration commands exist
-        cal = files.val.with_name("cal.json")
-        click.echo(f"  trueprob fit --method temperature {files.val} -o {cal}")
-        click.echo(f"  trueprob evaluate {files.test} --calibrator {cal}")
+    click.echo(f"  trueprob evaluate {files.test} --calibrator {files.calibrator}")
+    if "report" in commands:
+        click.echo(f"  trueprob report {files.test} --fit {files.val} -o report.html")
