@@ -61,7 +61,9 @@ def test_verdict_numbers_come_from_the_tables_and_match_numpy(case):
     confidence, accuracy = q.max(1).mean(), (q.argmax(1) == yt).mean()
     assert before.mean_confidence == pytest.approx(confidence, rel=1e-12)
     assert before.report.accuracy == pytest.approx(accuracy, rel=1e-12)
-    first, second, third, *_ = a.verdict()
+    sentences = a.verdict()
+    first, second = sentences[:2]
+    third = next(x for x in sentences if x.startswith("Temperature"))
     assert first.startswith("The top label is over-confident by ")
     iv = before.intervals["ece"]
     assert _numbers(first)[:7] == [round((confidence - accuracy) * 100, 1),
@@ -86,6 +88,20 @@ def test_verdict_numbers_come_from_the_tables_and_match_numpy(case):
     nll_after = -np.mean(log_softmax(zt / res.x, axis=1)[np.arange(len(yt)), yt]) / math.log(2)
     assert after.report.nll == pytest.approx(nll_after, rel=1e-6)
     assert f"changes the ECE from {before.report.ece:.4f} to {after.report.ece:.4f}" in third
+    # SKCE: the block estimator recomputed here from its definition on the same shuffled rows
+    k = before.skce
+    order = np.random.default_rng(a.settings.seed).permutation(len(yt))
+    qs, ys = q[order], yt[order]
+    resid = np.eye(q.shape[1])[ys] - qs
+    blocks = []
+    for start in range(0, len(ys) - len(ys) % 16, 16):
+        qb, rb = qs[start:start + 16], resid[start:start + 16]
+        dist = np.linalg.norm(qb[:, None] - qb[None], axis=-1)
+        h = np.exp(-dist / k.bandwidth) * (rb @ rb.T)
+        blocks.append((h.sum() - np.trace(h)) / (16 * 15))
+    assert k.estimate == pytest.approx(np.mean(blocks), rel=1e-9)
+    kernel = next(x for x in sentences if x.startswith("The whole predicted vector"))
+    assert f"SKCE {k.estimate:.2e} ± {k.std_error:.1e}, p = {k.p_value:.3g}" in kernel
 
 
 def test_verdict_says_calibrated_over_and_under_confident():

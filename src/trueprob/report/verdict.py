@@ -65,7 +65,9 @@ class Evaluation:
     ``"classwise_ece"`` to a :class:`~trueprob.inference.ConsistencyTest`; ``decomposition``
     is the log loss split S = MCB - DSC + UNC (``None`` without full probability vectors);
     ``reliability``, ``smooth`` and ``classwise`` are the diagrams' data; ``classes`` the
-    per-class table; ``notes`` say what was left out and why.
+    per-class table; ``skce`` the whole-vector kernel calibration error with its test
+    (:func:`trueprob.metrics.skce.skce`, block estimator); ``notes`` say what was left out and
+    why.
     """
 
     label: str
@@ -78,6 +80,7 @@ class Evaluation:
     classwise: Any
     classes: ClassRows | None
     bootstrap_blocks: int
+    skce: Any = None
     notes: tuple[str, ...] = ()
 
     @property
@@ -332,9 +335,28 @@ def _evaluation(label: str, labels: Any, outputs: dict[str, Any], common: dict[s
     else:
         notes.append("no log-loss decomposition: it needs the full probability vector")
     smooth = _smooth(labels, kwargs, n_classes, inputs, s, label, notes)
+    kernel = _skce(labels, kwargs, inputs, s, notes)
     bar.advance()
     return Evaluation(label, report, dict(boot.intervals), tests, decomposition, reliability,
-                      smooth, classwise, classes, boot.n_blocks, tuple(notes))
+                      smooth, classwise, classes, boot.n_blocks, kernel, tuple(notes))
+
+
+def _skce(labels: Any, kwargs: dict[str, Any], inputs: Any, s: AnalysisSettings,
+          notes: list[str]) -> Any:
+    """SKCE of the whole vector, block estimator (blocks of 16 rows) on seeded shuffled rows
+    (the block estimator pairs rows in the order given), with its normal test."""
+    if inputs.kind == "confidences":
+        return None
+    if inputs.weights is not None:
+        notes.append("no SKCE: the kernel calibration error takes no row weights")
+        return None
+    try:
+        from trueprob.metrics.skce import skce
+    except ImportError:
+        return None
+    order = np.random.default_rng(s.seed).permutation(inputs.n_rows)
+    shuffled = {k: v[order] for k, v in kwargs.items() if v is not None}
+    return skce(None if labels is None else labels[order], **shuffled, estimator="block")
 
 
 def _tests(labels: Any, outputs: dict[str, Any], common: dict[str, Any], inputs: Any,
@@ -411,9 +433,10 @@ def verdict(analysis: Analysis, /) -> tuple[str, ...]:
     2. Bits: "M of the S bits per example are miscalibration" (MCB and S(q) of the
        decomposition), and the D of U bits of label entropy the model resolves.
     3. Soft targets: the cross-entropy split into the targets' entropy and the KL.
-    4. Recalibration: what the calibrator changes on these rows (log loss and ECE of the two
+    4. Whole vector: the SKCE with its standard error and p-value.
+    5. Recalibration: what the calibrator changes on these rows (log loss and ECE of the two
        Reports).
-    5. Classwise: the classwise ECE and the worst class.
+    6. Classwise: the classwise ECE and the worst class.
     """
     ev = analysis.before
     r = ev.report
@@ -467,6 +490,13 @@ def verdict(analysis: Analysis, /) -> tuple[str, ...]:
                 f"Of the {_num(d.entropy + d.kl)} {unit} cross-entropy per example, "
                 f"{_num(d.entropy)} are the soft targets' own entropy (no model can remove "
                 f"them) and {_num(d.kl)} are the KL divergence the model costs.")
+    k = ev.skce
+    if k is not None and math.isfinite(k.p_value):
+        consistent = k.p_value >= 1 - level
+        out.append(
+            f"The whole predicted vector {'is consistent with' if consistent else 'departs from'}"
+            f" calibration by the kernel calibration error (SKCE {k.estimate:.2e} ± "
+            f"{k.std_error:.1e}, p = {k.p_value:.3g}, block estimator).")
     if analysis.after is not None and analysis.calibration is not None:
         out.append(_recalibration_sentence(analysis, analysis.after))
     if ev.classes is not None and r.n_classes > 2 and r.classwise_ece is not None:
