@@ -168,11 +168,15 @@ class HostSyncProbe(torch.overrides.TorchFunctionMode):
         return func(*args, **(kwargs or {}))
 
 
+PACKAGE = Path(trueprob.__file__).resolve().parent
+
+
 def trueprob_line(stack: list[traceback.FrameSummary]) -> str:
+    """The innermost frame in the trueprob package, as ``trueprob/<module>.py:<line>``."""
     for frame in reversed(stack):
-        parts = Path(frame.filename).parts
-        if "trueprob" in parts:
-            return f"{'/'.join(parts[parts.index('trueprob'):])}:{frame.lineno}"
+        path = Path(frame.filename).resolve()
+        if path.is_relative_to(PACKAGE):
+            return f"trueprob/{path.relative_to(PACKAGE).as_posix()}:{frame.lineno}"
     return "outside trueprob"
 
 
@@ -218,20 +222,21 @@ def check_sync(dev: torch.device, k: int, seed: int) -> dict[str, Any]:
     out["cuda_sync_debug_mode_error"] = verdict
     out["no_sync"] = all(v == "no synchronisation" for v in verdict.values())
     sites: set[str] = set()
-    with warnings.catch_warnings(record=True) as caught:
+
+    def note_site(message: Any, *_: Any, **__: Any) -> None:
+        # called while the op that warns is on the stack: name the trueprob line
+        if "synchroniz" in str(message):
+            sites.add(trueprob_line(traceback.extract_stack()))
+
+    with warnings.catch_warnings():
         warnings.simplefilter("always")
+        warnings.showwarning = note_site
         torch.cuda.set_sync_debug_mode("warn")
         try:
             for _, call in cases:
                 call(acc)
         finally:
             torch.cuda.set_sync_debug_mode("default")
-    for w in caught:
-        if "synchroniz" in str(w.message):
-            parts = Path(w.filename).parts
-            at = ("/".join(parts[parts.index("trueprob"):]) if "trueprob" in parts
-                  else w.filename)
-            sites.add(f"{at}:{w.lineno}")
     out["cuda_sync_warning_sites"] = sorted(sites)
     return out
 

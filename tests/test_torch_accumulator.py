@@ -389,11 +389,12 @@ class HostSyncProbe(torch.overrides.TorchFunctionMode):
 
     @staticmethod
     def where() -> str:
-        """The innermost trueprob source line of the current call."""
+        """The innermost frame of the current call in the trueprob package."""
+        package = Path(trueprob.__file__).resolve().parent
         for frame in reversed(traceback.extract_stack()):
-            path = Path(frame.filename)
-            if "trueprob" in path.parts and "tests" not in path.parts:
-                return f"{'/'.join(path.parts[path.parts.index('trueprob'):])}:{frame.lineno}"
+            path = Path(frame.filename).resolve()
+            if path.is_relative_to(package):
+                return f"trueprob/{path.relative_to(package).as_posix()}:{frame.lineno}"
         return "outside trueprob"
 
 

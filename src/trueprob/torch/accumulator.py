@@ -119,6 +119,7 @@ class CalibrationAccumulator:
         self._errors: torch.Tensor | None = None
         self._device: torch.device | None = None
         self._reduced = False
+        self._layout_cache: dict[str, tuple[torch.dtype, tuple[int, ...]]] | None = None
         if device is not None:
             # resolve "cuda" to "cuda:<current>", the device the batches' tensors report
             self._materialise(torch.empty(0, device=device).device)
@@ -157,23 +158,28 @@ class CalibrationAccumulator:
                 out[f"{name}.{field}"] = getattr(part, field)
         return out
 
-    def _template(self) -> dict[str, torch.Tensor]:
-        """Zero state tensors on the meta device (names, shapes and dtypes, no memory)."""
-        other = CalibrationAccumulator(self.n_classes, n_bins=self.n_bins, closed=self.closed,
-                                       inputs=self.inputs, device="meta")
-        return other.tensors()
+    def _layout(self) -> dict[str, tuple[torch.dtype, tuple[int, ...]]]:
+        """Name -> (dtype, shape) of every state tensor (worked out once, on the meta device,
+        which allocates nothing)."""
+        if self._layout_cache is None:
+            other = CalibrationAccumulator(self.n_classes, n_bins=self.n_bins,
+                                           closed=self.closed, inputs=self.inputs,
+                                           device="meta")
+            self._layout_cache = {name: (t.dtype, tuple(t.shape))
+                                  for name, t in other.tensors().items()}
+        return self._layout_cache
 
     def _bind(self, tensors: Mapping[str, torch.Tensor]) -> None:
         """Use ``tensors`` (same names, shapes and dtypes as :meth:`tensors`) as the state,
         without copying; used by the torchmetrics adapter, whose states they are."""
-        template = self._template()
-        if set(tensors) != set(template):
-            raise ValueError(f"state tensors must be {sorted(template)}; got {sorted(tensors)}")
-        for name, ref in template.items():
+        layout = self._layout()
+        if set(tensors) != set(layout):
+            raise ValueError(f"state tensors must be {sorted(layout)}; got {sorted(tensors)}")
+        for name, (dtype, shape) in layout.items():
             t = tensors[name]
-            if t.dtype != ref.dtype or t.shape != ref.shape:
-                raise TypeError(f"state tensor {name} must be {ref.dtype} of shape "
-                                f"{tuple(ref.shape)}; got {t.dtype} of shape {tuple(t.shape)}")
+            if t.dtype != dtype or tuple(t.shape) != shape:
+                raise TypeError(f"state tensor {name} must be {dtype} of shape {shape}; got "
+                                f"{t.dtype} of shape {tuple(t.shape)}")
         dev = tensors["sums"].device
         xp = array_namespace(torch.empty(0))
         s = self._stats
@@ -400,17 +406,17 @@ class CalibrationAccumulator:
                         f"inputs={INPUT_KINDS[s[4]]!r}")
             raise ValueError(f"state was saved with {describe(saved)}; this accumulator has "
                              f"{describe(self._settings())}")
-        template = self._template()
+        layout = self._layout()
         arrays = {k: v for k, v in state.items() if k not in ("settings", "target_kinds")}
-        if arrays and set(arrays) != set(template):
-            raise ValueError(f"state tensors must be {sorted(template)}; got {sorted(arrays)}")
+        if arrays and set(arrays) != set(layout):
+            raise ValueError(f"state tensors must be {sorted(layout)}; got {sorted(arrays)}")
         for name, t in arrays.items():
-            ref = template[name]
-            if not isinstance(t, torch.Tensor) or t.dtype != ref.dtype or t.shape != ref.shape:
+            dtype, shape = layout[name]
+            if not isinstance(t, torch.Tensor) or t.dtype != dtype or tuple(t.shape) != shape:
                 got = (f"{t.dtype} of shape {tuple(t.shape)}" if isinstance(t, torch.Tensor)
                        else type(t).__name__)
-                raise ValueError(f"state tensor {name} must be {ref.dtype} of shape "
-                                 f"{tuple(ref.shape)}; got {got}")
+                raise ValueError(f"state tensor {name} must be {dtype} of shape {shape}; "
+                                 f"got {got}")
         flags = [bool(v) for v in state["target_kinds"].reshape(-1).tolist()]
         if len(flags) != len(TARGET_KINDS):
             raise ValueError(f"target_kinds must have {len(TARGET_KINDS)} flags; got {flags}")
