@@ -104,11 +104,11 @@ def _p(test: Any) -> str:
 
 
 # --------------------------------------------------------------------------- figures
-def _encode(fig: Any, fmt: str) -> str:
-    from trueprob.report.plots.style import style
+def _encode(fig: Any, fmt: str, tight: bool) -> str:
+    from trueprob.report.plots.style import matplotlib, style
 
     buffer = io.BytesIO()
-    with style():
+    with style(), matplotlib().rc_context({"savefig.bbox": "tight" if tight else "standard"}):
         if fmt == "svg":
             fig.savefig(buffer, format="svg", metadata={"Date": None})
         else:
@@ -117,17 +117,29 @@ def _encode(fig: Any, fmt: str) -> str:
     return f"data:{mime};base64,{base64.b64encode(buffer.getvalue()).decode('ascii')}"
 
 
-def _figure(draw: Callable[[Any], Any], figsize: tuple[float, float], fmt: str) -> str:
-    """Draw on a new Figure (no pyplot, so nothing global) and return its data: URI."""
+def _figure(draw: Callable[[Any], Any], figsize: tuple[float, float], fmt: str,
+            margins: tuple[float, float, float, float] | None = None,
+            spacing: tuple[float, float] = (0.2, 0.2)) -> str:
+    """Draw on a new Figure (no pyplot, so nothing global) and return its data: URI.
+
+    ``margins`` (left, right, bottom, top) in inches fix the layout; without them the saved
+    box is trimmed to the drawing ("tight"), which costs a second draw of the figure.
+    """
     from trueprob.report.plots.style import matplotlib, style
 
     matplotlib()
     from matplotlib.figure import Figure
 
+    width, height = figsize
     with style():
         fig = Figure(figsize=figsize)
+        if margins is not None:
+            left, right, bottom, top = margins
+            fig.subplots_adjust(left=left / width, right=1 - right / width,
+                                bottom=bottom / height, top=1 - top / height,
+                                wspace=spacing[0], hspace=spacing[1])
         draw(fig)
-    return _encode(fig, fmt)
+    return _encode(fig, fmt, tight=margins is None)
 
 
 def _img(uri: str, alt: str, caption: str, width: int | None = None) -> str:
@@ -154,18 +166,19 @@ def _reliability_figures(analysis: Analysis, fmt: str) -> list[str]:
     out = []
     for i, ev in enumerate(analysis.evaluations):
         data = ev.reliability
-        uri = _figure(partial(_draw_reliability, data=data, series=i), (4.3, 6.0), fmt)
+        uri = _figure(partial(_draw_reliability, data=data, series=i), (4.4, 6.0), fmt,
+                      margins=(0.75, 0.2, 1.45, 0.3))
         alt = (f"Reliability diagram of {data.label}: accuracy against confidence in "
                f"{data.edges.size - 1} bins, with interval boxes, gap bars and the histogram "
                f"of confidences; ECE {data.ece:.4f}.")
         out.append(_img(uri, alt, f"{_e(data.label)}: points are bins (area: share of rows), "
                                   f"grey boxes the {data.level:.0%} Wilson intervals, hatched "
                                   f"bars the gaps; below, the share of rows per bin with its "
-                                  f"row count.", 430))
+                                  f"row count.", 440))
     if analysis.after is not None:
         datas = [ev.reliability for ev in analysis.evaluations]
         uri = _figure(lambda fig: plot_reliability_overlay(datas, ax=fig.add_subplot()),
-                      (4.3, 5.0), fmt)
+                      (4.4, 5.3), fmt, margins=(0.75, 0.2, 1.3, 0.3))
         out.append(_img(uri, "Reliability curves before and after recalibration on one "
                              "diagram, with interval error bars.",
                         "Before and after recalibration, with the intervals as error bars.",
@@ -179,7 +192,8 @@ def _smooth_figures(analysis: Analysis, fmt: str) -> list[str]:
         data = ev.smooth
         if data is None:
             continue
-        uri = _figure(partial(_draw_smooth, data=data), (4.3, 5.1), fmt)
+        uri = _figure(partial(_draw_smooth, data=data), (4.4, 5.3), fmt,
+                      margins=(0.75, 0.2, 0.6, 0.3))
         alt = (f"Smooth reliability curve of {data.label} with its band and the density of "
                f"confidences; smooth ECE {data.ece:.4f}.")
         out.append(_img(uri, alt, f"{_e(data.label)}: kernel-smoothed reliability (bandwidth "
@@ -199,11 +213,11 @@ def _bits_figure(analysis: Analysis, fmt: str) -> str | None:
     data = bits_data(items)
     n_bars = sum(3 if r.entropy is not None else 2 for r in data.rows)
     uri = _figure(lambda fig: plot_bits(data, ax=fig.add_subplot()),
-                  (7.6, 0.55 * n_bars + 1.9), fmt)
+                  (9.4, 0.5 * n_bars + 1.0), fmt, margins=(2.3, 3.1, 0.55, 0.35))
     return _img(uri, "Bar chart of the log loss split into the loss left after "
                      "recalibration, miscalibration and discrimination.",
                 "Each log loss bar is the grey part S(r) plus the miscalibration MCB; the "
-                "label-entropy bar is S(r) plus the discrimination DSC.", 760)
+                "label-entropy bar is S(r) plus the discrimination DSC.", 940)
 
 
 def _classwise_figure(ev: Evaluation, fmt: str) -> str | None:
@@ -222,7 +236,8 @@ def _classwise_figure(ev: Evaluation, fmt: str) -> str | None:
         fig.supxlabel("predicted probability of the class", fontsize=9)
         fig.supylabel("observed frequency of the class", fontsize=9)
 
-    uri = _figure(draw, (1.9 * cols + 0.6, 1.95 * rows + 0.5), fmt)
+    uri = _figure(draw, (1.9 * cols + 0.7, 1.95 * rows + 0.7), fmt,
+                  margins=(0.7, 0.15, 0.6, 0.25), spacing=(0.25, 0.4))
     return _img(uri, f"Classwise reliability diagrams of {data.selection}.",
                 f"{_e(ev.label)}: {_e(data.selection)}. Each panel: how often the class was "
                 f"the label against its predicted probability, per bin (area: share of rows; "
@@ -240,7 +255,8 @@ def _compare_figure(analysis: Analysis, fmt: str) -> str:
         axes = fig.subplots(1, c, sharey=True, squeeze=False)
         plot_compare(data, ax=axes)
 
-    uri = _figure(draw, (2.2 * c + 1.6, 0.35 * len(data.methods) + 1.5), fmt)
+    uri = _figure(draw, (2.2 * c + 1.6, 0.35 * len(data.methods) + 1.3), fmt,
+                  margins=(1.4, 0.2, 0.35, 0.55), spacing=(0.35, 0.2))
     return _img(uri, "Bar charts of NLL, Brier, ECE, classwise ECE and accuracy before and "
                      "after recalibration.", "The comparison table of "
                 "<code>trueprob compare</code> for these two sets of predictions.", 1000)

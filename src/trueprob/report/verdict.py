@@ -492,11 +492,11 @@ def verdict(analysis: Analysis, /) -> tuple[str, ...]:
                 f"them) and {_num(d.kl)} are the KL divergence the model costs.")
     k = ev.skce
     if k is not None and math.isfinite(k.p_value):
-        consistent = k.p_value >= 1 - level
+        what = ("shows no significant departure from calibration" if k.p_value >= 1 - level
+                else "departs from calibration")
         out.append(
-            f"The whole predicted vector {'is consistent with' if consistent else 'departs from'}"
-            f" calibration by the kernel calibration error (SKCE {k.estimate:.2e} ± "
-            f"{k.std_error:.1e}, p = {k.p_value:.3g}, block estimator).")
+            f"The whole predicted vector {what} by the kernel calibration error (SKCE "
+            f"{k.estimate:.2e} ± {k.std_error:.1e}, p = {k.p_value:.3g}, block estimator).")
     if analysis.after is not None and analysis.calibration is not None:
         out.append(_recalibration_sentence(analysis, analysis.after))
     if ev.classes is not None and r.n_classes > 2 and r.classwise_ece is not None:

@@ -163,7 +163,7 @@ def plot_reliability(data: ReliabilityData, /, *, ax: Any = None, hist_ax: Any =
         band = ax.bar(lower[ok], (data.high - data.low)[ok], bottom=data.low[ok],
                       width=widths[ok], align="edge", color=ROLES["band"], alpha=0.35,
                       linewidth=0, zorder=0,
-                      label=f"{data.level:.0%} interval of the accuracy (Wilson)")
+                      label=f"{data.level:.0%} Wilson interval")
         gaps = _gap_patches(ax, data.confidence[ok], data.accuracy[ok], data.confidence[ok],
                             widths[ok] * 0.45)
         s = series_style(series)
@@ -172,7 +172,7 @@ def plot_reliability(data: ReliabilityData, /, *, ax: Any = None, hist_ax: Any =
         points = ax.scatter(data.confidence[ok], data.accuracy[ok],
                             s=_marker_area(data.share[ok]), color=s["color"], marker=s["marker"],
                             edgecolor="white", linewidth=0.6, zorder=4, clip_on=False,
-                            label="accuracy per bin (area: share of rows)")
+                            label="accuracy (area: share of rows)")
         ax.tick_params(labelbottom=False)
         ax.set_title(title if title is not None else _title(data))
         hist = hist_ax.bar(centers, data.share, width=widths * 0.9, color=ROLES["histogram"],
@@ -213,9 +213,9 @@ def _reliability_legend(ax: Any, points: Any, band: Any) -> None:
         points,
         Patch(facecolor=ROLES["band"], alpha=0.35, label=band.get_label()),
         Patch(facecolor="none", edgecolor=ROLES["over_confident"],
-              hatch=HATCHES["over_confident"], label="gap: over-confident"),
+              hatch=HATCHES["over_confident"], label="over-confident gap"),
         Patch(facecolor="none", edgecolor=ROLES["under_confident"],
-              hatch=HATCHES["under_confident"], label="gap: under-confident"),
+              hatch=HATCHES["under_confident"], label="under-confident gap"),
     ]
     ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncols=2,
               handlelength=1.6, borderaxespad=3.4, columnspacing=1.0)
