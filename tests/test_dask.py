@@ -255,3 +255,21 @@ def test_killed_worker_gives_the_same_result(tmp_path):
         assert victim not in c.scheduler_info()["workers"]  # the killed worker is gone
     assert result["report"].to_dict() == undisturbed.to_dict()
     assert_reports_close(undisturbed, trueprob.evaluate(y, logits=z))
+
+
+def test_distributed_vector_scaling_equals_in_memory(client, dataset):
+    from trueprob.calibrators.scaling import VectorScaling
+
+    folder, z, y = dataset
+    zz = z * np.array([2.0, 1.0, 0.5, 1.5, 1.0, 3.0], dtype=np.float32)
+    got = tpd.fit_vector_scaling(None, logits=da.from_array(zz, chunks=(7000, 6)),
+                                 targets=da.from_array(np.eye(6)[y], chunks=(9000, 6)),
+                                 reg_lambda=0.1, client=client)
+    want = VectorScaling(reg_lambda=0.1).fit(y, logits=zz)
+    assert got.converged_
+    np.testing.assert_allclose(got.coef_, want.coef_, rtol=0, atol=1e-8)
+    np.testing.assert_allclose(got.intercept_, want.intercept_, rtol=0, atol=1e-8)
+    from_path = tpd.fit_vector_scaling(folder, logits="logit_*", labels="y",
+                                       partition_rows=5000, client=client)
+    np.testing.assert_allclose(from_path.coef_, VectorScaling().fit(y, logits=z).coef_,
+                               rtol=0, atol=1e-8)

@@ -12,7 +12,8 @@ result does not change.
 
 Temperature scaling is fitted where the data are: each Halley step is one map-reduce of the
 per-part sums of the NLL and its exact derivatives in beta = 1/T; only 4 numbers per part
-travel. Equal-mass edges are found the same way, by the exact
+travel. Vector scaling likewise: each Newton step adds the per-part NLL, gradient and
+2K x 2K Hessian. Equal-mass edges are found the same way, by the exact
 :class:`~trueprob.streaming.QuantileSearch`.
 
 Every task runs on the current ``distributed.Client`` (or the one given as ``client=``), else
@@ -317,6 +318,36 @@ def _temperature_task(part: Part, settings: _Settings, beta: float, *data: Any) 
     for batch in _part_batches(part, settings, data):
         for rows in fit_rows(batch):
             out += temperature_sums(rows, beta)
+    return out
+
+
+def _probe_task(part: Part, settings: _Settings, *data: Any) -> tuple[str, int] | None:
+    """(kind, K) of a part's first batch (None if the part has no rows)."""
+    for batch in _part_batches(part, settings, data):
+        if batch.inputs.kind == "confidences":
+            raise ValueError(f"{batch.source}: {settings.purpose} needs logits= or probs= "
+                             f"(the whole vector)")
+        return ("logits" if batch.inputs.kind == "logits" else "probs"), batch.inputs.n_classes
+    return None
+
+
+def _merge_probe(*parts: tuple[str, int] | None) -> tuple[str, int] | None:
+    seen = {p for p in parts if p is not None}
+    if len(seen) > 1:
+        raise ValueError(f"the parts differ in their inputs: {sorted(seen)}")
+    return next(iter(seen), None)
+
+
+def _vector_task(part: Part, settings: _Settings, coef: np.ndarray, intercept: np.ndarray,
+                 *data: Any) -> np.ndarray:
+    """One part's vector-scaling sums at (coef, intercept)."""
+    from trueprob.streaming import vector_sums
+
+    k = len(coef)
+    out = np.zeros(2 + 2 * k + 4 * k * k)
+    for batch in _part_batches(part, settings, data):
+        for rows in fit_rows(batch, purpose="vector scaling"):
+            out += vector_sums(rows, coef, intercept)
     return out
 
 
@@ -642,6 +673,72 @@ def fit_temperature(
     return fit_temperature_sums(sums, run_pass, kind=kind, n_classes=k, max_iter=max_iter)
 
 
+def fit_vector_scaling(
+    data: Any = None,
+    /,
+    *,
+    logits: Any = None,
+    probs: Any = None,
+    labels: Any = None,
+    targets: Any = None,
+    counts: Any = None,
+    sample_weight: Any = None,
+    reg: str = "l2",
+    reg_lambda: float = 0.0,
+    reg_mu: float | None = None,
+    tol: float = 1e-9,
+    max_iter: int = 100,
+    batch_rows: int = BATCH_ROWS,
+    partition_rows: int = PARTITION_ROWS,
+    split_every: int = SPLIT_EVERY,
+    client: Any = None,
+) -> Any:
+    """Vector scaling (r_i = softmax(w * x_i + b)) fitted by Newton's method where the data
+    are: each step is one map-reduce of the per-part NLL, gradient and 2K x 2K Hessian
+    (:func:`trueprob.streaming.vector_sums`), solved on the caller
+    (:func:`trueprob.streaming.fit_vector_sums`). Penalties as
+    :class:`~trueprob.calibrators.scaling.VectorScaling` with a fixed ``reg_lambda``.
+    ``data`` and the field options are those of :func:`evaluate`.
+
+    Returns
+    -------
+    VectorScaling
+        Fitted; equal to ``VectorScaling(...).fit`` on all rows to the solver's tolerance.
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da
+    >>> rng = np.random.default_rng(0)
+    >>> z = rng.normal(size=(2000, 3)) * 2
+    >>> y = np.array([rng.choice(3, p=np.exp(r) / np.exp(r).sum()) for r in z])
+    >>> vs = fit_vector_scaling(da.from_array(y, chunks=500),
+    ...                         logits=da.from_array(3 * z, chunks=(700, 3)))
+    >>> np.round(1 / vs.coef_)
+    array([3., 3., 3.])
+    """
+    from trueprob.streaming import _check_batch_rows, fit_vector_sums
+
+    batch_rows = _check_batch_rows(batch_rows)
+    partition_rows = _check_batch_rows(partition_rows)
+    fan_in = _check_split_every(split_every)
+    specs = {"logits": logits, "probs": probs, "labels": labels, "targets": targets,
+             "counts": counts, "sample_weight": sample_weight, "confidences": None,
+             "predictions": None}
+    plan = _plan_inputs(data, specs, batch_rows, partition_rows)
+    settings = _Settings(purpose="vector scaling")
+    probe = _map_reduce(plan, _probe_task, (settings,), _merge_probe, fan_in, client)
+    if probe is None:
+        raise ValueError(f"{plan.label}: no rows; at least one row is needed")
+    kind, k = probe
+
+    def run_pass(coef: np.ndarray, intercept: np.ndarray) -> np.ndarray:
+        return np.asarray(_map_reduce(plan, _vector_task, (settings, coef, intercept), _add,
+                                      fan_in, client))
+
+    return fit_vector_sums(run_pass, kind=kind, n_classes=k, reg=reg, reg_lambda=reg_lambda,
+                           reg_mu=reg_mu, tol=tol, max_iter=max_iter)
+
+
 # ============================================================================ clusters
 def parse_local(spec: str) -> int | None:
     """Workers of a ``--dask`` spec: ``"local"`` (None: dask's default) or ``"local:N"``.
@@ -696,4 +793,4 @@ def dask_client(*, scheduler: str | None = None, local: str | None = None,
         yield client
 
 
-__all__ = ["dask_client", "evaluate", "fit_temperature", "parse_local"]
+__all__ = ["dask_client", "evaluate", "fit_temperature", "fit_vector_scaling", "parse_local"]
