@@ -81,3 +81,37 @@ def test_report_command_is_silent_when_stderr_is_not_a_terminal(tmp_path):
     assert result.stderr.splitlines() == [line for line in result.stderr.splitlines()
                                           if line.startswith("trueprob: wrote")]
     assert "\x1b[" not in result.stderr
+
+
+def test_analysis_advances_its_bar_through_every_step(monkeypatch):
+    from trueprob import _progress
+    from trueprob.calibrators import TemperatureScaling
+    from trueprob.report import verdict
+
+    seen: list[tuple[str, float]] = []
+
+    class Recorder(_progress.ProgressBar):
+        def advance(self, amount: float = 1.0) -> None:
+            super().advance(amount)
+            seen.append((self.description, self.completed))
+
+    def recording(description, *, total=None, quiet=None, stream=None):
+        import contextlib
+
+        @contextlib.contextmanager
+        def manager():
+            yield Recorder(description, total)
+
+        return manager()
+
+    monkeypatch.setattr(verdict, "progress", recording)
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(400, 3)) * 2
+    q = np.exp(z) / np.exp(z).sum(1, keepdims=True)
+    y = (q.cumsum(1) < rng.random((400, 1))).sum(1)
+    cal = TemperatureScaling().fit(y, logits=3 * z)
+    verdict.analyze(y, logits=3 * z, calibrator=cal, n_replicates=20, n_resamples=20,
+                    quiet=True)
+    assert [c for _, c in seen] == list(range(1, 2 * verdict.STEPS + 2))
+    assert seen[1][0] == "report (uncalibrated): bootstrap (20 replicates)"
+    assert seen[-1][0].startswith("report (temperature ") and seen[-1][0].endswith("SKCE")

@@ -117,6 +117,7 @@ def report(file: str, output: str, fmt: str, calibrator: str | None, fit_file: s
       trueprob report test.npz --fit val.npz -o report.html
       trueprob report test.npz --calibrator cal.json --format markdown -o -
     """
+    from trueprob._progress import progress
     from trueprob.report.html import render_html, render_markdown
     from trueprob.report.verdict import analyze
 
@@ -158,8 +159,9 @@ def report(file: str, output: str, fmt: str, calibrator: str | None, fit_file: s
                            binning=binning, closed=closed, unit=unit, level=level,
                            n_replicates=n_replicates, n_resamples=n_resamples,
                            max_panels=max_panels, random_state=seed, quiet=quiet)
-        text = (render_html(analysis, image_format=image_format) if fmt == "html"
-                else render_markdown(analysis))
+        with progress(f"report: writing {fmt}", quiet=quiet):
+            text = (render_html(analysis, image_format=image_format) if fmt == "html"
+                    else render_markdown(analysis))
     if to_stdout:
         sys.stdout.write(text)
         sys.stdout.flush()

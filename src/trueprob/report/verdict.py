@@ -22,6 +22,8 @@ import numpy as np
 from trueprob._progress import progress
 from trueprob._version import __version__
 
+#: Progress steps of one evaluation: metrics, bootstrap, tests, decomposition, smooth, SKCE.
+STEPS = 6
 #: Budget of the classwise consistency test: N * K * resamples categorical draws at most
 #: (about 0.5 s on one core); with fewer than MIN_RESAMPLES resamples it is left out.
 CLASSWISE_DRAWS = 25_000_000
@@ -244,7 +246,7 @@ def analyze(
     given = {"logits": logits, "probs": probs, "confidences": confidences,
              "predictions": predictions}
     outputs = {k: v for k, v in given.items() if v is not None}
-    steps = 2 if calibrator is None else 5
+    steps = STEPS if calibrator is None else 2 * STEPS + 1
     with progress("report: evaluating", total=steps, quiet=quiet) as bar:
         before = _evaluation("uncalibrated" if calibrator is not None else "model", labels,
                              outputs, common, n_classes, settings, class_names, bootstrap, bar)
@@ -290,6 +292,12 @@ def _evaluation(label: str, labels: Any, outputs: dict[str, Any], common: dict[s
     from trueprob.stats.evaluation import EvaluationStats
 
     s = settings
+
+    def step(name: str) -> None:  # one of the STEPS stages is done; say what runs next
+        bar.advance()
+        bar.describe(f"report ({label}): {name}")
+
+    bar.describe(f"report ({label}): metrics")
     kwargs = {**outputs, **{k: v for k, v in common.items() if v is not None}}
     inputs = prepare(labels, **kwargs, n_classes=n_classes)
     stats = build_stats(inputs, n_bins=s.n_bins, binning=s.binning, closed=s.closed)
@@ -319,10 +327,13 @@ def _evaluation(label: str, labels: Any, outputs: dict[str, Any], common: dict[s
         classes = ClassRows(sums["sum_outcome"].sum(axis=1) / total,
                             sums["sum_score"].sum(axis=1) / total,
                             np.asarray(report.classwise_ece_per_class, dtype=np.float64), names)
+    step(f"bootstrap ({s.n_replicates} replicates)")
     boot = bootstrap(labels, **kwargs, n_classes=n_classes, n_bins=s.n_bins,
                      binning=s.binning, closed=s.closed, unit=s.unit,
                      n_replicates=s.n_replicates, level=s.level, random_state=s.seed)
+    step(f"consistency tests ({s.n_resamples} resamples)")
     tests = _tests(labels, outputs, common, inputs, s, notes)
+    step("log-loss decomposition")
     decomposition = None
     if vector and report.nll is not None and math.isfinite(report.nll):
         from trueprob.decomposition import decompose
@@ -334,7 +345,9 @@ def _evaluation(label: str, labels: Any, outputs: dict[str, Any], common: dict[s
         notes.append("no log-loss decomposition: the log loss is infinite")
     else:
         notes.append("no log-loss decomposition: it needs the full probability vector")
+    step("smooth ECE")
     smooth = _smooth(labels, kwargs, n_classes, inputs, s, label, notes)
+    step("SKCE")
     kernel = _skce(labels, kwargs, inputs, s, notes)
     bar.advance()
     return Evaluation(label, report, dict(boot.intervals), tests, decomposition, reliability,
