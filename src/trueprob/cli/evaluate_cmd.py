@@ -127,13 +127,41 @@ def render_table(report: Any, source: str) -> None:
               help="Seed of the bootstrap and the tests.")
 @click.option("--convention", type=click.Choice(sorted(CONVENTION_NAMES)), default=None,
               help="Also report the ECE family as that library or paper computes it.")
+@click.option("--task", type=click.Choice(["classification", "multilabel", "regression"]),
+              default="classification", show_default=True,
+              help="multilabel: --logits/--probs and --labels name one column per label. "
+                   "regression: --labels (or --observed) names the observed values.")
+@click.option("--observed", default=None, metavar="NAME",
+              help="regression: the observed values (alias of --labels).")
+@click.option("--mean", "mean_col", default=None, metavar="NAME",
+              help="regression: the predictive mean (location).")
+@click.option("--std", "std_col", default=None, metavar="NAME",
+              help="regression: the predictive standard deviation (Gaussian).")
+@click.option("--scale", "scale_col", default=None, metavar="NAME",
+              help="regression: the predictive scale (Laplace, Student-t).")
+@click.option("--df", "df_spec", default=None, metavar="NAME|VALUE",
+              help="regression: Student-t degrees of freedom (a column, or one number > 1).")
+@click.option("--distribution", type=click.Choice(["gaussian", "laplace", "student-t"]),
+              default="gaussian", show_default=True, help="regression: the predictive family.")
+@click.option("--quantiles", "quantile_cols", default=None, metavar="NAMES",
+              help="regression: predicted quantiles, one column per level (with --levels).")
+@click.option("--levels", default=None, metavar="P1,P2,...",
+              help="regression: the levels of --quantiles, increasing in (0, 1).")
+@click.option("--coverage", default=None, metavar="P1,P2,...",
+              help="regression: nominal central-interval levels (default 0.5,0.8,0.9,0.95).")
+@click.option("--worst", "n_worst", type=click.IntRange(min=0), default=5, show_default=True,
+              help="multilabel: how many worst-calibrated labels to list.")
 @data_errors
 def evaluate(file: str, logits: str | None, probs: str | None, labels: str | None,
              targets: str | None, counts: str | None, sample_weight: str | None,
              confidences: str | None, predictions: str | None, n_bins: int, binning: str,
              closed: str, reduce: str, unit: str, fmt: str, calibrator: str | None,
              n_classes: int | None, n_bootstrap: int, ci_level: float, ci_method: str,
-             run_test: bool, resamples: int, seed: int, convention: str | None) -> None:
+             run_test: bool, resamples: int, seed: int, convention: str | None, task: str,
+             observed: str | None, mean_col: str | None, std_col: str | None,
+             scale_col: str | None, df_spec: str | None, distribution: str,
+             quantile_cols: str | None, levels: str | None, coverage: str | None,
+             n_worst: int) -> None:
     """Evaluate the model outputs in FILE: proper scores and calibration errors.
 
     FILE is .npz, .npy, .csv, .parquet or .pt (or - for an .npz on stdin). Which array or
@@ -150,6 +178,14 @@ def evaluate(file: str, logits: str | None, probs: str | None, labels: str | Non
     """
     import trueprob
 
+    if task == "regression":
+        _regression(file, labels or observed, mean_col, std_col, scale_col, df_spec,
+                    distribution, quantile_cols, levels, coverage, sample_weight, unit, fmt)
+        return
+    if task == "multilabel":
+        _multilabel(file, logits, probs, labels, sample_weight, n_bins, closed, unit, n_worst,
+                    fmt)
+        return
     names = {"logits": logits, "probs": probs, "labels": labels, "targets": targets,
              "counts": counts, "sample_weight": sample_weight, "confidences": confidences,
              "predictions": predictions}
@@ -265,3 +301,114 @@ def _extra_lines(extra: dict[str, Any]) -> list[str]:
                          if k not in ("name", "reproduces"))
         lines.append(f"as {conv['name']} computes it ({conv['reproduces']}): {nums}")
     return lines
+
+
+def _floats(text: str | None, option: str) -> list[float] | None:
+    if text is None:
+        return None
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError as exc:
+        raise click.BadParameter(f"expected numbers separated by commas; got {text!r}",
+                                 param_hint=option) from exc
+
+
+def _emit(out: dict[str, Any], fmt: str, title: str) -> None:
+    """JSON, or a flat key/value listing (table and markdown) of the scalar results."""
+    if fmt == "json":
+        click.echo(json.dumps(_clean(out), indent=2, allow_nan=False))
+        return
+    scalars = [(k, v) for k, v in out.items() if isinstance(v, (int, float)) or v is None]
+    if fmt == "markdown":
+        click.echo(f"**{title}**\n\n| metric | value |\n|---|---|")
+        for k, v in scalars:
+            click.echo(f"| {k} | {_fmt(v)} |")
+        return
+    click.echo(title)
+    for k, v in scalars:
+        click.echo(f"  {k:28s} {_fmt(v)}")
+    for k, v in out.items():
+        if isinstance(v, dict) and all(isinstance(x, (int, float)) for x in v.values()):
+            click.echo(f"  {k}: " + ", ".join(f"{a} {_fmt(b)}" for a, b in v.items()))
+
+
+def _regression(file: str, observed: str | None, mean_col: str | None, std_col: str | None,
+                scale_col: str | None, df_spec: str | None, distribution: str,
+                quantile_cols: str | None, levels: str | None, coverage: str | None,
+                sample_weight: str | None, unit: str, fmt: str) -> None:
+    """``--task regression``: NLL, CRPS, PIT and coverage of predictive distributions."""
+    from trueprob.io import read_columns
+    from trueprob.regression import Gaussian, Laplace, QuantileSet, StudentT, evaluate_regression
+
+    if observed is None:
+        raise click.UsageError("--task regression needs --labels (or --observed): the column "
+                               "of observed values")
+    specs: dict[str, tuple[Any, bool]] = {"observed": (observed, False),
+                                          "sample_weight": (sample_weight, False)}
+    df_value = None
+    if quantile_cols is not None:
+        if levels is None:
+            raise click.UsageError("--quantiles needs --levels (one level per column)")
+        specs["quantiles"] = (quantile_cols, True)
+    else:
+        if mean_col is None:
+            raise click.UsageError("--task regression needs --mean with --std (Gaussian) or "
+                                   "--scale (laplace, student-t), or --quantiles and --levels")
+        specs["mean"] = (mean_col, False)
+        spread = std_col if distribution == "gaussian" else scale_col
+        if spread is None:
+            need = "--std" if distribution == "gaussian" else "--scale"
+            raise click.UsageError(f"--distribution {distribution} needs {need}")
+        specs["spread"] = (spread, False)
+        if distribution == "student-t":
+            if df_spec is None:
+                raise click.UsageError("--distribution student-t needs --df (a column or a "
+                                       "number)")
+            try:
+                df_value = float(df_spec)
+            except ValueError:
+                specs["df"] = (df_spec, False)
+    try:
+        cols = read_columns(file, specs)
+    except ImportError as exc:
+        raise DataError(str(exc)) from exc
+    if quantile_cols is not None:
+        predictive: Any = QuantileSet(cols["quantiles"], _floats(levels, "--levels"))
+    elif distribution == "gaussian":
+        predictive = Gaussian(cols["mean"], cols["spread"])
+    elif distribution == "laplace":
+        predictive = Laplace(cols["mean"], cols["spread"])
+    else:
+        df = cols["df"] if df_value is None else df_value
+        predictive = StudentT(cols["mean"], cols["spread"], df)
+    report = evaluate_regression(cols["observed"], predictive,
+                                 sample_weight=cols.get("sample_weight"),
+                                 coverage_levels=_floats(coverage, "--coverage"), unit=unit)
+    _emit(report.to_dict(), fmt, f"trueprob regression report of {file}")
+
+
+def _multilabel(file: str, logits: str | None, probs: str | None, labels: str | None,
+                sample_weight: str | None, n_bins: int, closed: str, unit: str, n_worst: int,
+                fmt: str) -> None:
+    """``--task multilabel``: per-label BCE, Brier and ECE with micro/macro aggregates."""
+    from trueprob.io import read_columns
+    from trueprob.multilabel import evaluate_multilabel
+
+    if (logits is None) == (probs is None):
+        raise click.UsageError("--task multilabel needs exactly one of --logits or --probs "
+                               "(one column per label)")
+    if labels is None:
+        raise click.UsageError("--task multilabel needs --labels (one 0/1 column per label, "
+                               "in the same order as the scores)")
+    key = "logits" if logits is not None else "probs"
+    try:
+        cols = read_columns(file, {key: (logits or probs, True), "labels": (labels, True),
+                                   "sample_weight": (sample_weight, False)})
+    except ImportError as exc:
+        raise DataError(str(exc)) from exc
+    scores = cols[key]
+    report = evaluate_multilabel(cols["labels"], logits=scores if key == "logits" else None,
+                                 probs=scores if key == "probs" else None,
+                                 sample_weight=cols.get("sample_weight"), n_bins=n_bins,
+                                 closed=closed, unit=unit, n_worst=n_worst)
+    _emit(report.to_dict(), fmt, f"trueprob multi-label report of {file}")

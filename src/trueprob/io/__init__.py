@@ -10,6 +10,6 @@ Every problem with a file is a :class:`FileFormatError` naming the file and the 
 """
 
 from trueprob.io.errors import FileFormatError
-from trueprob.io.read import iter_inputs, read_inputs
+from trueprob.io.read import iter_inputs, read_columns, read_inputs
 
-__all__ = ["FileFormatError", "iter_inputs", "read_inputs"]
+__all__ = ["FileFormatError", "iter_inputs", "read_columns", "read_inputs"]

@@ -63,13 +63,17 @@ def option_hint(field: str) -> str:
     return f"{field}= (CLI: {CLI_OPTION[field]})"
 
 
-def resolve(label: str, field: str, spec: Spec, names: Sequence[str], kind: str) -> list[str]:
+def resolve(label: str, field: str, spec: Spec, names: Sequence[str], kind: str,
+            multi: bool | None = None) -> list[str]:
     """The names that ``spec`` selects for ``field``, in order.
 
     ``spec`` is a name, a glob (``'logit_*'``, matches in natural order), a comma-separated list
     of names or globs, or a sequence of them. A name that exists in the file verbatim is taken
-    as is, even if it contains a comma or glob characters.
+    as is, even if it contains a comma or glob characters. ``multi`` says whether the field may
+    span several arrays/columns (default: whether it is one of the per-class fields).
     """
+    if multi is None:
+        multi = field in MULTI_COLUMN
     if isinstance(spec, str):
         items = [spec] if spec in names else [s.strip() for s in spec.split(",")]
     elif isinstance(spec, Sequence) and all(isinstance(s, str) for s in spec):
@@ -101,7 +105,7 @@ def resolve(label: str, field: str, spec: Spec, names: Sequence[str], kind: str)
             if m in chosen:
                 raise FileFormatError(f"{label}: {field}: {kind} {m!r} is named twice in {spec!r}")
             chosen.append(m)
-    if field not in MULTI_COLUMN and len(chosen) > 1:
+    if not multi and len(chosen) > 1:
         raise FileFormatError(
             f"{label}: {field} is one {kind}, but {spec!r} selects {len(chosen)}: "
             f"{listing(chosen)}"

@@ -11,7 +11,7 @@ import numpy as np
 
 from trueprob.io.csv_format import INTEGER_FIELDS, CsvSource
 from trueprob.io.errors import FileFormatError
-from trueprob.io.fields import FIELDS, MULTI_COLUMN, Spec, plan
+from trueprob.io.fields import FIELDS, MULTI_COLUMN, Spec, plan, resolve
 from trueprob.io.npy_format import NpySource, NpzSource, stdin_npz
 from trueprob.io.parquet_format import ParquetSource
 from trueprob.io.source import Source
@@ -98,6 +98,42 @@ def _read(path: PathLike, specs: dict[str, Spec | None],
         source.check(needed)
         for batch in source.batches(needed, batch_rows):
             yield _assemble(source.label, fields, batch)
+
+
+def read_columns(path: PathLike,
+                 specs: dict[str, tuple[Spec | None, bool]]) -> dict[str, np.ndarray]:
+    """Read arbitrary named fields: ``{field: (spec, multi)}`` -> ``{field: array}``.
+
+    For inputs other than classifier outputs (regression predictions, multi-label matrices):
+    each ``spec`` names arrays/columns as in :func:`read_inputs` (no auto-detection; a ``None``
+    spec is skipped); a field with ``multi=True`` may span several columns and is returned as
+    (N, M), else (N,).
+    """
+    with open_source(path) as source:
+        kind = "column" if source.table else "array"
+        names = source.names()
+        fields = {f: resolve(source.label, f, spec, names, kind, multi)
+                  for f, (spec, multi) in specs.items() if spec is not None}
+        needed = list(dict.fromkeys(n for cols in fields.values() for n in cols))
+        source.check(needed)
+        parts: dict[str, list[np.ndarray]] = {f: [] for f in fields}
+        for batch in source.batches(needed, None):
+            for f, cols in fields.items():
+                assert specs[f][0] is not None
+                arrays = [np.asarray(batch[c]) for c in cols]
+                multi = specs[f][1]
+                if len(arrays) == 1 and (arrays[0].ndim == 1 or multi):
+                    arr = arrays[0]
+                else:
+                    if any(a.ndim != 1 for a in arrays):
+                        raise FileFormatError(f"{source.label}: {f}: each selected {kind} "
+                                              f"must hold one value per row")
+                    arr = np.stack(arrays, axis=1)
+                if arr.ndim > 2 or (arr.ndim == 2 and not multi):
+                    raise FileFormatError(f"{source.label}: {f}: expected one value per row; "
+                                          f"got shape {arr.shape}")
+                parts[f].append(arr)
+    return {f: np.concatenate(p) if p else np.empty(0) for f, p in parts.items()}
 
 
 def read_inputs(
