@@ -389,7 +389,7 @@ def _settings_rows(analysis: Analysis) -> list[tuple[str, str]]:
         ("rows", f"{r.n} (total weight {r.weight:g})"),
         ("classes K", str(r.n_classes)),
         ("predictions / targets", f"{r.inputs} / {r.targets}"),
-        ("reliability bins", f"{s.n_bins} {s.binning} bins, {s.closed}-closed "
+        ("reliability bins", f"{s.n_bins} equal-{s.binning} bins, {s.closed}-closed "
                              f"(classwise: {s.n_bins} equal-width bins)"),
         ("unit of log scores", s.unit),
         ("intervals", f"bootstrap, {s.n_replicates} replicates, percentile, level {s.level:g}, "
@@ -561,8 +561,8 @@ def render_markdown(analysis: Analysis, /) -> str:
     s = analysis.settings
     r = analysis.before.report
     lines = [f"## trueprob report: {analysis.source or '(arrays)'}", "",
-             f"{r.n} rows, K = {r.n_classes}, {r.inputs} vs {r.targets}; {s.n_bins} {s.binning} "
-             f"bins; log scores in {s.unit}; trueprob {analysis.version}", "",
+             f"{r.n} rows, K = {r.n_classes}, {r.inputs} vs {r.targets}; {s.n_bins} "
+             f"equal-{s.binning} bins; log scores in {s.unit}; trueprob {analysis.version}", "",
              "### Verdict", "", *(f"- {v}" for v in analysis.verdict()), "",
              "### Summary", ""]
     head = ["metric"] + [h for ev in evs for h in (ev.label, f"{s.level:.0%} interval",

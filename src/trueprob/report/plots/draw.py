@@ -511,7 +511,7 @@ def plot_bits(data: BitsData, /, *, ax: Any = None, title: str | None = None) ->
                     ax.text(left + width + 0.01 * total_max, y, f"{value:.3f}", va="center",
                             fontsize=7.5)
                 left += width
-            if parts[0][0] == "remaining":
+            if parts[0][0] == "remaining" and parts[0][1] > 0.12 * total_max:
                 ax.text(parts[0][1] / 2, y, f"{parts[0][1]:.3f}", va="center", ha="center",
                         fontsize=7.5)
         ax.set_yticks(ys, [label for label, _ in bars])
