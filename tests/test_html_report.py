@@ -115,6 +115,14 @@ def test_verdict_says_calibrated_over_and_under_confident():
     assert under.startswith("The top label is under-confident by")
 
 
+def test_plain_lists_are_accepted():
+    rng = np.random.default_rng(6)
+    z, y = _drawn(rng, 300, 3)
+    from_lists = analyze(y.tolist(), logits=z.tolist(), **FAST)
+    from_arrays = analyze(y, logits=z, **FAST)
+    assert from_lists.verdict() == from_arrays.verdict()
+
+
 def test_p_text():
     assert p_text(1 / 1001, 1000) == "p ≤ 0.001"
     assert p_text(0.5, 1000) == "p = 0.50"

@@ -368,8 +368,12 @@ def _skce(labels: Any, kwargs: dict[str, Any], inputs: Any, s: AnalysisSettings,
     except ImportError:
         return None
     order = np.random.default_rng(s.seed).permutation(inputs.n_rows)
-    shuffled = {k: v[order] for k, v in kwargs.items() if v is not None}
-    return skce(None if labels is None else labels[order], **shuffled, estimator="block")
+
+    def take(x: Any) -> Any:  # arrays of any namespace; lists and tuples via numpy
+        return x[order] if hasattr(x, "shape") else np.asarray(x)[order]
+
+    shuffled = {k: take(v) for k, v in kwargs.items() if v is not None}
+    return skce(None if labels is None else take(labels), **shuffled, estimator="block")
 
 
 def _tests(labels: Any, outputs: dict[str, Any], common: dict[str, Any], inputs: Any,
