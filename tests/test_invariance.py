@@ -282,3 +282,9 @@ def test_threads_equal_one_pass_and_report_the_first_bad_row(threads):
     with pytest.raises(ValueError, match="row 2950 is"):
         EvaluationStats(3).update_inputs(trueprob._validation.prepare(y, logits=z), rows=300,
                                          threads=threads)
+
+
+def test_memory_layout_does_not_change_results(data):
+    z, y = data
+    assert_same(trueprob.evaluate(y, logits=np.asfortranarray(z)),
+                trueprob.evaluate(y, logits=np.ascontiguousarray(z)), rel=0, abs_=0)

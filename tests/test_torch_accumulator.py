@@ -415,10 +415,6 @@ def test_update_makes_no_host_read_or_host_to_device_copy(data):
         acc.compute()
     assert any(name in ("tolist", "item", "numpy", "cpu") for name, _ in check.calls)
     places = sorted({f"{name} at {where}" for name, where in probe.calls})
-    if places and all("trueprob/stats/evaluation.py" in p for p in places):
-        pytest.xfail("EvaluationStats.update_rows turns Python numbers into device tensors "
-                     "with xp.asarray (a blocking host-to-device copy on CUDA): "
-                     + "; ".join(places))
     assert places == []
 
 

@@ -96,7 +96,8 @@ class Inputs:
         def take(a: Array | None) -> Array | None:
             return None if a is None else a[start:stop, ...]
 
-        scores = take(self.scores)
+        # one memory layout in the kernel (C order), whatever the reading path gave
+        scores = _contiguous(xp, take(self.scores))
         labels = take(self.labels)
         targets = take(self.targets)
         weights = take(self.weights)
@@ -140,6 +141,15 @@ class Inputs:
             _check_finite(xp, weights, "sample_weight", start)
             _check_range(xp, weights, 0.0, None, "sample_weight", start)
         return Chunk(self.kind, scores, predictions, labels, targets, weights, start)
+
+
+def _contiguous(xp: Any, x: Array) -> Array:
+    """``x`` in C order (numpy: ``ascontiguousarray``; torch: ``contiguous``): reductions and
+    sums then run in one order, so results do not depend on how the rows were read."""
+    if isinstance(x, np.ndarray):
+        return np.ascontiguousarray(x)
+    contiguous = getattr(x, "contiguous", None)
+    return contiguous() if callable(contiguous) else x
 
 
 def _first_bad_row(xp: Any, bad: Array) -> int:

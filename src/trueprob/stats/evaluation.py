@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from array_api_compat import array_namespace
 
-from trueprob._array import Array, as_array, bincount, device, is_numpy, to_numpy
+from trueprob._array import Array, as_array, bincount, device, is_array, is_numpy, to_numpy
 from trueprob._validation import CHUNK_ELEMENTS, Chunk, Inputs, prepare
 from trueprob.core import summaries as sm
 from trueprob.core.binning import Binning
@@ -274,8 +274,8 @@ class EvaluationStats:
                 # hard labels: H(one-hot) = 0 and KL = NLL (so mixed streams add up).
                 add[_KL] = add[_NLL]
         if block is None:
-            self.sums += xp.stack([xp.asarray(a, dtype=f64, **_dev(dev)) for a in add])
-            self.counts += xp.stack([xp.asarray(v, dtype=xp.int64, **_dev(dev)) for v in
+            self.sums += xp.stack([_on_device(xp, a, f64, dev) for a in add])
+            self.counts += xp.stack([_on_device(xp, v, xp.int64, dev) for v in
                                      (n, n_inf, n if rows.nll is not None else 0)])
         else:
             self._add_block_sums(xp, dev, block, rows, w)
@@ -685,6 +685,15 @@ def _above_first_bin(q: np.ndarray, n_bins: int, closed: str) -> np.ndarray:
         return q >= t
     scaled = q.astype(np.float64, copy=False) * float(n_bins)
     return scaled > 1.0 if closed == "right" else scaled >= 1.0
+
+
+def _on_device(xp: Any, value: Any, dtype: Any, dev: Any) -> Array:
+    """``value`` as a 0-d array of ``dtype`` on ``dev``. A Python number is filled in on the
+    device (``xp.full``): ``xp.asarray`` of a Python number copies it from the host, which
+    blocks the host until a CUDA device has caught up."""
+    if is_array(value):
+        return xp.astype(value, dtype)
+    return xp.full((), value, dtype=dtype, **_dev(dev))
 
 
 def _dev(dev: Any) -> dict[str, Any]:
