@@ -120,7 +120,7 @@ def test_stdin(val_npz):
                         labels=np.zeros(3, int)), [],
      r"found more than one kind of model output.*--logits.*--probs"),
     (lambda p: np.savez(p, logits=np.zeros((3, 2))), [],
-     r"no targets found .*; name them with --labels, --targets or --counts"),
+     r"no targets found .*--labels, --targets,? (or )?--counts"),
     (lambda p: np.savez(p, probs=np.array([[0.5, 0.6]]), labels=np.array([0])), [],
      r"probs rows must sum to 1 .*row 0 sums to 1\.1"),
     (lambda p: np.savez(p, logits=np.zeros((2, 2)), labels=np.array([0, 2])), [],

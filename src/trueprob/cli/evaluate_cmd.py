@@ -6,6 +6,7 @@ import json
 import math
 import sys
 import warnings
+from pathlib import Path
 from typing import Any
 
 import click
@@ -92,7 +93,7 @@ def render_table(report: Any, source: str) -> None:
 
 
 @click.command("evaluate")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@click.argument("file", type=click.Path(allow_dash=True))
 @field_options("logits", "probs", "labels", "targets", "counts", "weights", "confidences",
                "predictions")
 @click.option("--bins", "n_bins", type=click.IntRange(min=1), default=15, show_default=True,
@@ -151,6 +152,12 @@ def render_table(report: Any, source: str) -> None:
               help="regression: nominal central-interval levels (default 0.5,0.8,0.9,0.95).")
 @click.option("--worst", "n_worst", type=click.IntRange(min=0), default=5, show_default=True,
               help="multilabel: how many worst-calibrated labels to list.")
+@click.option("--batch-rows", type=click.IntRange(min=1), default=65536, show_default=True,
+              help="Rows per batch when streaming a file, a folder of files or a glob.")
+@click.option("--dask", "dask_local", default=None, metavar="local[:N]",
+              help="Evaluate on a local Dask cluster of N worker processes.")
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="Evaluate on the Dask cluster whose scheduler is at ADDRESS.")
 @data_errors
 def evaluate(file: str, logits: str | None, probs: str | None, labels: str | None,
              targets: str | None, counts: str | None, sample_weight: str | None,
@@ -161,10 +168,13 @@ def evaluate(file: str, logits: str | None, probs: str | None, labels: str | Non
              observed: str | None, mean_col: str | None, std_col: str | None,
              scale_col: str | None, df_spec: str | None, distribution: str,
              quantile_cols: str | None, levels: str | None, coverage: str | None,
-             n_worst: int) -> None:
+             n_worst: int, batch_rows: int, dask_local: str | None,
+             scheduler: str | None) -> None:
     """Evaluate the model outputs in FILE: proper scores and calibration errors.
 
-    FILE is .npz, .npy, .csv, .parquet or .pt (or - for an .npz on stdin). Which array or
+    FILE is .npz, .npy, .csv, .parquet or .pt (or - for an .npz on stdin), or a folder or a
+    glob of such files, streamed in batches of --batch-rows (memory does not grow with the
+    number of rows; --bootstrap, --test and --convention read one file into memory). Which array or
     column is which comes from the options, or from the canonical names (logits, probs,
     labels, targets, counts, sample_weight, confidences + predictions; in tables also
     logit_* / prob_* columns). A glob such as 'logit_*' takes its matches in natural order
@@ -178,6 +188,8 @@ def evaluate(file: str, logits: str | None, probs: str | None, labels: str | Non
     """
     import trueprob
 
+    if file != "-" and not any(c in file for c in "*?[") and not Path(file).exists():
+        raise click.BadParameter(f"{file!r} does not exist", param_hint="'FILE'")
     if task == "regression":
         _regression(file, labels or observed, mean_col, std_col, scale_col, df_spec,
                     distribution, quantile_cols, levels, coverage, sample_weight, unit, fmt)
@@ -189,6 +201,24 @@ def evaluate(file: str, logits: str | None, probs: str | None, labels: str | Non
     names = {"logits": logits, "probs": probs, "labels": labels, "targets": targets,
              "counts": counts, "sample_weight": sample_weight, "confidences": confidences,
              "predictions": predictions}
+    in_memory = bool(n_bootstrap or run_test or convention)
+    if dask_local is not None or scheduler is not None:
+        if in_memory:
+            raise click.UsageError("--dask/--scheduler evaluate the report only; "
+                                   "--bootstrap, --test and --convention need one process")
+        report = _evaluate_dask(file, names, dask_local, scheduler, n_classes, calibrator,
+                                batch_rows, n_bins, binning, closed, unit, reduce)
+        _print(report, {}, fmt, file)
+        return
+    if file != "-" and not in_memory:
+        # bounded memory: one batch at a time, for a file, a folder of files or a glob
+        report = _evaluate_stream(file, names, n_classes, calibrator, batch_rows, n_bins,
+                                  binning, closed, unit, reduce)
+        _print(report, {}, fmt, file)
+        return
+    if file != "-" and not Path(file).is_file():
+        raise DataError(f"{file}: --bootstrap, --test and --convention need one file "
+                        f"(not a folder or a glob)")
     arrays = read_fields(file, names)
     if not any(t in arrays for t in _TARGETS):
         raise DataError(
@@ -217,6 +247,10 @@ def evaluate(file: str, logits: str | None, probs: str | None, labels: str | Non
             extra["convention"] = _convention_numbers(convention, labels_arr, arrays, n_bins)
     for w in caught:
         echo_err(f"trueprob: warning: {w.message}")
+    _print(report, extra, fmt, file)
+
+
+def _print(report: Any, extra: dict[str, Any], fmt: str, file: str) -> None:
     if fmt == "json":
         click.echo(json.dumps(report.to_dict() | _clean(extra), indent=2, allow_nan=False))
     elif fmt == "markdown":
@@ -227,6 +261,43 @@ def evaluate(file: str, logits: str | None, probs: str | None, labels: str | Non
         render_table(report, "<stdin>" if file == "-" else file)
         for line in _extra_lines(extra):
             click.echo(line)
+
+
+def _load_calibrator(path: str | None) -> Any:
+    if path is None:
+        return None
+    from trueprob.calibrators import load
+
+    return load(path)
+
+
+def _evaluate_stream(file: str, names: dict[str, Any], n_classes: int | None,
+                     calibrator: str | None, batch_rows: int, n_bins: int, binning: str,
+                     closed: str, unit: str, reduce: str) -> Any:
+    from trueprob.streaming import evaluate_path
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        report = evaluate_path(file, **names, n_classes=n_classes,
+                               calibrator=_load_calibrator(calibrator), batch_rows=batch_rows,
+                               n_bins=n_bins, binning=binning, closed=closed, unit=unit,
+                               reduce=reduce)
+    for w in caught:
+        echo_err(f"trueprob: warning: {w.message}")
+    return report
+
+
+def _evaluate_dask(file: str, names: dict[str, Any], dask_local: str | None,
+                   scheduler: str | None, n_classes: int | None, calibrator: str | None,
+                   batch_rows: int, n_bins: int, binning: str, closed: str, unit: str,
+                   reduce: str) -> Any:
+    import trueprob.dask as tdask
+
+    with tdask.dask_client(scheduler=scheduler, local=dask_local) as client:
+        return tdask.evaluate(file, **names, n_classes=n_classes,
+                              calibrator=_load_calibrator(calibrator), batch_rows=batch_rows,
+                              n_bins=n_bins, binning=binning, closed=closed, unit=unit,
+                              reduce=reduce, client=client)
 
 
 def _p_values(labels: Any, arrays: dict[str, Any], n_bins: int, closed: str, resamples: int,
