@@ -294,14 +294,16 @@ LINEAR = [
 ]
 
 
-@pytest.mark.parametrize(("diagonal", "reg"), [(True, "l2"), (True, "odir"), (False, "l2"),
-                                               (False, "odir")])
-def test_linear_objective_gradient_and_hessian(rng, diagonal, reg):
+@pytest.mark.parametrize(("diagonal", "reg", "lam"), [
+    (True, "l2", 0.7), (True, "odir", 0.7), (False, "l2", 0.7), (False, "odir", 0.7),
+    (True, "odir", 0.0), (False, "odir", 0.0),  # unpenalised: the gauge term is active
+])
+def test_linear_objective_gradient_and_hessian(rng, diagonal, reg, lam):
     k, n = 4, 60
     z = rng.normal(size=(n, k))
     data = fit_arrays(targets=softmax(rng.normal(size=(n, k)), axis=1), logits=z,
                       sample_weight=rng.random(n))
-    obj = _Objective(z, data, None, diagonal=diagonal, reg=reg, lam=0.7, mu=0.3)
+    obj = _Objective(z, data, None, diagonal=diagonal, reg=reg, lam=lam, mu=0.3 * lam)
     theta = obj.identity() + rng.normal(size=obj.n_params()) * 0.4
     f, g = obj.value_and_grad(theta)
     # F written independently: weighted soft-label cross-entropy plus the penalty
@@ -310,7 +312,13 @@ def test_linear_objective_gradient_and_hessian(rng, diagonal, reg):
     t = data.soft_targets
     nll = np.average(-(t * log_softmax(s, axis=1)).sum(axis=1), weights=data.weights)
     dev = theta - obj.centre
-    assert f == pytest.approx(nll + 0.5 * dev @ (obj.pen * dev), rel=1e-13)
+    gauge = 0.0
+    if lam == 0.0:  # columns of W - I (full W) and b centred: GAUGE / 2 * squared means
+        gw, gb = obj.unpack(theta - obj.identity())
+        gauge = 0.5 * (0.0 if diagonal else k * (gw.mean(axis=0) ** 2).sum()) \
+            + 0.5 * k * gb.mean() ** 2
+        assert np.linalg.eigvalsh(obj.hess(theta)).min() > 1e-3  # non-singular
+    assert f == pytest.approx(nll + 0.5 * dev @ (obj.pen * dev) + gauge, rel=1e-13)
     eps = 1e-6
     basis = np.eye(theta.size)
     fd = [(obj.value_and_grad(theta + eps * e)[0] - obj.value_and_grad(theta - eps * e)[0])
