@@ -175,3 +175,23 @@ def test_degenerate_temperatures_round_trip(tmp_path):
         assert loaded.temperature_ == cal.temperature_
         np.testing.assert_array_equal(loaded.predict_logproba(logits=z),
                                       cal.predict_logproba(logits=z))
+
+
+def test_regression_and_multilabel_calibrators_load_in_a_fresh_process(tmp_path):
+    # their modules are not imported by trueprob.calibrators; load() must still find them
+    import subprocess
+    import sys
+
+    code = f"""
+import numpy as np
+from trueprob.regression import Gaussian, VarianceScaling
+rng = np.random.default_rng(0)
+mu = rng.normal(size=200); y = mu + 2 * rng.normal(size=200)
+VarianceScaling().fit(y, Gaussian(mu, np.ones(200))).save({str(tmp_path / 'v.json')!r})
+"""
+    subprocess.run([sys.executable, "-c", code], check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", "from trueprob.calibrators import load; "
+         f"print(type(load({str(tmp_path / 'v.json')!r})).__name__)"],
+        check=True, capture_output=True, text=True)
+    assert out.stdout.strip() == "VarianceScaling"

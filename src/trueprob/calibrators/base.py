@@ -13,6 +13,7 @@ executes code and refuses unknown classes, unexpected fields and newer format ve
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import json
 import math
@@ -31,6 +32,13 @@ _DTYPES = {"float64", "float32", "int64", "bool"}
 
 #: class name -> class, filled by ``Calibrator.__init_subclass__``
 REGISTRY: dict[str, type[Calibrator]] = {}
+#: calibrators defined outside this package (importing them here would be circular): the
+#: module that defines each, imported on first load. Only these fixed modules are imported.
+ELSEWHERE = {
+    "VarianceScaling": "trueprob.regression.calibrators",
+    "IsotonicQuantileRecalibration": "trueprob.regression.calibrators",
+    "PerLabelCalibration": "trueprob.multilabel.calibrators",
+}
 
 
 class NotFittedError(ValueError, AttributeError):
@@ -247,6 +255,9 @@ def _build(name: Any, params: Any, fitted: Any, where: str) -> Calibrator:
     at = f"{where}: " if where else ""
     prefix = f"{where}." if where else ""
     cls = REGISTRY.get(name) if isinstance(name, str) else None
+    if cls is None and isinstance(name, str) and name in ELSEWHERE:
+        importlib.import_module(ELSEWHERE[name])  # registers the class (a fixed, known module)
+        cls = REGISTRY.get(name)
     if cls is None:
         raise CalibratorFormatError(
             f"{at}unknown calibrator class {name!r}; known: {sorted(REGISTRY)}")
