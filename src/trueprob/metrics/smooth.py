@@ -75,7 +75,7 @@ def smooth_reliability(
     n_grid : int or None
         Grid cells G of the bounded-memory state (default 2**16): |error| <= about
         0.121 (s G)^-2 (1/W) sum_i w_i |y_i - f_i| (2.8e-9 x mean|y - f| at s = 0.1).
-        ``None``: exact cosine moments of every row (about 2e4 flops per row, still O(1)
+        ``None``: exact cosine moments of every row (about 3e4 flops per row, still O(1)
         memory).
     n_points : int
         Points of the returned curve (default 1001).

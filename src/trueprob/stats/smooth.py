@@ -76,9 +76,9 @@ def exact_moments(xp: Any, f: Array, y: Array, w: Array | None) -> Array:
     cos((k0 + j) theta) = cos(k0 theta) cos(j theta) - sin(k0 theta) sin(j theta): a table of
     cos/sin(j theta), j < 64, is built once per block of rows by angle doubling (from the exact
     cos/sin of theta, 2 theta, ..., 32 theta), cos/sin(k0 theta) steps by 64 theta, and each
-    group of 64 moments is one matrix product. Every phase is a product of at most 50 exact
-    rotations, so its rounding stays near 1e-14 (a three-term recurrence in k would let
-    errors grow with k).
+    group of 64 moments is three matrix-vector products. Every phase is a product of at most
+    50 exact rotations, so its rounding stays near 1e-14 (a three-term recurrence in k would
+    let errors grow with k).
     """
     f64 = xp.float64
     dev = device(f)
@@ -103,8 +103,9 @@ def exact_moments(xp: Any, f: Array, y: Array, w: Array | None) -> Array:
         blocks = []
         for _ in range(0, N_MOMENTS, _BLOCK):
             left = xp.concat([v * c0[None, :], -(v * s0[None, :])], axis=1)  # (3, 2n)
-            # (64, 2n) @ (2n, 3): the long axis inside the product (fastest BLAS layout)
-            blocks.append(table @ left.T)
+            # three matrix-vector products (64, 2n) @ (2n,): measured 2-6x faster than one
+            # (64, 2n) @ (2n, 3) product, whose multithreaded BLAS path stalls on a busy CPU
+            blocks.append(xp.stack([table @ left[c] for c in range(3)], axis=1))
             c0, s0 = c0 * c_step - s0 * s_step, c0 * s_step + s0 * c_step
         out = out + xp.concat(blocks, axis=0).T
     return out
@@ -344,7 +345,7 @@ class SmoothECEStats:
         (w, w f, w y, each row split linearly between its two nodes), O(1) work per row, and
         smECE within about 0.121 (h/s)^2 mean|y - f| of the exact value (h = 1/G; see the
         module notes). ``None``: the state is the exact cosine moments of every row (three
-        float64 arrays of ``N_MOMENTS`` = 2752), about 2e4 flops per row.
+        float64 arrays of ``N_MOMENTS`` = 2752), about 3e4 flops per row.
 
     Rows enter as f_i, y_i, w_i: top-label (f = c_i, y = a_i) for (N, K) inputs or
     ``confidences=``; the positive class (f = q_i1, y = 1[y_i = 1] or t_i1) for 1-D binary
