@@ -36,9 +36,11 @@ KS_GRID = 1 << 16
 KS_GRID_BLOCKED = 1 << 10
 STATE_FORMAT = "trueprob.EvaluationStats"
 STATE_VERSION = 1
-#: From this many classes on, numpy classwise sums bin only the entries above the first bin
-#: (measured: 2x faster for K = 1000; no gain for K = 10, where many entries are above 1/B).
+#: numpy classwise sums bin only the entries above the first bin from this many classes on,
+#: or when at most this fraction of entries is above it (measured on 1M x 10: sparse 215 ms
+#: vs dense 306 ms with 25% above; 332 vs 223 ms with 51% above; 2x faster for K = 1000).
 SPARSE_CLASSWISE_MIN_K = 16
+SPARSE_CLASSWISE_MAX_FRACTION = 0.3
 UNITS = {"nats": 1.0, "bits": 1.0 / math.log(2.0)}
 _W, _NLL, _BRIER, _CORRECT, _ENTROPY, _KL, _W_VECTOR = (
     sm.W, sm.NLL, sm.BRIER, sm.CORRECT, sm.ENTROPY, sm.KL, sm.W_VECTOR)
@@ -331,9 +333,15 @@ class EvaluationStats:
 
     def _update_classwise(self, xp: Any, dev: Any, q: Array, chunk: Chunk,
                           w: Array | None, block: Array | None) -> None:
-        if block is None and is_numpy(xp) and int(q.shape[1]) >= SPARSE_CLASSWISE_MIN_K:
-            self._update_classwise_sparse(np.asarray(q), chunk, w)
-            return
+        if block is None and is_numpy(xp):
+            above = _above_first_bin(q, self.classwise.binning.n_bins,
+                                     self.classwise.binning.closed)
+            # the sparse path pays off when few entries leave the first bin (large K, or
+            # confident models); the mask is a cheap pass either way
+            if int(q.shape[1]) >= SPARSE_CLASSWISE_MIN_K or \
+                    np.count_nonzero(above) <= SPARSE_CLASSWISE_MAX_FRACTION * above.size:
+                self._update_classwise_sparse(np.asarray(q), chunk, w, above)
+                return
         n, k = int(q.shape[0]), int(q.shape[1])
         b = self.classwise.binning.n_bins
         idx = self.classwise.binning.index(xp, q)
@@ -354,7 +362,7 @@ class EvaluationStats:
             self.classwise.add(xp, dev, flat1, q1, xp.reshape(chunk.targets, (-1,)), w1)
 
     def _update_classwise_sparse(self, q: np.ndarray, chunk: Chunk,
-                                 w: np.ndarray | None) -> None:
+                                 w: np.ndarray | None, above: np.ndarray) -> None:
         """Classwise sums with only the entries above the first bin sent through bincount.
 
         Most of the K probabilities of a row are small and fall in bin 0; that bin's sums are
@@ -365,7 +373,6 @@ class EvaluationStats:
         n, k = q.shape
         binning = self.classwise.binning
         b = binning.n_bins
-        above = _above_first_bin(q, b, binning.closed)
         rows, cols = np.nonzero(above)
         vals = q[rows, cols]
         flat = cols * b + binning.index(np, vals)
@@ -656,7 +663,7 @@ def default_threads() -> int:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         cores = os.cpu_count() or 1
-    return max(1, min(2, cores))
+    return 1 if cores < 4 else 2
 
 
 def _fill(state: EvaluationStats, inputs: Inputs, start: int, stop: int) -> None:
