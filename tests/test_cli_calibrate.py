@@ -306,3 +306,18 @@ def test_real_mukhoti_resnet110_fit_apply_compare(shared_data, tmp_path):
         np.testing.assert_array_equal(data["logits"], ref)
         assert trueprob.evaluate(data["labels"], logits=data["logits"]).nll == \
             pytest.approx(rows["beta"]["nll"], rel=1e-12)
+
+
+def test_atomic_write_gives_ordinary_permissions(tmp_path):
+    import os
+    import stat
+
+    from trueprob.cli._common import atomic_write
+
+    umask = os.umask(0o022)
+    try:
+        with atomic_write(tmp_path / "out.txt", mode="w") as fh:
+            fh.write("x")
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE(os.stat(tmp_path / "out.txt").st_mode) == 0o644
