@@ -92,26 +92,19 @@ def default_threads() -> int:
 class _Passes:
     """Blocked, threaded passes over (scores, targets, weights) for f and its derivatives."""
 
-    def __init__(self, data: FitData, threads: int, rows: slice | None = None,
-                 parent: _Passes | None = None) -> None:
-        self.z = data.scores if rows is None else data.scores[rows]
+    def __init__(self, data: FitData, threads: int) -> None:
+        self.z = data.scores
         self.k = int(self.z.shape[1])
         self.block = max(1, BLOCK_ELEMENTS // self.k)
         self.n = int(self.z.shape[0])
         self.n_blocks = -(-self.n // self.block)
         self.threads = max(1, min(threads, self.n_blocks))
-        w = data.weights if rows is None else data.weights[rows]
-        self.w = w / w.sum()
-        self.labels = data.labels if rows is None or data.labels is None else data.labels[rows]
-        soft = data.soft_targets
-        self.soft = soft if rows is None or soft is None else soft[rows]
-        if parent is None or rows is None:
-            self.zmax = np.empty(self.n, dtype=self.z.dtype)
-            self.tz = np.empty(self.n)     # t_i . (z_i - max z_i) <= 0
-            self.means = np.empty(self.n)  # mean_k (z_ik - max z_i) <= 0; 0 iff constant
-        else:
-            self.zmax, self.tz, self.means = (parent.zmax[rows], parent.tz[rows],
-                                              parent.means[rows])
+        self.w = data.weights / data.weights.sum()
+        self.labels = data.labels
+        self.soft = data.soft_targets
+        self.zmax = np.empty(self.n, dtype=self.z.dtype)
+        self.tz = np.empty(self.n)     # t_i . (z_i - max z_i) <= 0
+        self.means = np.empty(self.n)  # mean_k (z_ik - max z_i) <= 0; 0 iff constant
 
     # -------------------------------------------------------------- running a pass
     def _run(self, work: Work, width: int) -> np.ndarray:
@@ -197,7 +190,8 @@ class _Passes:
             s1 = (e @ ones).astype(f64)
             e *= zc
             s2 = (e @ ones).astype(f64)
-            s3 = np.einsum("ij,ij->i", e, zc).astype(f64)
+            e *= zc
+            s3 = (e @ ones).astype(f64)
             # raw moments about the row maximum (the shift keeps them well scaled)
             m1 = s1 / s0
             m2 = s2 / s0
