@@ -481,6 +481,21 @@ def test_torch_modules_equal_predict_logproba(rng, kind):
 
 
 @pytest.mark.torch
+def test_linear_maps_predict_on_torch_tensors(rng):
+    torch = pytest.importorskip("torch")
+    z = rng.normal(size=(100, 3)) * 2
+    y = _draw(rng, z)
+    for cal in (VectorScaling(), MatrixScaling(reg_lambda=0.1),
+                DirichletCalibration(reg_lambda=0.1)):
+        cal.fit(y, logits=z)
+        out = cal.predict_logproba(logits=torch.from_numpy(z))
+        assert isinstance(out, torch.Tensor) and out.dtype == torch.float64
+        np.testing.assert_allclose(out.numpy(), cal.predict_logproba(logits=z), atol=1e-14)
+        out32 = cal.predict_proba(logits=torch.from_numpy(z.astype(np.float32)))
+        assert out32.dtype == torch.float32
+
+
+@pytest.mark.torch
 def test_torch_module_of_the_separable_limit_and_binary():
     torch = pytest.importorskip("torch")
     z = np.array([[3.0, 1.0, 0.0], [0.0, 2.0, 2.0]])

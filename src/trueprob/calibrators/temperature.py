@@ -82,7 +82,11 @@ def grid_temperatures() -> list[float]:
 
 
 def default_threads() -> int:
-    """CPUs this process may use (the default number of threads of a pass)."""
+    """CPUs this process may use (the default number of threads of a pass).
+
+    >>> default_threads() >= 1
+    True
+    """
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - not Linux
