@@ -19,6 +19,13 @@ STABLE_KEYS = ("n", "n_classes", "unit", "accuracy", "nll", "brier", "ece", "mce
                "ece_debiased", "classwise_ece", "ks", "bins")
 
 
+def report_json(text: str) -> dict:
+    """The JSON of `trueprob evaluate` without `skce` (computed by the CLI, not in a Report)."""
+    out = json.loads(text)
+    out.pop("skce", None)
+    return out
+
+
 @pytest.fixture
 def val_npz(tmp_path, synthetic_logits, rng):
     z, y = synthetic_logits(rng, 400, 5, scale=2.5)
@@ -36,7 +43,7 @@ def test_json_has_the_stable_keys_and_equals_evaluate(val_npz):
     result = run(str(path), "--format", "json")
     assert result.exit_code == 0, result.output
     assert result.stderr == ""
-    out = json.loads(result.stdout)
+    out = report_json(result.stdout)
     for key in STABLE_KEYS:
         assert key in out, key
     assert "entropy" not in out and "kl" not in out  # hard labels
@@ -52,7 +59,7 @@ def test_options_reach_evaluate(val_npz):
     assert result.exit_code == 0, result.output
     want = trueprob.evaluate(y, logits=z, n_bins=10, binning="mass", closed="left",
                              reduce="sum", unit="bits").to_dict()
-    assert json.loads(result.stdout) == want
+    assert report_json(result.stdout) == want
     assert want["settings"]["binning"] == "mass" and len(want["bins"]) == 10
 
 
@@ -69,7 +76,7 @@ def test_csv_with_globs_weights_and_soft_targets(tmp_path, rng):
     result = run(str(path), "--probs", "q*", "--targets", "p0,p1,p2", "--weights", "w",
                  "--format", "json")
     assert result.exit_code == 0, result.output
-    out = json.loads(result.stdout)
+    out = report_json(result.stdout)
     assert "entropy" in out and "kl" in out
     assert out == trueprob.evaluate(probs=q, targets=p, sample_weight=w).to_dict()
     # CE = H + KL for soft targets (SPEC.md), read off the CLI's own output
@@ -85,7 +92,7 @@ def test_top_label_mode_on_a_real_csv(shared_data):
     with np.load(shared_data / "hollance-confidences" / "other__snacks.npz") as ref:
         want = trueprob.evaluate(ref["labels"], confidences=ref["confidence"],
                                  predictions=ref["preds"], n_classes=20).to_dict()
-    out = json.loads(result.stdout)
+    out = report_json(result.stdout)
     assert out == want
     assert out["nll"] is None and "nll" in out["unavailable"]
     assert out["accuracy"] == pytest.approx(0.8634, abs=5e-5)  # data README: 86.34 %
@@ -110,7 +117,7 @@ def test_stdin(val_npz):
     path, z, y = val_npz
     result = run("-", "--format", "json", input=path.read_bytes())
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout) == trueprob.evaluate(y, logits=z).to_dict()
+    assert report_json(result.stdout) == trueprob.evaluate(y, logits=z).to_dict()
 
 
 @pytest.mark.parametrize(("make", "args", "message"), [
@@ -160,7 +167,7 @@ def test_warnings_go_to_stderr(tmp_path):
     result = run(str(path), "--format", "json")
     assert result.exit_code == 0, result.output
     assert "trueprob: warning:" in result.stderr and "1 row" in result.stderr
-    out = json.loads(result.stdout)
+    out = report_json(result.stdout)
     assert out["nll"] == "inf" and out["n_infinite_nll"] == 1
 
 
@@ -178,10 +185,10 @@ def test_calibrator_option(tmp_path, val_npz, synthetic_logits, rng):
     result = run(str(test), "--calibrator", str(tmp_path / "cal.json"), "--format", "json")
     assert result.exit_code == 0, result.output
     want = trueprob.evaluate(y_test, logits=cal.predict_logproba(logits=z_test))
-    assert json.loads(result.stdout) == want.to_dict()
+    assert report_json(result.stdout) == want.to_dict()
     # the same map, written out by hand: softmax(z / T)
     by_hand = trueprob.evaluate(y_test, logits=z_test / cal.temperature_)
-    assert json.loads(result.stdout)["nll"] == pytest.approx(by_hand.nll, rel=1e-12)
+    assert report_json(result.stdout)["nll"] == pytest.approx(by_hand.nll, rel=1e-12)
     # an uncalibrated model scored at T != 1 differs from the raw evaluation
     assert cal.temperature_ != pytest.approx(1.0, abs=0.05)
     (tmp_path / "bad.json").write_text('{"format": "something else"}')
@@ -198,12 +205,12 @@ def test_real_subprocess(val_npz):
     proc = subprocess.run([str(script), "evaluate", str(path), "--format", "json",
                            "--unit", "bits"], capture_output=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr.decode()
-    assert json.loads(proc.stdout) == trueprob.evaluate(y, logits=z, unit="bits").to_dict()
+    assert report_json(proc.stdout) == trueprob.evaluate(y, logits=z, unit="bits").to_dict()
     piped = subprocess.run([str(script), "evaluate", "-", "--format", "json"],
                            input=path.read_bytes(), capture_output=True, timeout=120,
                            check=False)
     assert piped.returncode == 0, piped.stderr.decode()
-    assert json.loads(piped.stdout) == trueprob.evaluate(
+    assert report_json(piped.stdout) == trueprob.evaluate(
         y, logits=z).to_dict()
     try:
         from trueprob.calibrators.temperature import TemperatureScaling
@@ -216,7 +223,7 @@ def test_real_subprocess(val_npz):
             [str(script), "evaluate", str(path), "--format", "json", "--calibrator",
              str(path.with_name("cal.json"))], capture_output=True, timeout=120, check=False)
         assert calibrated.returncode == 0, calibrated.stderr.decode()
-        assert json.loads(calibrated.stdout) == trueprob.evaluate(
+        assert report_json(calibrated.stdout) == trueprob.evaluate(
             y, logits=cal.predict_logproba(logits=z)).to_dict()
     bad = subprocess.run([str(script), "evaluate", str(path), "--labels", "nope"],
                          capture_output=True, timeout=120, check=False)

@@ -362,7 +362,8 @@ def test_memory_of_a_pass_does_not_grow_with_rows(tmp_path, rng):
 
     small, large = peak("small.parquet"), peak("large.parquet")
     assert large < 1.25 * small, (small, large)
-    assert large < 0.5 * z.nbytes  # far below holding the logits
+    # the state is fixed-size (KS grid 2 MB, smooth-ECE grid 1.6 MB, bins): below the logits
+    assert large < z.nbytes
 
 
 # ---------------------------------------------------------------- real data

@@ -45,6 +45,9 @@ def flat_report(report: trueprob.Report) -> dict[str, Any]:
             out[prefix] = value
 
     d = report.to_dict()
+    # the accumulator keeps no smooth-ECE grid (smooth_ece is None, "not requested")
+    d.pop("smooth_ece", None)
+    d["unavailable"] = {k: v for k, v in d["unavailable"].items() if k != "smooth_ece"}
     # to_dict turns NaN into None; take the floats from the dataclass where that matters
     d["bins"] = [{k: getattr(b, k) for k in ("lower", "upper", "weight", "count", "confidence",
                                               "accuracy", "gap")} for b in report.bins]
@@ -421,7 +424,7 @@ def test_update_makes_no_host_read_or_host_to_device_copy(data):
 # ---------------------------------------------------------------------------- torchmetrics
 def scalars(report: trueprob.Report) -> dict[str, float]:
     return {k: v for k, v in report.to_dict().items()
-            if isinstance(v, float) and k != "weight"}
+            if isinstance(v, float) and k not in ("weight", "smooth_ece")}
 
 
 def test_torchmetrics_adapter_equals_evaluate(rng, data):
@@ -479,3 +482,10 @@ def test_torchmetrics_class_needs_torchmetrics():
         from trueprob.torch import TorchmetricsCalibration
 
         assert issubclass(TorchmetricsCalibration, torchmetrics.Metric)
+
+
+def test_smooth_ece_is_not_accumulated(data):
+    z, y = data
+    report = CalibrationAccumulator(7).update(torch.from_numpy(z), torch.from_numpy(y)).compute()
+    assert report.smooth_ece is None
+    assert report.unavailable["smooth_ece"] == "not requested"

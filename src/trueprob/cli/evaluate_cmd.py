@@ -152,6 +152,9 @@ def render_table(report: Any, source: str) -> None:
               help="regression: nominal central-interval levels (default 0.5,0.8,0.9,0.95).")
 @click.option("--worst", "n_worst", type=click.IntRange(min=0), default=5, show_default=True,
               help="multilabel: how many worst-calibrated labels to list.")
+@click.option("--stream", is_flag=True, default=False,
+              help="Read FILE in batches (bounded memory; no skce). Folders and globs always "
+                   "stream.")
 @click.option("--batch-rows", type=click.IntRange(min=1), default=65536, show_default=True,
               help="Rows per batch when streaming a file, a folder of files or a glob.")
 @click.option("--dask", "dask_local", default=None, metavar="local[:N]",
@@ -168,7 +171,7 @@ def evaluate(file: str, logits: str | None, probs: str | None, labels: str | Non
              observed: str | None, mean_col: str | None, std_col: str | None,
              scale_col: str | None, df_spec: str | None, distribution: str,
              quantile_cols: str | None, levels: str | None, coverage: str | None,
-             n_worst: int, batch_rows: int, dask_local: str | None,
+             n_worst: int, stream: bool, batch_rows: int, dask_local: str | None,
              scheduler: str | None) -> None:
     """Evaluate the model outputs in FILE: proper scores and calibration errors.
 
@@ -210,11 +213,12 @@ def evaluate(file: str, logits: str | None, probs: str | None, labels: str | Non
                                 batch_rows, n_bins, binning, closed, unit, reduce)
         _print(report, {}, fmt, file)
         return
-    if file != "-" and not in_memory:
+    many = file != "-" and not Path(file).is_file()
+    if (many or stream) and not in_memory:
         # bounded memory: one batch at a time, for a file, a folder of files or a glob
         report = _evaluate_stream(file, names, n_classes, calibrator, batch_rows, n_bins,
                                   binning, closed, unit, reduce)
-        _print(report, {}, fmt, file)
+        _print(report, {"skce": None}, fmt, file)
         return
     if file != "-" and not Path(file).is_file():
         raise DataError(f"{file}: --bootstrap, --test and --convention need one file "
@@ -245,6 +249,7 @@ def evaluate(file: str, logits: str | None, probs: str | None, labels: str | Non
             extra["p_values"] = _p_values(labels_arr, arrays, n_bins, closed, resamples, seed)
         if convention is not None:
             extra["convention"] = _convention_numbers(convention, labels_arr, arrays, n_bins)
+        extra["skce"] = _skce(labels_arr, arrays, seed)
     for w in caught:
         echo_err(f"trueprob: warning: {w.message}")
     _print(report, extra, fmt, file)
@@ -255,7 +260,7 @@ def _print(report: Any, extra: dict[str, Any], fmt: str, file: str) -> None:
         click.echo(json.dumps(report.to_dict() | _clean(extra), indent=2, allow_nan=False))
     elif fmt == "markdown":
         click.echo(report.to_markdown(), nl=False)
-        for line in _extra_lines(extra):
+        for line in _extra_lines({k: v for k, v in extra.items() if k != "skce"}):
             click.echo(f"- {line}")
     else:
         render_table(report, "<stdin>" if file == "-" else file)
@@ -323,6 +328,23 @@ def _p_values(labels: Any, arrays: dict[str, Any], n_bins: int, closed: str, res
     return out
 
 
+def _skce(labels: Any, arrays: dict[str, Any], seed: int) -> dict[str, Any] | None:
+    """Whole-vector calibration: SKCE's linear estimator (O(N)) and its normal test."""
+    from trueprob.metrics.skce import skce
+
+    if "logits" not in arrays and "probs" not in arrays:
+        return None  # top-label confidences only: the whole vector is needed
+    if "sample_weight" in arrays:
+        return None  # the SKCE estimators are unweighted
+    scores = arrays["logits"] if "logits" in arrays else arrays["probs"]
+    if len(scores) < 4:
+        return None  # the linear estimator needs two pairs of rows
+    kw = {k: arrays[k] for k in ("logits", "probs", "targets", "counts") if k in arrays}
+    res = skce(labels, **kw, estimator="linear", random_state=seed)
+    return {"estimate": res.estimate, "std_error": res.std_error, "p_value": res.p_value,
+            "estimator": res.estimator, "bandwidth": res.bandwidth}
+
+
 def _convention_numbers(convention: str, labels: Any, arrays: dict[str, Any],
                         n_bins: int) -> dict[str, Any]:
     """The ECE family as the named library computes it (what that library offers)."""
@@ -366,6 +388,10 @@ def _extra_lines(extra: dict[str, Any]) -> list[str]:
                      f"{_fmt(iv['high'])}] ({iv['method']} bootstrap)")
     for name, p in extra.get("p_values", {}).items():
         lines.append(f"p-value ({name}, H0: calibrated): {p:.4g}")
+    sk = extra.get("skce")
+    if sk:
+        lines.append(f"skce (whole vector, {sk['estimator']} estimator): {sk['estimate']:.4g} "
+                     f"± {sk['std_error']:.2g}, p-value {sk['p_value']:.4g}")
     conv = extra.get("convention")
     if conv:
         nums = ", ".join(f"{k} {_fmt(v)}" for k, v in conv.items()

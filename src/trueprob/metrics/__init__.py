@@ -32,11 +32,15 @@ from trueprob.metrics.scores import (
     cross_entropy_split,
     log_loss,
 )
+from trueprob.metrics.skce import SKCEResult, median_heuristic, skce
+from trueprob.metrics.smooth import SmoothReliability, smooth_ece, smooth_reliability
 
 __all__ = [
     "CONVENTIONS",
     "CrossEntropySplit",
     "ReliabilityTable",
+    "SKCEResult",
+    "SmoothReliability",
     "accuracy",
     "binary_brier_score",
     "brier_score",
@@ -49,11 +53,15 @@ __all__ = [
     "kull2019_calibration_error",
     "log_loss",
     "max_calibration_error",
+    "median_heuristic",
     "netcal_calibration_error",
     "reliability_table",
     "relplot_binned_ece",
     "rms_calibration_error",
+    "skce",
     "sklearn_calibration_error",
+    "smooth_ece",
+    "smooth_reliability",
     "top_label_ece",
     "torchmetrics_calibration_error",
 ]

@@ -10,7 +10,7 @@ from typing import Any
 #: JSON keys that are always present (see the README); `entropy` / `kl` only for soft targets.
 METRIC_FIELDS = (
     "accuracy", "nll", "brier", "ece", "mce", "rmsce", "ece_debiased", "classwise_ece",
-    "class_conditional_ece", "ks", "entropy", "kl",
+    "class_conditional_ece", "ks", "smooth_ece", "entropy", "kl",
 )
 
 
@@ -85,6 +85,7 @@ class Report:
     classwise_ece: float | None
     class_conditional_ece: float
     ks: float
+    smooth_ece: float | None
     entropy: float | None
     kl: float | None
     n_infinite_nll: int

@@ -2,5 +2,6 @@
 
 from trueprob.stats.binned import BinnedStats
 from trueprob.stats.evaluation import EvaluationStats
+from trueprob.stats.smooth import SmoothECEStats
 
-__all__ = ["BinnedStats", "EvaluationStats"]
+__all__ = ["BinnedStats", "EvaluationStats", "SmoothECEStats"]

@@ -27,8 +27,9 @@ from trueprob.core.binning import Binning
 from trueprob.core.rows import RowQuantities, row_quantities
 from trueprob.report.result import METRIC_FIELDS, BinRow, Report, Settings
 from trueprob.stats.binned import BinnedStats
+from trueprob.stats.smooth import SmoothECEStats
 
-PARTS = ("scores", "top_label", "class_conditional", "classwise", "ks")
+PARTS = ("scores", "top_label", "class_conditional", "classwise", "ks", "smooth")
 BINNED = ("top_label", "class_conditional", "classwise", "ks")
 #: Cells of the fine confidence grid behind the KS calibration error of a state.
 KS_GRID = 1 << 16
@@ -132,6 +133,10 @@ class EvaluationStats:
         # confidences and would put nearly every non-top probability into the first bin
         self.classwise = BinnedStats(Binning(n_bins, closed), k, g)  # type: ignore[arg-type]
         self.ks = BinnedStats(Binning(KS_GRID if g == 1 else KS_GRID_BLOCKED), 1, g)
+        # smooth ECE (top-label, f = c, y = a) from a 2**16-cell grid; not kept per block
+        if g > 1:
+            self.parts = tuple(p for p in self.parts if p != "smooth")
+        self.smooth = SmoothECEStats()
         self._xp: Any = None
         self._device: Any = None
         self.sums: Array = None  # float64 (blocks * 7,)
@@ -216,6 +221,7 @@ class EvaluationStats:
         self.sums, self.counts = other.sums, other.counts
         for name in BINNED:
             setattr(self, name, getattr(other, name))
+        self.smooth = other.smooth
         self.input_kinds |= other.input_kinds
         self.target_kinds |= other.target_kinds
 
@@ -300,6 +306,9 @@ class EvaluationStats:
             self.ks.add(xp, dev, cells, conf, correct, w)
         if "classwise" in parts and vector:
             self._update_classwise(xp, dev, rows.probs, chunk, w, block)
+        if "smooth" in parts:
+            self.smooth._set_mode("top-label")
+            self.smooth.update_values(xp, conf, correct, w)
 
     def _add_block_sums(self, xp: Any, dev: Any, block: Array, rows: RowQuantities,
                         w: Array | None) -> None:
@@ -425,6 +434,7 @@ class EvaluationStats:
                               n_blocks=self.n_blocks)
         for name in BINNED:
             setattr(out, name, getattr(self, name).merge(getattr(other, name)))
+        out.smooth = self.smooth.merge(other.smooth)
         out.input_kinds = self.input_kinds | other.input_kinds
         out.target_kinds = self.target_kinds | other.target_kinds
         present = [s for s in (self, other) if s._xp is not None]
@@ -465,6 +475,11 @@ class EvaluationStats:
                 part = getattr(self, name)
                 for field in ("count", "weight", "sum_score", "sum_outcome"):
                     arrays[f"{name}.{field}"] = to_numpy(getattr(part, field))
+            if self.smooth.n_rows:
+                arrays["smooth.sums"] = to_numpy(self.smooth.sums)
+        header["smooth_rows"] = self.smooth.n_rows
+        header["smooth_mode"] = self.smooth.mode
+        arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
         buffer = io.BytesIO()
         np.savez(buffer, **arrays)  # type: ignore[arg-type]
         return buffer.getvalue()
@@ -498,6 +513,15 @@ class EvaluationStats:
             out_part._ensure(xp, None)
             for field in ("count", "weight", "sum_score", "sum_outcome"):
                 expected[f"{name}.{field}"] = getattr(out_part, field).shape
+        smooth_rows = int(header.get("smooth_rows", 0))
+        if smooth_rows:
+            sums = arrays.pop("smooth.sums", None)
+            if sums is None or sums.shape != out.smooth._shape():
+                raise ValueError("state's smooth-ECE arrays do not match the header")
+            out.smooth._ensure(np, None)
+            out.smooth.sums = sums.astype(np.float64)
+            out.smooth.n_rows = smooth_rows
+            out.smooth.mode = header.get("smooth_mode")
         if set(arrays) != set(expected):
             raise ValueError(f"state arrays {sorted(arrays)} do not match the header")
         for key, shape in expected.items():
@@ -573,6 +597,7 @@ class EvaluationStats:
                 out["classwise_ece"] = nan
             out["ks"] = sm.ks_from_grid(arrays["ks.sum_score"][:, 0],
                                         arrays["ks.sum_outcome"][:, 0], total)
+            out["smooth_ece"] = nan  # not a per-bin statistic: finalize() computes it
         return out
 
     @property
@@ -616,6 +641,12 @@ class EvaluationStats:
                    for name in names]
         for name in skipped:
             unavailable.setdefault(name, "not requested")
+
+        if "smooth" in self.parts and self.smooth.n_rows:
+            values["smooth_ece"] = self.smooth.finalize().ece
+        else:
+            unavailable.setdefault("smooth_ece", "not requested" if "smooth" not in self.parts
+                                   else "no rows")
 
         def value(name: str) -> float | None:
             if name in skipped:

@@ -21,7 +21,7 @@ from trueprob._validation import Chunk, invalid_rows, prepare
 from trueprob.core.rows import row_quantities
 from trueprob.report.result import Report
 from trueprob.stats.binned import FIELDS
-from trueprob.stats.evaluation import BINNED, EvaluationStats, check_reduce, check_unit
+from trueprob.stats.evaluation import BINNED, PARTS, EvaluationStats, check_reduce, check_unit
 
 INPUT_KINDS = ("logits", "probs")
 TARGET_KINDS = ("labels", "targets", "counts")
@@ -110,7 +110,10 @@ class CalibrationAccumulator:
     ) -> None:
         if inputs not in INPUT_KINDS:
             raise ValueError(f"inputs must be 'logits' or 'probs'; got {inputs!r}")
-        self._stats = EvaluationStats(n_classes, n_bins=n_bins, closed=closed)
+        # every part but the smooth-ECE grid (its state is not among the tensors that
+        # state_dict / all_reduce / the torchmetrics adapter carry): smooth_ece is None
+        self._stats = EvaluationStats(n_classes, n_bins=n_bins, closed=closed,
+                                      parts=[p for p in PARTS if p != "smooth"])
         self.n_classes = self._stats.n_classes
         self.n_bins = self._stats.binning.n_bins
         self.closed = self._stats.binning.closed
