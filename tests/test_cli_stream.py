@@ -50,3 +50,26 @@ def test_dask_local_cluster(shards):
     folder, z, y = shards
     out = invoke(str(folder), "--dask", "local:1")
     assert out["ece"] == pytest.approx(trueprob.evaluate(y, logits=z).ece, rel=1e-12)
+
+
+@pytest.mark.parametrize("method", ["temperature", "vector"])
+def test_fit_over_a_folder_equals_the_in_memory_fit(shards, tmp_path, method):
+    from trueprob.calibrators import TemperatureScaling, VectorScaling, load
+
+    folder, z, y = shards
+    out = tmp_path / f"{method}.json"
+    result = CliRunner().invoke(main, ["fit", "--method", method, str(folder), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    cal = load(out)
+    ref = (TemperatureScaling() if method == "temperature" else VectorScaling()).fit(
+        y, logits=z)
+    np.testing.assert_allclose(cal.predict_logproba(logits=z), ref.predict_logproba(logits=z),
+                               rtol=1e-6, atol=1e-8)
+
+
+def test_fit_streaming_refuses_methods_that_need_the_rows(shards, tmp_path):
+    folder, _, _ = shards
+    result = CliRunner().invoke(main, ["fit", "--method", "isotonic", str(folder), "-o",
+                                       str(tmp_path / "c.json")])
+    assert result.exit_code == 2
+    assert "needs the rows in memory" in result.output

@@ -19,6 +19,7 @@ from trueprob.calibrators.nonparametric import (
     IsotonicCalibration,
     ScalingBinning,
 )
+from trueprob.calibrators.scaling import DirichletCalibration, MatrixScaling, VectorScaling
 from trueprob.calibrators.temperature import DegenerateFitWarning, TemperatureScaling
 
 __all__ = [
@@ -26,14 +27,17 @@ __all__ = [
     "Calibrator",
     "CalibratorFormatError",
     "DegenerateFitWarning",
+    "DirichletCalibration",
     "HistogramBinning",
     "IsotonicCalibration",
+    "MatrixScaling",
     "NotFittedError",
     "OneVsRest",
     "PlattScaling",
     "ScalingBinning",
     "TemperatureScaling",
     "TopLabel",
+    "VectorScaling",
     "from_dict",
     "load",
 ]

@@ -152,16 +152,26 @@ multiclass_option = click.option(
 
 
 @click.command("fit")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@click.argument("file", type=click.Path(allow_dash=True))
 @click.option("--method", "-m", type=method_choice, required=True,
               help="The recalibration map, fitted by maximum likelihood.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), required=True,
               help="Where to write the fitted calibrator (JSON).")
 @click.option("--force", is_flag=True, help="Replace an existing output file.")
+@click.option("--stream", is_flag=True, default=False,
+              help="temperature / vector: fit in passes over batches (bounded memory). "
+                   "Folders and globs always stream.")
+@click.option("--batch-rows", type=click.IntRange(min=1), default=65536, show_default=True,
+              help="Rows per batch when streaming.")
+@click.option("--dask", "dask_local", default=None, metavar="local[:N]",
+              help="temperature / vector: fit on a local Dask cluster (map-reduced sums).")
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="temperature / vector: fit on the Dask cluster at ADDRESS.")
 @multiclass_option
 @fields_options
 @data_errors
-def fit(file: str, method: str, output: str, force: bool, multiclass: str,
+def fit(file: str, method: str, output: str, force: bool, stream: bool, batch_rows: int,
+        dask_local: str | None, scheduler: str | None, multiclass: str,
         logits: str | None, probs: str | None, labels: str | None, targets: str | None,
         counts: str | None, sample_weight: str | None) -> None:
     """Fit a calibrator on FILE and save it to OUTPUT (JSON, written atomically).
@@ -176,9 +186,15 @@ def fit(file: str, method: str, output: str, force: bool, multiclass: str,
       trueprob fit -m isotonic preds.csv --logits 'logit_*' --labels y -o iso.json
     """
     _check_free(output, force)
-    arrays = _read_scored(file, {"logits": logits, "probs": probs, "labels": labels,
-                                 "targets": targets, "counts": counts,
-                                 "sample_weight": sample_weight}, need_targets=True)
+    names = {"logits": logits, "probs": probs, "labels": labels, "targets": targets,
+             "counts": counts, "sample_weight": sample_weight}
+    if file != "-" and not any(c in file for c in "*?[") and not Path(file).exists():
+        raise click.BadParameter(f"{file!r} does not exist", param_hint="'FILE'")
+    distributed = dask_local is not None or scheduler is not None
+    if distributed or stream or (file != "-" and not Path(file).is_file()):
+        _fit_in_passes(file, method, output, force, names, batch_rows, dask_local, scheduler)
+        return
+    arrays = _read_scored(file, names, need_targets=True)
     calibrator, note = make_calibrator(method, _n_classes(arrays), multiclass)
     y, inputs = _fit_inputs(arrays)
     with _warnings_to_stderr():
@@ -193,6 +209,35 @@ def fit(file: str, method: str, output: str, force: bool, multiclass: str,
     n = next(iter(_scores(arrays).values())).shape[0]
     echo_err(f"trueprob: fit {method} on {file} ({n} rows): NLL {before:.6f} -> {after:.6f} "
              f"nats; saved {output}")
+
+
+def _fit_in_passes(file: str, method: str, output: str, force: bool,
+                   names: dict[str, Any], batch_rows: int, dask_local: str | None,
+                   scheduler: str | None) -> None:
+    """Temperature / vector scaling over a file, folder or glob without loading it: exact
+    Newton sums map-reduced over batches (or Dask partitions); the data stay where they are."""
+    if method not in ("temperature", "vector"):
+        raise click.UsageError(f"--method {method} needs the rows in memory; streaming and "
+                               f"Dask fits support temperature and vector")
+    with _warnings_to_stderr():
+        if dask_local is not None or scheduler is not None:
+            import trueprob.dask as tdask
+
+            with tdask.dask_client(scheduler=scheduler, local=dask_local) as client:
+                fitter = tdask.fit_temperature if method == "temperature" \
+                    else tdask.fit_vector_scaling
+                calibrator = fitter(file, **names, batch_rows=batch_rows, client=client)
+        else:
+            from trueprob import streaming
+
+            local: Any = streaming.fit_temperature_path if method == "temperature" \
+                else streaming.fit_vector_scaling_path
+            calibrator = local(file, **names, batch_rows=batch_rows)
+    text = calibrator.to_json().encode()
+    with atomic_write(output, force=force) as fh:
+        fh.write(text)
+    detail = f"T = {calibrator.temperature_:.6g}; " if method == "temperature" else ""
+    echo_err(f"trueprob: fit {method} on {file} in passes over batches: {detail}saved {output}")
 
 
 # --------------------------------------------------------------------------- apply
