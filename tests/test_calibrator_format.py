@@ -23,7 +23,10 @@ from trueprob.calibrators.temperature import TemperatureScaling
 # every calibrator module, so that REGISTRY holds every class that exists
 for _module in pkgutil.iter_modules(calibrators_pkg.__path__):
     importlib.import_module(f"trueprob.calibrators.{_module.name}")
-CLASSES = sorted(REGISTRY)
+# the classifier calibrators (trueprob.calibrators.*); the regression and multi-label ones
+# take other inputs and are checked where they are defined
+CLASSES = sorted(name for name, cls in REGISTRY.items()
+                 if cls.__module__.startswith("trueprob.calibrators."))
 
 
 def _data() -> tuple[np.ndarray, np.ndarray]:
