@@ -33,13 +33,7 @@ def main() -> None:
 def _register() -> None:
     for name, target in COMMANDS.items():
         module_name, func_name = target.split(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:  # a command whose module is not written yet
-            if exc.name == module_name:
-                continue
-            raise
-        main.add_command(getattr(module, func_name), name)
+        main.add_command(getattr(importlib.import_module(module_name), func_name), name)
 
 
 _register()
