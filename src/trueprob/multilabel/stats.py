@@ -9,8 +9,6 @@ are the sums of the per-label bins, so micro metrics need no extra state.
 
 from __future__ import annotations
 
-import io
-import json
 import warnings
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -31,6 +29,7 @@ from trueprob.multilabel.result import (
     WorstLabel,
 )
 from trueprob.report.result import BinRow
+from trueprob.stats._bytes import pack, unpack
 from trueprob.stats.binned import FIELDS, BinnedStats
 from trueprob.stats.evaluation import InfiniteLossWarning, check_unit
 
@@ -193,30 +192,19 @@ class MultilabelStats:
                   "n_bins": self.binning.n_bins, "closed": self.binning.closed,
                   "edges": None if self.binning.edges is None else list(self.binning.edges),
                   "input_kinds": sorted(self.input_kinds), "empty": self._xp is None}
-        arrays = {"header": np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)}
+        arrays = {}
         if self._xp is not None:
             for name in ("total", "rows", "label_sums", "n_inf"):
                 arrays[name] = to_numpy(getattr(self, name))
             for name in FIELDS:
                 arrays[f"bins.{name}"] = to_numpy(getattr(self.bins, name))
-        buffer = io.BytesIO()
-        np.savez(buffer, **arrays)  # type: ignore[arg-type]
-        return buffer.getvalue()
+        return pack(header, arrays)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> MultilabelStats:
         """Rebuild a state written by :meth:`to_bytes` (numpy arrays on the host)."""
-        try:
-            with np.load(io.BytesIO(data), allow_pickle=False) as archive:
-                arrays = {key: archive[key] for key in archive.files}
-            header = json.loads(arrays.pop("header").tobytes().decode())
-        except (ValueError, OSError, KeyError, UnicodeDecodeError, EOFError) as exc:
-            raise ValueError(f"not a trueprob multi-label state: {exc}") from exc
-        if not isinstance(header, dict) or header.get("format") != STATE_FORMAT:
-            raise ValueError("not a trueprob multi-label state (missing or wrong format header)")
-        if header.get("version", 0) > STATE_VERSION:
-            raise ValueError(f"state format version {header.get('version')} is newer than "
-                             f"this trueprob reads ({STATE_VERSION})")
+        header, arrays = unpack(data, fmt=STATE_FORMAT, version=STATE_VERSION,
+                                what="trueprob multi-label state")
         out = cls(header["n_labels"], n_bins=header["n_bins"], closed=header["closed"],
                   edges=header["edges"])
         out.input_kinds = set(header["input_kinds"])

@@ -9,8 +9,6 @@ adding arrays (any chunking, any merge order: the one-shot numbers up to roundin
 
 from __future__ import annotations
 
-import io
-import json
 import math
 from typing import Any
 
@@ -34,6 +32,7 @@ from trueprob.regression.result import (
     RegressionReport,
     RegressionSettings,
 )
+from trueprob.stats._bytes import pack, unpack
 from trueprob.stats.evaluation import check_unit
 
 #: cells of the PIT grid of a parametric state (1000: every level j/1000 is an exact edge)
@@ -314,29 +313,17 @@ class RegressionStats:
             "coverage_levels": self.coverage_levels.tolist(), "pit_cells": self.pit_cells,
             "families": sorted(self.families), "empty": self._xp is None,
         }
-        arrays: dict[str, np.ndarray] = {
-            "header": np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)}
+        arrays: dict[str, np.ndarray] = {}
         if self._xp is not None:
             for name in _ARRAYS:
                 arrays[name] = to_numpy(getattr(self, name))
-        buffer = io.BytesIO()
-        np.savez(buffer, **arrays)  # type: ignore[arg-type]
-        return buffer.getvalue()
+        return pack(header, arrays)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> RegressionStats:
         """Rebuild a state written by :meth:`to_bytes` (numpy arrays on the host)."""
-        try:
-            with np.load(io.BytesIO(data), allow_pickle=False) as archive:
-                arrays = {key: archive[key] for key in archive.files}
-            header = json.loads(arrays.pop("header").tobytes().decode())
-        except (ValueError, OSError, KeyError, UnicodeDecodeError, EOFError) as exc:
-            raise ValueError(f"not a trueprob regression state: {exc}") from exc
-        if not isinstance(header, dict) or header.get("format") != STATE_FORMAT:
-            raise ValueError("not a trueprob regression state (missing or wrong format header)")
-        if header.get("version", 0) > STATE_VERSION:
-            raise ValueError(f"state format version {header.get('version')} is newer than "
-                             f"this trueprob reads ({STATE_VERSION})")
+        header, arrays = unpack(data, fmt=STATE_FORMAT, version=STATE_VERSION,
+                                what="trueprob regression state")
         quantile = header["mode"] == "quantiles"
         out = cls(quantile_levels=header["quantile_levels"],
                   coverage_levels=header["coverage_levels"],

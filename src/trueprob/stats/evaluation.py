@@ -8,8 +8,6 @@ floating-point rounding.
 
 from __future__ import annotations
 
-import io
-import json
 import math
 import os
 import warnings
@@ -26,6 +24,7 @@ from trueprob.core import summaries as sm
 from trueprob.core.binning import Binning
 from trueprob.core.rows import RowQuantities, row_quantities
 from trueprob.report.result import METRIC_FIELDS, BinRow, Report, Settings
+from trueprob.stats._bytes import pack, unpack
 from trueprob.stats.binned import BinnedStats
 from trueprob.stats.smooth import SmoothECEStats
 
@@ -466,8 +465,7 @@ class EvaluationStats:
             "n_blocks": self.n_blocks, "input_kinds": sorted(self.input_kinds),
             "target_kinds": sorted(self.target_kinds), "empty": self._xp is None,
         }
-        arrays: dict[str, np.ndarray] = {
-            "header": np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)}
+        arrays: dict[str, np.ndarray] = {}
         if self._xp is not None:
             arrays["sums"] = to_numpy(self.sums)
             arrays["counts"] = to_numpy(self.counts)
@@ -479,25 +477,13 @@ class EvaluationStats:
                 arrays["smooth.sums"] = to_numpy(self.smooth.sums)
         header["smooth_rows"] = self.smooth.n_rows
         header["smooth_mode"] = self.smooth.mode
-        arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
-        buffer = io.BytesIO()
-        np.savez(buffer, **arrays)  # type: ignore[arg-type]
-        return buffer.getvalue()
+        return pack(header, arrays)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> EvaluationStats:
         """Rebuild a state written by :meth:`to_bytes` (numpy arrays on the host)."""
-        try:
-            with np.load(io.BytesIO(data), allow_pickle=False) as archive:
-                arrays = {key: archive[key] for key in archive.files}
-            header = json.loads(arrays.pop("header").tobytes().decode())
-        except (ValueError, OSError, KeyError, UnicodeDecodeError, EOFError) as exc:
-            raise ValueError(f"not a trueprob state: {exc}") from exc
-        if not isinstance(header, dict) or header.get("format") != STATE_FORMAT:
-            raise ValueError("not a trueprob state (missing or wrong format header)")
-        if header.get("version", 0) > STATE_VERSION:
-            raise ValueError(f"state format version {header.get('version')} is newer than "
-                             f"this trueprob reads ({STATE_VERSION})")
+        header, arrays = unpack(data, fmt=STATE_FORMAT, version=STATE_VERSION,
+                                what="trueprob state")
         out = cls(header["n_classes"], n_bins=header["n_bins"], closed=header["closed"],
                   edges=header["edges"], parts=header["parts"],
                   binning_name=header["binning_name"], n_blocks=header["n_blocks"])
