@@ -705,6 +705,8 @@ def temperature_sums(rows: FitRows, beta: float) -> np.ndarray:
     by their row maximum so exp never overflows). Returns [sum w f, sum w f', sum w f'',
     sum w f''']; divide by W for the derivatives of the NLL.
     """
+    from trueprob.calibrators.temperature import derivative_sums
+
     zc, tz, _ = _shifted(rows, np.float64)
     e = np.exp(beta * zc)
     s0 = e.sum(axis=1)
@@ -713,12 +715,7 @@ def temperature_sums(rows: FitRows, beta: float) -> np.ndarray:
     e *= zc
     s2 = e.sum(axis=1)
     s3 = np.einsum("ij,ij->i", e, zc)
-    m1 = s1 / s0
-    m2 = s2 / s0
-    var = np.maximum(m2 - m1 * m1, 0.0)
-    k3 = s3 / s0 - 3.0 * m1 * m2 + 2.0 * m1 ** 3
-    w = rows.weights
-    return np.array([w @ (np.log(s0) - beta * tz), w @ (m1 - tz), w @ var, w @ k3])
+    return derivative_sums(s0, s1, s2, s3, tz, rows.weights, beta)
 
 
 class _SumPasses:

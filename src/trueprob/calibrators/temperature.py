@@ -93,6 +93,23 @@ def default_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def derivative_sums(s0: np.ndarray, s1: np.ndarray, s2: np.ndarray, s3: np.ndarray,
+                    tz: np.ndarray, w: np.ndarray, beta: float) -> np.ndarray:
+    """Weighted sums of f and its first three derivatives in beta, from per-row power sums.
+
+    s_j = sum_k exp(beta zc_k) zc_k^j of the scores shifted by their row maximum (zc <= 0),
+    tz = t . zc. With q = softmax(beta z): f = logsumexp(beta z) - beta t.z, f' = E_q[z] - t.z,
+    f'' = Var_q[z], f''' = the third central moment of z under q. The moments are raw moments
+    about the row maximum, which the shift keeps well scaled (float64). Returns the sums over
+    rows of w f, w f', w f'' and w f'''.
+    """
+    m1 = s1 / s0
+    m2 = s2 / s0
+    var = np.maximum(m2 - m1 * m1, 0.0)
+    k3 = s3 / s0 - 3.0 * m1 * m2 + 2.0 * m1 ** 3
+    return np.array([w @ (np.log(s0) - beta * tz), w @ (m1 - tz), w @ var, w @ k3])
+
+
 class _Passes:
     """Blocked, threaded passes over (scores, targets, weights) for f and its derivatives."""
 
@@ -196,14 +213,8 @@ class _Passes:
             s2 = (e @ ones).astype(f64)
             e *= zc
             s3 = (e @ ones).astype(f64)
-            # raw moments about the row maximum (the shift keeps them well scaled)
-            m1 = s1 / s0
-            m2 = s2 / s0
-            var = np.maximum(m2 - m1 * m1, 0.0)
-            k3 = s3 / s0 - 3.0 * m1 * m2 + 2.0 * m1 ** 3
-            tz = self.tz[start:stop]
-            w = self.w[start:stop]
-            return np.array([w @ (np.log(s0) - beta * tz), w @ (m1 - tz), w @ var, w @ k3])
+            return derivative_sums(s0, s1, s2, s3, self.tz[start:stop], self.w[start:stop],
+                                   beta)
 
         return self._run(work, 4)
 
