@@ -17,6 +17,7 @@ extra Monte-Carlo noise of relative size about 1/sqrt(2G) (4% for G = 256).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -181,8 +182,60 @@ def bootstrap(
     blocked = EvaluationStats(k, n_bins=n_bins, closed=closed, edges=edges,
                               binning_name=binning, n_blocks=int(g))
     _one_pass(inputs, point, blocked, int(g), rng)
-    report = point.finalize(unit=unit, reduce=reduce)
+    seed = random_state if isinstance(random_state, int) else None
+    return intervals_from_states(point, blocked, n_replicates=n_replicates, level=level,
+                                 method=method, resampling=resampling, unit=unit,
+                                 reduce=reduce, random_state=rng, seed=seed)
 
+
+def intervals_from_states(
+    point: EvaluationStats,
+    blocked: EvaluationStats,
+    *,
+    n_replicates: int = 1000,
+    level: float = 0.95,
+    method: str = "percentile",
+    resampling: str = "multinomial",
+    unit: str = "nats",
+    reduce: str = "mean",
+    random_state: int | np.random.Generator | None = None,
+    seed: int | None = None,
+    quiet: bool | None = True,
+) -> BootstrapResult:
+    """The :func:`bootstrap` result from two filled states: ``point`` (all rows) and
+    ``blocked`` (the same rows dealt into G blocks, ``n_blocks=G``, same bins).
+
+    This is the second half of :func:`bootstrap`, for states filled elsewhere: streamed from
+    files (:func:`trueprob.report.streamed.analyze_path`), merged from workers, or loaded with
+    ``EvaluationStats.from_bytes``. Replicate r weights block g by m_rg (multinomial(G, 1/G)
+    counts, or Poisson(1) for ``resampling="poisson"``); its state is sum_g m_rg S_g, finalised
+    by the point estimate's formulas. ``random_state`` draws the weights; ``seed`` is only
+    recorded in the result. ``quiet=False`` draws a progress bar when stderr is a terminal.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from trueprob.stats import EvaluationStats
+    >>> rng = np.random.default_rng(0)
+    >>> z = rng.normal(size=(500, 3)); y = rng.integers(0, 3, size=500)
+    >>> point = EvaluationStats(3).update(y, logits=z)
+    >>> blocked = EvaluationStats(3, n_blocks=50)
+    >>> chunk = next(prepare(y, logits=z).chunks())
+    >>> blocked.update_chunk(np, chunk, np.arange(500) % 50)   # row i in block i mod 50
+    >>> res = intervals_from_states(point, blocked, n_replicates=100, random_state=0)
+    >>> iv = res.intervals["accuracy"]
+    >>> bool(iv.low <= res.report.accuracy <= iv.high), res.n_blocks
+    (True, 50)
+    """
+    from trueprob._progress import progress
+
+    check_unit(unit)
+    check_reduce(reduce)
+    _check_options(n_replicates, level, method, resampling)
+    rng = random_state if isinstance(random_state, np.random.Generator) \
+        else np.random.default_rng(random_state)
+    g = blocked.n_blocks
+    report = point.finalize(unit=unit, reduce=reduce)
     arrays = blocked.block_arrays()
     # row counts enter no metric (weights do): leave them out of the replicate products
     keys = [key for key in arrays if key != "counts" and not key.endswith(".count")]
@@ -191,8 +244,9 @@ def bootstrap(
                             axis=1)
     weights = (rng.multinomial(g, np.full(g, 1.0 / g), size=n_replicates)
                if resampling == "multinomial" else rng.poisson(1.0, size=(n_replicates, g)))
-    replicates = _summaries(blocked, weights.astype(np.float64), matrix, keys, shapes,
-                            unit, reduce)
+    with progress("bootstrap", total=n_replicates, quiet=quiet) as bar:
+        replicates = _summaries(blocked, weights.astype(np.float64), matrix, keys, shapes,
+                                unit, reduce, bar.advance)
     available = [f for f in FIELDS if getattr(report, f) is not None]
     intervals: dict[str, Interval] = {}
     if method == "bca":
@@ -211,7 +265,6 @@ def bootstrap(
         low, high = np.quantile(finite, [lo_q, hi_q])
         intervals[name] = Interval(float(low), float(high), float(level), method)
     notes = ("ks replicates use a 2**10-cell grid per block",) if "ks" in intervals else ()
-    seed = random_state if isinstance(random_state, int) else None
     return BootstrapResult(report, intervals, {f: replicates[f] for f in available},
                            int(n_replicates), int(g), resampling, method, float(level), seed,
                            notes)
@@ -244,7 +297,8 @@ def _one_pass(inputs: Inputs, point: EvaluationStats, blocked: EvaluationStats, 
 
 def _summaries(stats: EvaluationStats, weights: np.ndarray, matrix: np.ndarray,
                keys: list[str], shapes: dict[str, tuple[int, ...]], unit: str,
-               reduce: str) -> dict[str, np.ndarray]:
+               reduce: str, done: Callable[[int], None] | None = None
+               ) -> dict[str, np.ndarray]:
     """Metrics of the states ``weights @ matrix`` (one per row of ``weights``), in batches."""
     r = weights.shape[0]
     per = max(1, _BATCH_VALUES // max(matrix.shape[1], 1))
@@ -259,6 +313,8 @@ def _summaries(stats: EvaluationStats, weights: np.ndarray, matrix: np.ndarray,
             col += size
         for name, values in stats.summarize(arrays, unit=unit, reduce=reduce).items():
             out.setdefault(name, []).append(values)
+        if done is not None:
+            done(combined.shape[0])
     return {name: np.concatenate(parts) for name, parts in out.items()}
 
 

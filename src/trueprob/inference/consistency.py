@@ -72,75 +72,149 @@ def consistency_test(
     >>> consistency_test(y, logits=3 * z, random_state=0).p_value  # over-confident
     0.000999000999000999
     """
-    if statistic not in STATISTICS:
-        raise ValueError(f"statistic must be one of {STATISTICS}; got {statistic!r}")
-    if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)) \
-            or n_resamples < 1:
-        raise ValueError(f"n_resamples must be a positive integer; got {n_resamples!r}")
-    rng = random_state if isinstance(random_state, np.random.Generator) \
-        else np.random.default_rng(random_state)
     inputs = prepare(labels, logits=logits, probs=probs, sample_weight=sample_weight)
-    binning = Binning(n_bins, closed)  # type: ignore[arg-type]
-    k, b = inputs.n_classes, n_bins
-    xp = inputs.xp
-    probs_rows, conf_rows, pred_rows, y_rows, w_rows = [], [], [], [], []
-    for chunk in inputs.chunks():
-        rows = row_quantities(xp, chunk, need_scores=False)
-        conf_rows.append(to_numpy(rows.confidence))
-        pred_rows.append(to_numpy(rows.prediction))
-        y_rows.append(to_numpy(chunk.labels))
-        w_rows.append(np.ones(chunk.n_rows) if chunk.weights is None
-                      else to_numpy(chunk.weights))
-        if statistic == "classwise_ece":
-            probs_rows.append(to_numpy(rows.probs).astype(np.float64))
-    conf = np.concatenate(conf_rows)
-    pred = np.concatenate(pred_rows)
-    y = np.concatenate(y_rows)
-    w = np.concatenate(w_rows)
-    total = np.asarray([w.sum()])
-    if not total[0] > 0:
-        raise ValueError("sample_weight sums to 0; at least one row needs a positive weight")
+    state = ConsistencyStats(statistic, inputs.n_classes, n_bins=n_bins, closed=closed,
+                             n_resamples=n_resamples, random_state=random_state)
+    return state.update_inputs(inputs).finalize()
 
-    if statistic == "ece":
-        cell = to_numpy(binning.index(np, conf))
-        weight = np.bincount(cell, w, b)
-        sum_score = np.bincount(cell, w * conf, b)
 
-        def ece_of(outcome_sums: np.ndarray) -> np.ndarray:  # (R, B) -> (R,)
-            return sm.binned_errors(weight[None, None], sum_score[None, None],
-                                    outcome_sums[:, None], np.broadcast_to(
-                                        total, outcome_sums.shape[:1]))["ece"][:, 0]
+class ConsistencyStats:
+    """A consistency test filled a batch at a time, in memory that does not grow with N.
 
-        observed = ece_of(np.bincount(cell, w * (pred == y), b)[None])[0]
-        null = np.empty(n_resamples)
-        per = max(1, _DRAWS_PER_BATCH // conf.size)
-        for start in range(0, n_resamples, per):
-            r = min(per, n_resamples - start)
-            hits = rng.random((r, conf.size)) < conf  # a*_i ~ Bernoulli(c_i)
-            flat = (np.arange(r)[:, None] * b + cell[None, :]).ravel()
-            sums = np.bincount(flat, (hits * w).ravel(), r * b).reshape(r, b)
-            null[start:start + r] = ece_of(sums)
-    else:
-        q = np.concatenate(probs_rows)
-        cell = to_numpy(binning.index(np, q)) + np.arange(k) * b  # (N, K) flat class-bin
-        weight = np.bincount(cell.ravel(), np.repeat(w, k), k * b).reshape(k, b)
-        sum_score = np.bincount(cell.ravel(), (q * w[:, None]).ravel(), k * b).reshape(k, b)
+    The state is what the test needs and nothing per row: per-bin weights W_b and score sums
+    (B, or K x B for the classwise statistic), the observed outcome sums, and the outcome sums
+    of each resample (R x B, or R x K x B), where every row of every batch adds its own draw
+    y*_i ~ Cat(q_i). Rows of different batches are independent, so the sums over batches are
+    those of one resampled data set: filling in batches gives a test with the same null
+    distribution as :func:`consistency_test` on all rows (the same numbers when the batches
+    are the whole data at once, since the random draws are then taken in the same order).
 
-        def classwise_of(outcome_sums: np.ndarray) -> np.ndarray:  # (R, K, B) -> (R,)
-            return sm.binned_errors(weight[None], sum_score[None], outcome_sums,
-                                    np.broadcast_to(total, outcome_sums.shape[:1])
-                                    )["ece"].mean(axis=-1)
+    Parameters
+    ----------
+    statistic : {"ece", "classwise_ece"}
+    n_classes : int
+        K.
+    n_bins, closed, n_resamples, random_state
+        As :func:`consistency_test`.
 
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(1)
+    >>> z = rng.normal(size=(2000, 4)) * 2
+    >>> q = np.exp(z) / np.exp(z).sum(1, keepdims=True)
+    >>> y = (q.cumsum(1) < rng.random((2000, 1))).sum(1)          # drawn from q
+    >>> state = ConsistencyStats("ece", 4, n_resamples=200, random_state=0)
+    >>> for i in range(0, 2000, 500):                             # four batches
+    ...     _ = state.update(y[i:i + 500], logits=3 * z[i:i + 500])
+    >>> state.finalize().p_value                                  # over-confident
+    0.004975124378109453
+    """
+
+    def __init__(self, statistic: str, n_classes: int, *, n_bins: int = 15,
+                 closed: str = "right", n_resamples: int = 1000,
+                 random_state: int | np.random.Generator | None = None) -> None:
+        if statistic not in STATISTICS:
+            raise ValueError(f"statistic must be one of {STATISTICS}; got {statistic!r}")
+        if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)) \
+                or n_resamples < 1:
+            raise ValueError(f"n_resamples must be a positive integer; got {n_resamples!r}")
+        self.statistic = statistic
+        self.n_classes = int(n_classes)
+        self.n_resamples = int(n_resamples)
+        self.binning = Binning(n_bins, closed)  # type: ignore[arg-type]
+        self.rng = random_state if isinstance(random_state, np.random.Generator) \
+            else np.random.default_rng(random_state)
+        k, b, r = self.n_classes, int(n_bins), self.n_resamples
+        shape = (b,) if statistic == "ece" else (k, b)
+        self.weight = np.zeros(shape)
+        self.sum_score = np.zeros(shape)
+        self.observed = np.zeros(shape)
+        self.null = np.zeros((r, *shape))
+        self.total = 0.0
+        self.n_rows = 0
+
+    def update(self, labels: Any = None, /, *, logits: Any = None, probs: Any = None,
+               sample_weight: Any = None) -> ConsistencyStats:
+        """Add rows (hard labels with logits or probabilities, as :func:`consistency_test`)."""
+        inputs = prepare(labels, logits=logits, probs=probs, sample_weight=sample_weight)
+        return self.update_inputs(inputs)
+
+    def update_inputs(self, inputs: Any) -> ConsistencyStats:
+        """Add prepared :class:`~trueprob._validation.Inputs` (all their chunks)."""
+        if inputs.kind == "confidences" or inputs.target_kind != "labels":
+            raise ValueError("the consistency test draws labels from the predicted "
+                             "distributions: it needs logits= or probs= with hard labels")
+        if inputs.n_classes != self.n_classes:
+            raise ValueError(f"this state has K={self.n_classes} classes but the inputs have "
+                             f"K={inputs.n_classes}")
+        xp = inputs.xp
+        probs_rows, conf_rows, pred_rows, y_rows, w_rows = [], [], [], [], []
+        for chunk in inputs.chunks():
+            rows = row_quantities(xp, chunk, need_scores=False)
+            conf_rows.append(to_numpy(rows.confidence))
+            pred_rows.append(to_numpy(rows.prediction))
+            y_rows.append(to_numpy(chunk.labels))
+            w_rows.append(np.ones(chunk.n_rows) if chunk.weights is None
+                          else to_numpy(chunk.weights))
+            if self.statistic == "classwise_ece":
+                probs_rows.append(to_numpy(rows.probs).astype(np.float64))
+        q = np.concatenate(probs_rows) if probs_rows else None
+        self._add(np.concatenate(conf_rows), np.concatenate(pred_rows),
+                  np.concatenate(y_rows), np.concatenate(w_rows), q)
+        return self
+
+    def _add(self, conf: np.ndarray, pred: np.ndarray, y: np.ndarray, w: np.ndarray,
+             q: np.ndarray | None) -> None:
+        rng, b, k = self.rng, self.binning.n_bins, self.n_classes
+        self.total += float(w.sum())
+        self.n_rows += int(conf.size)
+        if self.statistic == "ece":
+            cell = to_numpy(self.binning.index(np, conf))
+            self.weight += np.bincount(cell, w, b)
+            self.sum_score += np.bincount(cell, w * conf, b)
+            self.observed += np.bincount(cell, w * (pred == y), b)
+            per = max(1, _DRAWS_PER_BATCH // max(conf.size, 1))
+            for start in range(0, self.n_resamples, per):
+                r = min(per, self.n_resamples - start)
+                hits = rng.random((r, conf.size)) < conf  # a*_i ~ Bernoulli(c_i)
+                flat = (np.arange(r)[:, None] * b + cell[None, :]).ravel()
+                self.null[start:start + r] += np.bincount(flat, (hits * w).ravel(),
+                                                          r * b).reshape(r, b)
+            return
+        assert q is not None
+        cell = to_numpy(self.binning.index(np, q)) + np.arange(k) * b  # (n, K) class-bin
+        self.weight += np.bincount(cell.ravel(), np.repeat(w, k), k * b).reshape(k, b)
+        self.sum_score += np.bincount(cell.ravel(), (q * w[:, None]).ravel(),
+                                      k * b).reshape(k, b)
         at = np.take_along_axis(cell, y[:, None], axis=1)[:, 0]
-        observed = classwise_of(np.bincount(at, w, k * b).reshape(1, k, b))[0]
+        self.observed += np.bincount(at, w, k * b).reshape(k, b)
         cdf = np.cumsum(q, axis=1)
         cdf[:, -1] = 1.0
-        null = np.empty(n_resamples)
-        for i in range(n_resamples):
+        for i in range(self.n_resamples):
             u = rng.random((q.shape[0], 1))
             y_star = np.minimum((cdf < u).sum(axis=1), k - 1)
             at = np.take_along_axis(cell, y_star[:, None], axis=1)[:, 0]
-            null[i] = classwise_of(np.bincount(at, w, k * b).reshape(1, k, b))[0]
-    p = (1 + np.sum(null >= observed - 1e-12 * max(observed, 1.0))) / (1 + n_resamples)
-    return ConsistencyTest(statistic, float(observed), float(p), int(n_resamples),
-                           float(null.mean()), float(np.quantile(null, 0.95)))
+            self.null[i] += np.bincount(at, w, k * b).reshape(k, b)
+
+    def _statistic(self, outcome_sums: np.ndarray) -> np.ndarray:
+        """T of each resample: (R, B) -> (R,) top-label ECE, (R, K, B) -> (R,) classwise."""
+        total = np.broadcast_to(np.asarray([self.total]), outcome_sums.shape[:1])
+        if self.statistic == "ece":
+            return sm.binned_errors(self.weight[None, None], self.sum_score[None, None],
+                                    outcome_sums[:, None], total)["ece"][:, 0]
+        return sm.binned_errors(self.weight[None], self.sum_score[None], outcome_sums,
+                                total)["ece"].mean(axis=-1)
+
+    def finalize(self) -> ConsistencyTest:
+        """The observed statistic T, the p-value (1 + #{T* >= T}) / (1 + B) and the null's
+        mean and 95% quantile."""
+        if not self.total > 0:
+            raise ValueError("sample_weight sums to 0; at least one row needs a positive "
+                             "weight")
+        observed = float(self._statistic(self.observed[None])[0])
+        null = self._statistic(self.null)
+        p = (1 + np.sum(null >= observed - 1e-12 * max(observed, 1.0))) / \
+            (1 + self.n_resamples)
+        return ConsistencyTest(self.statistic, observed, float(p), self.n_resamples,
+                               float(null.mean()), float(np.quantile(null, 0.95)))

@@ -397,10 +397,9 @@ def _settings_rows(analysis: Analysis) -> list[tuple[str, str]]:
         ("bin intervals", f"Wilson score interval at the effective number of rows, level "
                           f"{s.level:g}"),
         ("consistency tests", f"Bröcker & Smith 2007, labels drawn from the predictions, "
-                              f"{s.n_resamples} resamples for the ECE"),
+                              f"{_resamples(ev, s.n_resamples)} resamples for the ECE"),
         ("log-loss split", f"trueprob.decompose, estimator {s.decomposition}"
-                           + (f", {s.n_folds}-fold cross-fitting"
-                              if s.decomposition in ("temperature", "dirichlet") else "")),
+                           + _fitting(s.decomposition, s.n_folds)),
         ("seed", str(s.seed)),
     ]
     if ev.skce is not None:
@@ -417,6 +416,21 @@ def _settings_rows(analysis: Analysis) -> list[tuple[str, str]]:
     rows.append(("software", _software()))
     rows.append(("computed in", f"{analysis.seconds:.1f} s"))
     return rows
+
+
+def _resamples(ev: Evaluation, default: int) -> int:
+    """Resamples the top-label test used (a streamed analysis may cap them)."""
+    test = ev.tests.get("ece")
+    return default if test is None else int(test.n_resamples)
+
+
+def _fitting(estimator: str, n_folds: int) -> str:
+    """How the parametric recalibration map of the log-loss split was fitted."""
+    if estimator not in ("temperature", "dirichlet"):
+        return ""
+    if n_folds >= 2:
+        return f", {n_folds}-fold cross-fitting"
+    return ", fitted on all rows (in-sample)"
 
 
 def _software() -> str:
