@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import IO, Any
 
 import numpy as np
@@ -20,6 +20,8 @@ from trueprob.io.source import Source
 
 #: fields whose columns are read as integers when they are written as integers
 INTEGER_FIELDS = frozenset({"labels", "predictions", "counts"})
+#: rows between two progress counts of a whole read
+PROGRESS_ROWS = 1 << 16
 
 
 def _is_number(token: str) -> bool:
@@ -76,8 +78,12 @@ class CsvSource(Source):
                 raise FileFormatError(f"{self.label}: column {name!r} appears more than once "
                                       f"in the header")
 
-    def batches(self, names: Sequence[str], batch_rows: int | None) -> Iterator[dict[str, Any]]:
+    def batches(self, names: Sequence[str], batch_rows: int | None, *,
+                on_rows: Callable[[int], None] | None = None) -> Iterator[dict[str, Any]]:
         unique = list(dict.fromkeys(names))
+        # progress of a whole read: counted every PROGRESS_ROWS rows (a call per row costs)
+        step = batch_rows or PROGRESS_ROWS
+        counted = 0
         index = [self._header.index(name) for name in unique]
         width = len(self._header)
         with self._open() as fh:
@@ -98,13 +104,19 @@ class CsvSource(Source):
                         )
                     rows.append([row[i] for i in index])
                     lines.append(reader.line_num)
+                    if len(rows) - counted == step:
+                        if on_rows is not None:
+                            on_rows(step)
+                        counted += step
                     if batch_rows is not None and len(rows) == batch_rows:
                         yield self._convert(unique, rows, lines)
-                        rows, lines = [], []
+                        rows, lines, counted = [], [], 0
             except (csv.Error, UnicodeDecodeError) as exc:
                 raise FileFormatError(
                     f"{self.label}: not a readable CSV file near line {reader.line_num} ({exc})"
                 ) from exc
+            if on_rows is not None and len(rows) > counted:
+                on_rows(len(rows) - counted)
             if rows or batch_rows is None:
                 yield self._convert(unique, rows, lines)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 import os
 import sys
 import zipfile
@@ -78,31 +79,90 @@ def _read_into(fp: IO[bytes], out: np.ndarray, where: str) -> None:
         )
 
 
+#: bytes of one array read per step of a whole read (so progress can be shown as it goes)
+CHUNK_BYTES = 8 << 20
+
+#: called with the number of rows just read (progress)
+OnRows = Callable[[int], None]
+
+
+def _ignore(rows: int) -> None:
+    """The default ``on_rows``: nobody is counting."""
+
+
 def iter_rows(fp: IO[bytes], header: NpyHeader, where: str,
               batch_rows: int | None) -> Iterator[np.ndarray]:
     """Batches of rows of the array whose header was just read from ``fp``."""
-    if header.dtype.hasobject:  # raw bytes are never turned into Python objects
-        raise FileFormatError(f"{where}: holds Python objects (a pickle); refused")
+    if batch_rows is None:
+        reader = RowReader(fp, header, where)
+        reader.fill(header.shape[0])
+        yield reader.array
+        return
+    reader_check(header, where)
     n, row_shape = header.shape[0], header.shape[1:]
     if header.fortran_order and len(header.shape) > 1:
-        whole = np.empty(header.shape[::-1], dtype=header.dtype)
-        _read_into(fp, whole, where)
-        array = whole.T
-        if batch_rows is None:
-            yield array
-            return
+        whole = RowReader(fp, header, where)
+        whole.fill(n)
         for start in range(0, n, batch_rows):
-            yield np.ascontiguousarray(array[start:start + batch_rows])
+            yield np.ascontiguousarray(whole.array[start:start + batch_rows])
         return
-    step = n if batch_rows is None else batch_rows
-    if n == 0:
-        if batch_rows is None:
-            yield np.empty(header.shape, dtype=header.dtype)
-        return
-    for start in range(0, n, step):
-        out = np.empty((min(step, n - start), *row_shape), dtype=header.dtype)
+    for start in range(0, n, batch_rows):
+        out = np.empty((min(batch_rows, n - start), *row_shape), dtype=header.dtype)
         _read_into(fp, out, where)
         yield out
+
+
+def reader_check(header: NpyHeader, where: str) -> None:
+    """Refuse an array of Python objects from its header (raw bytes never become objects)."""
+    if header.dtype.hasobject:
+        raise FileFormatError(f"{where}: holds Python objects (a pickle); refused")
+
+
+class RowReader:
+    """Reads a whole array into ``array`` (allocated once, full size) a step of rows at a time.
+
+    :meth:`fill` reads up to a given row, so several arrays of an archive can be read side by
+    side and progress counted in rows. A Fortran-ordered 2-D array has no row layout on disk:
+    its first :meth:`fill` reads it whole.
+    """
+
+    def __init__(self, fp: IO[bytes], header: NpyHeader, where: str) -> None:
+        reader_check(header, where)
+        self._fp, self._where = fp, where
+        self.fortran = header.fortran_order and len(header.shape) > 1
+        if self.fortran:
+            self.array = np.empty(header.shape[::-1], dtype=header.dtype).T
+        else:
+            self.array = np.empty(header.shape, dtype=header.dtype)
+        self.rows = 0  # rows read so far
+        self.row_bytes = header.dtype.itemsize * math.prod(header.shape[1:])
+
+    def fill(self, stop: int) -> None:
+        """Read rows up to (not including) ``stop``."""
+        if self.fortran:
+            if self.rows == 0 and self.array.size:
+                _read_into(self._fp, self.array.T, self._where)
+            self.rows = len(self.array)
+            return
+        if stop > self.rows:
+            _read_into(self._fp, self.array[self.rows:stop], self._where)
+            self.rows = stop
+
+
+def read_whole(readers: dict[str, RowReader], n_rows: int,
+               on_rows: OnRows) -> dict[str, np.ndarray]:
+    """Fill every reader to ``n_rows`` rows, side by side in steps of about
+    :data:`CHUNK_BYTES` per array, calling ``on_rows`` after each step."""
+    widest = max((r.row_bytes for r in readers.values()), default=1)
+    step = max(1, CHUNK_BYTES // max(widest, 1))
+    done = 0
+    while done < n_rows:
+        stop = min(n_rows, done + step)
+        for reader in readers.values():
+            reader.fill(stop)
+        on_rows(stop - done)
+        done = stop
+    return {name: reader.array for name, reader in readers.items()}
 
 
 class NpzSource(Source):
@@ -153,15 +213,32 @@ class NpzSource(Source):
             check_numeric(self.label, name, self.header(name).dtype)
         check_shapes(self.label, {name: self.header(name).shape for name in names})
 
-    def batches(self, names: Sequence[str], batch_rows: int | None) -> Iterator[dict[str, Any]]:
+    def n_rows(self, names: Sequence[str]) -> int | None:
+        return self.header(names[0]).shape[0] if names else None
+
+    def batches(self, names: Sequence[str], batch_rows: int | None, *,
+                on_rows: OnRows | None = None) -> Iterator[dict[str, Any]]:
         unique = list(dict.fromkeys(names))
+        count = on_rows or _ignore
         with contextlib.ExitStack() as stack:
-            streams = {}
+            files, headers = {}, {}
             for name in unique:
                 fp = stack.enter_context(self._open(name))
-                where = f"{self.label}: array {name!r}"
-                streams[name] = iter_rows(fp, read_header(fp, where), where, batch_rows)
-            yield from _zip_streams(streams)
+                files[name] = fp
+                headers[name] = read_header(fp, f"{self.label}: array {name!r}")
+            if batch_rows is None:
+                readers = {name: RowReader(files[name], headers[name],
+                                           f"{self.label}: array {name!r}")
+                           for name in unique}
+                n = headers[unique[0]].shape[0] if unique else 0
+                yield read_whole(readers, n, count)
+                return
+            streams = {name: iter_rows(files[name], headers[name],
+                                       f"{self.label}: array {name!r}", batch_rows)
+                       for name in unique}
+            for batch in _zip_streams(streams):
+                count(len(next(iter(batch.values()))))
+                yield batch
 
     def _close_owned(self) -> None:
         if self._owned is not None:
@@ -234,11 +311,24 @@ class NpySource(Source):
                 f"{self._header.shape}"
             )
 
-    def batches(self, names: Sequence[str], batch_rows: int | None) -> Iterator[dict[str, Any]]:
+    def n_rows(self, names: Sequence[str]) -> int | None:
+        return self._header.shape[0] if self._header.shape else None
+
+    def batches(self, names: Sequence[str], batch_rows: int | None, *,
+                on_rows: OnRows | None = None) -> Iterator[dict[str, Any]]:
         structured = self._header.dtype.names is not None
+        count = on_rows or _ignore
         with open(self._path, "rb") as fp:
             header = read_header(fp, self.label)
-            for rows in iter_rows(fp, header, self.label, batch_rows):
+            if batch_rows is None:
+                reader = RowReader(fp, header, self.label)
+                stream: Iterator[np.ndarray] = iter(
+                    [read_whole({"": reader}, header.shape[0], count)[""]])
+            else:
+                stream = iter_rows(fp, header, self.label, batch_rows)
+            for rows in stream:
+                if batch_rows is not None:
+                    count(len(rows))
                 if structured:
                     yield {name: np.ascontiguousarray(rows[name]) for name in names}
                 else:

@@ -9,7 +9,7 @@ the selected columns whatever the file's size. Nulls are an error, never a silen
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -66,7 +66,11 @@ class ParquetSource(Source):
                     f"integer, floating or boolean values, or a list of them)"
                 )
 
-    def batches(self, names: Sequence[str], batch_rows: int | None) -> Iterator[dict[str, Any]]:
+    def n_rows(self, names: Sequence[str]) -> int | None:
+        return int(self._file.metadata.num_rows)
+
+    def batches(self, names: Sequence[str], batch_rows: int | None, *,
+                on_rows: Callable[[int], None] | None = None) -> Iterator[dict[str, Any]]:
         unique = list(dict.fromkeys(names))
         pa = self._pa
         self._widths, self._offset = {}, 0
@@ -76,7 +80,10 @@ class ParquetSource(Source):
             if batch_rows is not None:
                 for batch in stream:
                     if batch.num_rows:
-                        yield self._convert(unique, batch)
+                        part = self._convert(unique, batch)
+                        if on_rows is not None:
+                            on_rows(batch.num_rows)
+                        yield part
                 return
             # everything at once: fill arrays of the final size, one record batch at a time
             n_rows = self._file.metadata.num_rows
@@ -90,6 +97,8 @@ class ParquetSource(Source):
                 for name, a in part.items():
                     out[name][filled:filled + len(a)] = a
                 filled += batch.num_rows
+                if on_rows is not None and batch.num_rows:
+                    on_rows(batch.num_rows)
         except pa.ArrowException as exc:
             raise FileFormatError(f"{self.label}: the Parquet data is corrupt ({exc})") from exc
         if filled != n_rows:

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from trueprob._progress import row_progress
 from trueprob.io.csv_format import INTEGER_FIELDS, CsvSource
 from trueprob.io.errors import FileFormatError
 from trueprob.io.fields import FIELDS, MULTI_COLUMN, Spec, plan, resolve
@@ -88,27 +89,64 @@ def _assemble(label: str, fields: dict[str, list[str]],
     return out
 
 
-def _read(path: PathLike, specs: dict[str, Spec | None],
-          batch_rows: int | None) -> Iterator[dict[str, np.ndarray]]:
+def _reading(label: str) -> str:
+    """The text beside a read's bar: the file's name (a long path would hide the bar)."""
+    return f"reading {os.path.basename(label) or label}"
+
+
+def _check_quiet(quiet: bool | None) -> bool | None:
+    if quiet is not None and not isinstance(quiet, (bool, np.bool_)):
+        raise TypeError(f"quiet must be True, False or None; got {quiet!r}")
+    return None if quiet is None else bool(quiet)
+
+
+def _read(path: PathLike, specs: dict[str, Spec | None], batch_rows: int | None,
+          quiet: bool | None) -> Iterator[dict[str, np.ndarray]]:
     with open_source(path) as source:
         fields = plan(source.label, source.names(), specs, table=source.table)
         if isinstance(source, CsvSource):
             source.integer_names = {n for f in INTEGER_FIELDS for n in fields.get(f, [])}
         needed = list(dict.fromkeys(n for names in fields.values() for n in names))
         source.check(needed)
-        for batch in source.batches(needed, batch_rows):
-            yield _assemble(source.label, fields, batch)
+        with row_progress(_reading(source.label), total=source.n_rows(needed),
+                          quiet=quiet) as rows:
+            for batch in source.batches(needed, batch_rows, on_rows=rows.advance):
+                yield _assemble(source.label, fields, batch)
 
 
-def read_columns(path: PathLike,
-                 specs: dict[str, tuple[Spec | None, bool]]) -> dict[str, np.ndarray]:
+def count_rows(path: PathLike, specs: dict[str, Spec | None] | None = None) -> int | None:
+    """The rows of a file when its header or metadata says so cheaply, else None.
+
+    ``.npy`` (header), ``.npz`` (the header of the first selected array) and Parquet (footer
+    metadata) know their rows without reading them; CSV, ``.pt`` and standard input do not
+    (None). ``specs`` selects the fields as in :func:`read_inputs` (auto-detected if absent).
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "val.npz")
+    >>> np.savez(path, logits=np.zeros((5, 3)), labels=np.arange(5) % 3)
+    >>> count_rows(path)
+    5
+    """
+    if str(path) == "-":
+        return None
+    with open_source(path) as source:
+        fields = plan(source.label, source.names(), dict(specs or {}), table=source.table)
+        needed = list(dict.fromkeys(n for names in fields.values() for n in names))
+        return source.n_rows(needed)
+
+
+def read_columns(path: PathLike, specs: dict[str, tuple[Spec | None, bool]], *,
+                 quiet: bool | None = None) -> dict[str, np.ndarray]:
     """Read arbitrary named fields: ``{field: (spec, multi)}`` -> ``{field: array}``.
 
     For inputs other than classifier outputs (regression predictions, multi-label matrices):
     each ``spec`` names arrays/columns as in :func:`read_inputs` (no auto-detection; a ``None``
     spec is skipped); a field with ``multi=True`` may span several columns and is returned as
-    (N, M), else (N,).
+    (N, M), else (N,). ``quiet`` as in :func:`read_inputs`.
     """
+    quiet = _check_quiet(quiet)
     with open_source(path) as source:
         kind = "column" if source.table else "array"
         names = source.names()
@@ -117,7 +155,10 @@ def read_columns(path: PathLike,
         needed = list(dict.fromkeys(n for cols in fields.values() for n in cols))
         source.check(needed)
         parts: dict[str, list[np.ndarray]] = {f: [] for f in fields}
-        for batch in source.batches(needed, None):
+        with row_progress(_reading(source.label), total=source.n_rows(needed),
+                          quiet=quiet) as rows:
+            batches = list(source.batches(needed, None, on_rows=rows.advance))
+        for batch in batches:
             for f, cols in fields.items():
                 assert specs[f][0] is not None
                 arrays = [np.asarray(batch[c]) for c in cols]
@@ -147,6 +188,7 @@ def read_inputs(
     sample_weight: Spec | None = None,
     confidences: Spec | None = None,
     predictions: Spec | None = None,
+    quiet: bool | None = None,
 ) -> dict[str, np.ndarray]:
     """Read a file of model outputs into the arrays :func:`trueprob.evaluate` takes.
 
@@ -161,6 +203,13 @@ def read_inputs(
         glob (``"logit_*"``, matches in natural order, so ``logit_2`` precedes ``logit_10``), a
         comma-separated list, or a list of names. A field not named is auto-detected by its
         canonical name (see Notes).
+    quiet : bool, optional
+        ``True``: never draw a progress bar. By default (``None`` or ``False``) a file of more
+        than ``trueprob._progress.LARGE_ROWS`` (1,000,000) rows shows a bar over the rows read
+        on standard error, when standard error is a terminal: ``.npy``, ``.npz`` and Parquet
+        know their rows from a header or metadata; a CSV file shows a spinner with the rows
+        read so far once past that many. Nothing is written to a pipe, a file or a test
+        runner's capture.
 
     Returns
     -------
@@ -212,7 +261,7 @@ def read_inputs(
     specs = _specs(logits=logits, probs=probs, labels=labels, targets=targets, counts=counts,
                    sample_weight=sample_weight, confidences=confidences,
                    predictions=predictions)
-    (arrays,) = _read(path, specs, None)
+    (arrays,) = _read(path, specs, None, _check_quiet(quiet))
     return arrays
 
 
@@ -228,6 +277,7 @@ def iter_inputs(
     confidences: Spec | None = None,
     predictions: Spec | None = None,
     batch_rows: int = 65536,
+    quiet: bool | None = None,
 ) -> Iterator[dict[str, np.ndarray]]:
     """Read a file of model outputs in batches of at most ``batch_rows`` rows.
 
@@ -236,7 +286,9 @@ def iter_inputs(
     batch of the selected fields); ``.pt`` files and ``-`` (standard input) are loaded whole
     and then sliced. Concatenating the batches gives :func:`read_inputs`'s arrays. Only
     non-empty batches are yielded. Problems with the file itself are raised when iteration
-    starts (or when the bad row is reached); bad arguments are raised at the call.
+    starts (or when the bad row is reached); bad arguments are raised at the call. A file of
+    many rows shows a bar over the rows read while it is iterated (``quiet`` as in
+    :func:`read_inputs`).
 
     Examples
     --------
@@ -253,4 +305,4 @@ def iter_inputs(
     specs = _specs(logits=logits, probs=probs, labels=labels, targets=targets, counts=counts,
                    sample_weight=sample_weight, confidences=confidences,
                    predictions=predictions)
-    return _read(path, specs, int(batch_rows))
+    return _read(path, specs, int(batch_rows), _check_quiet(quiet))

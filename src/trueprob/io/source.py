@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -30,11 +30,19 @@ class Source:
     def check(self, names: Sequence[str]) -> None:
         """Raise :class:`FileFormatError` if ``names`` cannot be read together (before reading)."""
 
-    def batches(self, names: Sequence[str], batch_rows: int | None) -> Iterator[dict[str, Any]]:
+    def n_rows(self, names: Sequence[str]) -> int | None:
+        """The number of rows of ``names`` if the file says so cheaply (a header, metadata);
+        None when only reading it all would tell (CSV, ``.pt``)."""
+        return None
+
+    def batches(self, names: Sequence[str], batch_rows: int | None, *,
+                on_rows: Callable[[int], None] | None = None) -> Iterator[dict[str, Any]]:
         """Aligned batches ``{name: array}`` of at most ``batch_rows`` rows each.
 
         ``batch_rows=None``: exactly one batch holding every row (possibly zero rows).
-        Otherwise only non-empty batches are yielded.
+        Otherwise only non-empty batches are yielded. ``on_rows(n)`` is called as rows are
+        read, with the number of rows just read (for progress; the counts add up to the rows
+        of the file); a source read in one piece (``.pt``) does not call it.
         """
         raise NotImplementedError
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -64,7 +64,9 @@ class TorchSource(Source):
             check_numeric(self.label, name, array.dtype, "tensor")
         check_shapes(self.label, {n: a.shape for n, a in arrays.items()}, "tensor")
 
-    def batches(self, names: Sequence[str], batch_rows: int | None) -> Iterator[dict[str, Any]]:
+    def batches(self, names: Sequence[str], batch_rows: int | None, *,
+                on_rows: Callable[[int], None] | None = None) -> Iterator[dict[str, Any]]:
+        # loaded whole by torch.load in __init__: nothing left to count (on_rows is not called)
         arrays = {name: self._array(name) for name in dict.fromkeys(names)}
         n = next(iter(arrays.values())).shape[0]
         streams = {name: slices(a, n, batch_rows) for name, a in arrays.items()}
