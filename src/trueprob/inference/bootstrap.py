@@ -25,6 +25,7 @@ import numpy as np
 from scipy import special
 
 from trueprob._array import as_array, device
+from trueprob._progress import progress
 from trueprob._validation import Inputs, prepare
 from trueprob.api import _check_binning, confidences_of
 from trueprob.core.binning import equal_mass_edges
@@ -110,6 +111,7 @@ def bootstrap(
     n_blocks: int | None = None,
     max_blocks: int = 256,
     random_state: int | np.random.Generator | None = None,
+    quiet: bool | None = None,
 ) -> BootstrapResult:
     """Bootstrap intervals for every field of :func:`trueprob.evaluate`'s Report.
 
@@ -135,6 +137,8 @@ def bootstrap(
         (fewer for large K, so that the blocked state stays under about 2**23 values).
     random_state : int or numpy Generator, optional
         Seed of the row-to-block deal and of the resampling weights.
+    quiet : bool, optional
+        No progress bar (one is drawn over the replicates on stderr when it is a terminal).
 
     Returns
     -------
@@ -185,7 +189,7 @@ def bootstrap(
     seed = random_state if isinstance(random_state, int) else None
     return intervals_from_states(point, blocked, n_replicates=n_replicates, level=level,
                                  method=method, resampling=resampling, unit=unit,
-                                 reduce=reduce, random_state=rng, seed=seed)
+                                 reduce=reduce, random_state=rng, seed=seed, quiet=quiet)
 
 
 def intervals_from_states(
@@ -200,7 +204,7 @@ def intervals_from_states(
     reduce: str = "mean",
     random_state: int | np.random.Generator | None = None,
     seed: int | None = None,
-    quiet: bool | None = True,
+    quiet: bool | None = None,
 ) -> BootstrapResult:
     """The :func:`bootstrap` result from two filled states: ``point`` (all rows) and
     ``blocked`` (the same rows dealt into G blocks, ``n_blocks=G``, same bins).
@@ -210,7 +214,7 @@ def intervals_from_states(
     ``EvaluationStats.from_bytes``. Replicate r weights block g by m_rg (multinomial(G, 1/G)
     counts, or Poisson(1) for ``resampling="poisson"``); its state is sum_g m_rg S_g, finalised
     by the point estimate's formulas. ``random_state`` draws the weights; ``seed`` is only
-    recorded in the result. ``quiet=False`` draws a progress bar when stderr is a terminal.
+    recorded in the result. A progress bar is drawn when stderr is a terminal, unless ``quiet``.
 
     Examples
     --------
@@ -227,8 +231,6 @@ def intervals_from_states(
     >>> bool(iv.low <= res.report.accuracy <= iv.high), res.n_blocks
     (True, 50)
     """
-    from trueprob._progress import progress
-
     check_unit(unit)
     check_reduce(reduce)
     _check_options(n_replicates, level, method, resampling)

@@ -12,12 +12,14 @@ resample. Cost O(N B) (O(N K B) for classwise) in bounded memory.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from trueprob._array import to_numpy
+from trueprob._progress import progress
 from trueprob._validation import prepare
 from trueprob.core import summaries as sm
 from trueprob.core.binning import Binning
@@ -52,12 +54,15 @@ def consistency_test(
     closed: str = "right",
     n_resamples: int = 1000,
     random_state: int | np.random.Generator | None = None,
+    quiet: bool | None = None,
 ) -> ConsistencyTest:
     """Test H0 "the model is calibrated" by consistency resampling (Bröcker & Smith 2007).
 
     T is the top-label ECE (``statistic="ece"``) or the classwise ECE (mean over classes,
     ``statistic="classwise_ece"``) with B equal-width bins. Under H0, y*_i ~ Cat(q_i); the
     statistic is recomputed on B resampled label vectors and p = (1 + #{T* >= T}) / (1 + B).
+    A progress bar over the resamples is drawn on stderr when it is a terminal, unless
+    ``quiet``.
 
     Examples
     --------
@@ -75,7 +80,9 @@ def consistency_test(
     inputs = prepare(labels, logits=logits, probs=probs, sample_weight=sample_weight)
     state = ConsistencyStats(statistic, inputs.n_classes, n_bins=n_bins, closed=closed,
                              n_resamples=n_resamples, random_state=random_state)
-    return state.update_inputs(inputs).finalize()
+    with progress(f"consistency test ({statistic})", total=n_resamples, quiet=quiet) as bar:
+        state.update_inputs(inputs, advance=bar.advance)
+    return state.finalize()
 
 
 class ConsistencyStats:
@@ -140,8 +147,10 @@ class ConsistencyStats:
         inputs = prepare(labels, logits=logits, probs=probs, sample_weight=sample_weight)
         return self.update_inputs(inputs)
 
-    def update_inputs(self, inputs: Any) -> ConsistencyStats:
-        """Add prepared :class:`~trueprob._validation.Inputs` (all their chunks)."""
+    def update_inputs(self, inputs: Any, *,
+                      advance: Callable[[int], object] | None = None) -> ConsistencyStats:
+        """Add prepared :class:`~trueprob._validation.Inputs` (all their chunks);
+        ``advance(r)`` is called as each r resamples of these rows are drawn (progress)."""
         if inputs.kind == "confidences" or inputs.target_kind != "labels":
             raise ValueError("the consistency test draws labels from the predicted "
                              "distributions: it needs logits= or probs= with hard labels")
@@ -161,11 +170,12 @@ class ConsistencyStats:
                 probs_rows.append(to_numpy(rows.probs).astype(np.float64))
         q = np.concatenate(probs_rows) if probs_rows else None
         self._add(np.concatenate(conf_rows), np.concatenate(pred_rows),
-                  np.concatenate(y_rows), np.concatenate(w_rows), q)
+                  np.concatenate(y_rows), np.concatenate(w_rows), q,
+                  advance or (lambda r: None))
         return self
 
     def _add(self, conf: np.ndarray, pred: np.ndarray, y: np.ndarray, w: np.ndarray,
-             q: np.ndarray | None) -> None:
+             q: np.ndarray | None, advance: Callable[[int], object]) -> None:
         rng, b, k = self.rng, self.binning.n_bins, self.n_classes
         self.total += float(w.sum())
         self.n_rows += int(conf.size)
@@ -181,6 +191,7 @@ class ConsistencyStats:
                 flat = (np.arange(r)[:, None] * b + cell[None, :]).ravel()
                 self.null[start:start + r] += np.bincount(flat, (hits * w).ravel(),
                                                           r * b).reshape(r, b)
+                advance(r)
             return
         assert q is not None
         cell = to_numpy(self.binning.index(np, q)) + np.arange(k) * b  # (n, K) class-bin
@@ -196,6 +207,7 @@ class ConsistencyStats:
             y_star = np.minimum((cdf < u).sum(axis=1), k - 1)
             at = np.take_along_axis(cell, y_star[:, None], axis=1)[:, 0]
             self.null[i] += np.bincount(at, w, k * b).reshape(k, b)
+            advance(1)
 
     def _statistic(self, outcome_sums: np.ndarray) -> np.ndarray:
         """T of each resample: (R, B) -> (R,) top-label ECE, (R, K, B) -> (R,) classwise."""

@@ -330,7 +330,8 @@ def _evaluation(label: str, labels: Any, outputs: dict[str, Any], common: dict[s
     step(f"bootstrap ({s.n_replicates} replicates)")
     boot = bootstrap(labels, **kwargs, n_classes=n_classes, n_bins=s.n_bins,
                      binning=s.binning, closed=s.closed, unit=s.unit,
-                     n_replicates=s.n_replicates, level=s.level, random_state=s.seed)
+                     n_replicates=s.n_replicates, level=s.level, random_state=s.seed,
+                     quiet=True)
     step(f"consistency tests ({s.n_resamples} resamples)")
     tests = _tests(labels, outputs, common, inputs, s, notes)
     step("log-loss decomposition")
@@ -391,13 +392,15 @@ def _tests(labels: Any, outputs: dict[str, Any], common: dict[str, Any], inputs:
     weight = common.get("sample_weight")
     tests = {"ece": consistency_test(labels, **scores, sample_weight=weight, statistic="ece",
                                      n_bins=s.n_bins, closed=s.closed,
-                                     n_resamples=s.n_resamples, random_state=s.seed)}
+                                     n_resamples=s.n_resamples, random_state=s.seed,
+                                     quiet=True)}
     budget = CLASSWISE_DRAWS // max(inputs.n_rows * inputs.n_classes, 1)
     resamples = min(s.n_resamples, budget)
     if resamples >= MIN_RESAMPLES:
         tests["classwise_ece"] = consistency_test(
             labels, **scores, sample_weight=weight, statistic="classwise_ece",
-            n_bins=s.n_bins, closed=s.closed, n_resamples=resamples, random_state=s.seed)
+            n_bins=s.n_bins, closed=s.closed, n_resamples=resamples, random_state=s.seed,
+            quiet=True)
     else:
         notes.append(f"no classwise consistency test: N x K = {inputs.n_rows} x "
                      f"{inputs.n_classes} is too large for a quick one (run "
