@@ -4,6 +4,7 @@ report's analyses (whose inner steps must not open a second live display)."""
 from __future__ import annotations
 
 import contextlib
+import importlib
 import io
 import sys
 
@@ -43,7 +44,7 @@ def _recorder(monkeypatch, module) -> list:
 
 
 def test_bootstrap_bar_counts_every_replicate(monkeypatch):
-    import trueprob.inference.bootstrap as mod
+    mod = importlib.import_module("trueprob.inference.bootstrap")  # the name is shadowed
 
     bars = _recorder(monkeypatch, mod)
     z, y = _data()
