@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,13 @@ from trueprob.cli.calibrate_cmd import (
     _warnings_to_stderr,
     make_calibrator,
     multiclass_option,
+)
+from trueprob.cli.report_tasks import (
+    TaskOptions,
+    check_task_options,
+    given,
+    task_options,
+    task_report,
 )
 
 FORMATS = ("html", "markdown")
@@ -93,6 +101,7 @@ def _fit_calibrator(path: str, names: dict[str, str | None], method: str,
               help="Seed of the bootstrap and the tests.")
 @click.option("--force", is_flag=True, help="Replace an existing output file.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar on stderr.")
+@task_options
 @data_errors
 def report(file: str, output: str, fmt: str, calibrator: str | None, fit_file: str | None,
            method: str, multiclass: str, logits: str | None, probs: str | None,
@@ -100,7 +109,11 @@ def report(file: str, output: str, fmt: str, calibrator: str | None, fit_file: s
            sample_weight: str | None, confidences: str | None, predictions: str | None,
            n_classes: int | None, n_bins: int, binning: str, closed: str, unit: str,
            n_replicates: int, n_resamples: int, level: float, max_panels: int,
-           image_format: str, seed: int, force: bool, quiet: bool) -> None:
+           image_format: str, seed: int, force: bool, quiet: bool, task: str,
+           observed: str | None, mean_col: str | None, std_col: str | None,
+           scale_col: str | None, df_spec: str | None, distribution: str,
+           quantile_cols: str | None, levels: str | None, coverage: str | None,
+           n_worst: int) -> None:
     """Write a report on the model outputs in FILE: verdict, tables and diagrams.
 
     The report has the summary with bootstrap intervals and consistency-test p-values, a
@@ -111,16 +124,24 @@ def report(file: str, output: str, fmt: str, calibrator: str | None, fit_file: s
     predictions of FILE. HTML is one self-contained file (no network, no script); markdown
     holds the verdict and tables. The output is written atomically; the verdict is printed.
 
+    --task multilabel reports per-label probabilities (micro/macro scores, the worst-calibrated
+    labels with their reliability diagrams, every label by ECE); --task regression reports
+    predictive distributions (NLL, CRPS, the PIT histogram, coverage and quantile
+    calibration), with the columns named as in trueprob evaluate.
+
     \b
     Examples:
       trueprob report test.npz -o report.html
       trueprob report test.npz --fit val.npz -o report.html
       trueprob report test.npz --calibrator cal.json --format markdown -o -
+      trueprob report tags.parquet --task multilabel --logits 'logit_*' --labels 'y_*' -o r.html
+      trueprob report reg.npz --task regression --mean mu --std sd --labels y -o r.html
     """
     from trueprob._progress import progress
     from trueprob.report.html import render_html, render_markdown
     from trueprob.report.verdict import analyze
 
+    check_task_options(task)
     if calibrator is not None and fit_file is not None:
         raise click.UsageError("pass --calibrator or --fit, not both")
     if fmt == "html":
@@ -133,6 +154,15 @@ def report(file: str, output: str, fmt: str, calibrator: str | None, fit_file: s
     to_stdout = output == "-"
     if not to_stdout and Path(output).exists() and not force:
         raise click.UsageError(f"{output} exists; pass --force to replace it")
+    if task != "classification":
+        bins = n_bins if task == "multilabel" or given("n_bins") else None
+        done = task_report(TaskOptions(task, file, logits, probs, labels, sample_weight,
+                                       observed, mean_col, std_col, scale_col, df_spec,
+                                       distribution, quantile_cols, levels, coverage, n_worst,
+                                       bins, closed, unit, level),
+                           fmt=fmt, image_format=image_format, quiet=quiet)
+        _deliver(done.text, output, fmt, force, done.verdict, done.seconds)
+        return
     names = {"logits": logits, "probs": probs, "labels": labels, "targets": targets,
              "counts": counts, "sample_weight": sample_weight, "confidences": confidences,
              "predictions": predictions}
@@ -162,13 +192,19 @@ def report(file: str, output: str, fmt: str, calibrator: str | None, fit_file: s
         with progress(f"report: writing {fmt}", quiet=quiet):
             text = (render_html(analysis, image_format=image_format) if fmt == "html"
                     else render_markdown(analysis))
-    if to_stdout:
+    _deliver(text, output, fmt, force, analysis.verdict(), analysis.seconds)
+
+
+def _deliver(text: str, output: str, fmt: str, force: bool, verdict: Sequence[str],
+             seconds: float) -> None:
+    """Write the report to stdout, or atomically to ``output`` and print the verdict."""
+    if output == "-":
         sys.stdout.write(text)
         sys.stdout.flush()
         return
     with atomic_write(output, force=force) as fh:
         fh.write(text.encode("utf-8"))
-    for sentence in analysis.verdict():
+    for sentence in verdict:
         click.echo(f"- {sentence}")
     echo_err(f"trueprob: wrote {output} ({fmt}, {len(text.encode('utf-8')) / 1024:.0f} KiB) "
-             f"in {analysis.seconds:.1f} s of analysis")
+             f"in {seconds:.1f} s of analysis")

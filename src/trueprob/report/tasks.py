@@ -1,0 +1,921 @@
+"""The report beyond one-hot classification: multi-label and regression.
+
+Like the classification report (:mod:`trueprob.report.verdict` and
+:mod:`trueprob.report.html`), each task has an *analysis* that computes everything the report
+shows, a *verdict* whose every number is read from the same objects as the tables, and two
+renderings: one self-contained HTML document (inline CSS, ``data:`` images, a
+Content-Security-Policy that forbids any network access, no script) and GitHub-flavoured
+Markdown (the verdict and the tables).
+
+- Multi-label (:func:`analyze_multilabel`): the :class:`~trueprob.multilabel.MultilabelReport`
+  (micro and macro NLL, Brier and the ECE family), the worst-calibrated labels with a small
+  reliability diagram each, and every label in a table ordered by ECE, largest first. Whether
+  a label is over- or under-confident is read from the sign of its bins' gaps (see
+  :class:`LabelCalibration`).
+- Regression (:func:`analyze_regression`): the :class:`~trueprob.regression.RegressionReport`
+  (NLL, CRPS, PIT ECE, quantile calibration error, dispersion), the PIT histogram with the
+  binomial band of a calibrated model, the coverage of central intervals and the quantile
+  calibration curve, and their tables.
+
+HTML sections (``id``): multi-label ``verdict``, ``summary``, ``worst``, ``labels``,
+``settings``; regression ``verdict``, ``summary``, ``pit``, ``coverage``, ``settings``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from trueprob._version import __version__
+
+#: A label's direction is named when its signed gap is at least this share of its ECE.
+DIRECTION_SHARE = 0.5
+#: Summary rows of the multi-label report: (Aggregate field, label, description).
+MULTILABEL_ROWS = (
+    ("nll", "log loss", "binary cross-entropy per (row, label)"),
+    ("brier", "Brier", "mean (q - y)^2 per (row, label), binary form"),
+    ("ece", "ECE", "expected calibration error of q against y"),
+    ("mce", "MCE", "largest gap of a non-empty bin"),
+    ("rmsce", "RMS calibration error", "root of the weighted mean squared gap"),
+    ("ece_debiased", "debiased L2 error", "Kumar et al. 2019"),
+)
+#: Summary rows of the regression report: (RegressionReport field, label, description).
+REGRESSION_ROWS = (
+    ("nll", "log loss (NLL)", "mean -log f(y)"),
+    ("crps", "CRPS", "continuous ranked probability score, in the units of y"),
+    ("pit_ece", "PIT ECE", "mean |F_PIT(u) - u|: 0 when the PIT is uniform"),
+    ("quantile_calibration_error", "quantile calibration error",
+     "sum_j (p_j - share with F(y) <= p_j)^2 (Kuleshov et al. 2018)"),
+    ("dispersion", "dispersion", "mean squared standardised residual: 1 when calibrated"),
+)
+
+
+def _check_level(level: float) -> float:
+    if isinstance(level, bool) or not isinstance(level, (int, float)) \
+            or not 0.0 < float(level) < 1.0:
+        raise ValueError(f"level must be in (0, 1), e.g. 0.95; got {level!r}")
+    return float(level)
+
+
+def _kish(sample_weight: Any) -> float | None:
+    """W^2 / sum w_i^2 (Kish's effective number of rows), None for unit weights."""
+    if sample_weight is None:
+        return None
+    from trueprob._array import to_numpy
+
+    w = np.asarray(to_numpy(sample_weight), dtype=np.float64)
+    return float(w.sum() ** 2 / np.sum(w * w))
+
+
+# =========================================================================== multi-label
+@dataclass(frozen=True)
+class LabelCalibration:
+    """How one label departs from calibration, read from its reliability bins.
+
+    With W_b, conf_b = mean q and acc_b = mean y of bin b (W the total weight):
+
+    - ``ece`` = sum_b (W_b/W) |conf_b - acc_b| (the report's per-label ECE);
+    - ``extremity`` D = sum_b (W_b/W) sign(conf_b - 1/2) (conf_b - acc_b): positive when the
+      probabilities are more extreme (nearer 0 or 1) than the observed frequencies, i.e.
+      over-confident; negative when they are less extreme, under-confident;
+    - ``bias`` = sum_b (W_b/W) (conf_b - acc_b) = mean probability - prevalence: positive
+      when the label is predicted too often;
+    - ``direction``: "over-confident" if D >= ECE/2, "under-confident" if D <= -ECE/2, else
+      "predicted too often" / "predicted too rarely" if bias >= ECE/2 / <= -ECE/2, else
+      "mixed" (and "calibrated" when ECE = 0);
+    - ``bins_outside`` of ``bins_nonempty``: bins whose mean probability conf_b lies outside
+      the Wilson interval of acc_b (at the analysis's level).
+    """
+
+    label: int
+    name: str
+    ece: float
+    extremity: float
+    bias: float
+    direction: str
+    bins_outside: int
+    bins_nonempty: int
+
+
+@dataclass(frozen=True, eq=False)
+class MultilabelAnalysis:
+    """Everything the multi-label report shows.
+
+    ``report`` is the :class:`~trueprob.multilabel.MultilabelReport` (its ``worst`` are the
+    labels drawn); ``labels`` has a :class:`LabelCalibration` for every label, worst (largest
+    ECE, ties: lowest index) first; ``panels`` the small reliability diagrams of the worst
+    labels (a :class:`~trueprob.report.plots.ClasswiseData`, one panel per label, with Wilson
+    intervals at ``level``).
+    """
+
+    source: str
+    report: Any
+    labels: tuple[LabelCalibration, ...]
+    panels: Any
+    level: float
+    version: str
+    seconds: float
+
+    def verdict(self) -> tuple[str, ...]:
+        """The plain-language verdict (see :func:`multilabel_verdict`)."""
+        return multilabel_verdict(self)
+
+
+def _direction(ece: float, extremity: float, bias: float) -> str:
+    if ece <= 0:
+        return "calibrated"
+    if extremity >= DIRECTION_SHARE * ece:
+        return "over-confident"
+    if extremity <= -DIRECTION_SHARE * ece:
+        return "under-confident"
+    if bias >= DIRECTION_SHARE * ece:
+        return "predicted too often"
+    if bias <= -DIRECTION_SHARE * ece:
+        return "predicted too rarely"
+    return "mixed"
+
+
+def analyze_multilabel(
+    labels: Any,
+    /,
+    *,
+    logits: Any = None,
+    probs: Any = None,
+    sample_weight: Any = None,
+    label_names: Sequence[str] | None = None,
+    source: str = "",
+    n_bins: int = 15,
+    closed: str = "right",
+    unit: str = "bits",
+    level: float = 0.95,
+    n_worst: int = 5,
+) -> MultilabelAnalysis:
+    """Analyse multi-label probabilities for a report.
+
+    One pass (:class:`~trueprob.multilabel.MultilabelStats`, the state behind
+    :func:`trueprob.multilabel.evaluate_multilabel`) gives the per-label binary cross-entropy
+    (1/W) sum_i w_i [-y_il log q_il - (1 - y_il) log(1 - q_il)], Brier (1/W) sum_i w_i
+    (q_il - y_il)^2, the binned ECE family of q_il against y_il, their micro (pooled pairs)
+    and macro (mean over labels) aggregates, and every label's reliability bins. Each label's
+    direction (:class:`LabelCalibration`) is read from the signs of its bins' gaps; the
+    ``n_worst`` labels with the largest ECE get a reliability diagram with Wilson intervals
+    of acc_b at the bins' effective counts (W_b^2 / sum w_i^2) and ``level``.
+
+    Parameters
+    ----------
+    labels : array (N, L)
+        y_il in {0, 1}.
+    logits, probs : array (N, L)
+        Per-label logits z_il (q = sigmoid(z)) or probabilities q_il; exactly one.
+    sample_weight : array (N,), optional
+        Row weights.
+    label_names : sequence of str, optional
+        One name per label (default "0", "1", ...).
+    source : str
+        Name of the data (e.g. the file), for the text.
+    n_bins, closed
+        Equal-width reliability bins (SPEC.md, "Binning").
+    unit : {"bits", "nats"}
+        Unit of the log loss (default bits).
+    level : float
+        Coverage of the bins' Wilson intervals.
+    n_worst : int
+        How many of the worst-calibrated labels are drawn.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> z = rng.normal(size=(2000, 3)) * 2
+    >>> y = (rng.random((2000, 3)) < 1 / (1 + np.exp(-z))).astype(int)   # drawn from sigmoid(z)
+    >>> z[:, 1] *= 3                                                      # label 1: too extreme
+    >>> a = analyze_multilabel(y, logits=z, n_worst=2)
+    >>> a.labels[0].label, a.labels[0].direction
+    (1, 'over-confident')
+    >>> a.verdict()[1].startswith("The worst-calibrated label is 1 (ECE ")
+    True
+    """
+    from trueprob.multilabel import MultilabelStats
+    from trueprob.report.plots.data import ClasswiseData, wilson_interval
+
+    start = time.perf_counter()
+    level = _check_level(level)
+    kind = {"logits": logits, "probs": probs}  # the validation wants exactly one
+    stats = MultilabelStats(_n_labels(labels), n_bins=n_bins, closed=closed)
+    stats.update(labels, **kind, sample_weight=sample_weight)
+    report = stats.finalize(unit=unit, n_worst=n_worst, label_names=label_names)
+    k = report.n_labels
+    arrays = stats.bins.arrays()  # (L, B) sums: weight, count, sum_score, sum_outcome
+    weight = np.asarray(arrays["weight"], dtype=np.float64)
+    count = np.asarray(arrays["count"], dtype=np.int64)
+    if sample_weight is None:
+        n_eff = count.astype(np.float64)
+    else:
+        squares = MultilabelStats(k, n_bins=n_bins, closed=closed)
+        w = sample_weight if hasattr(sample_weight, "shape") else \
+            np.asarray(sample_weight, dtype=np.float64)
+        squares.update(labels, **kind, sample_weight=w * w)
+        w2 = np.asarray(squares.bins.arrays()["weight"], dtype=np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            n_eff = np.where(w2 > 0, weight * weight / np.where(w2 > 0, w2, 1.0), 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        conf = np.where(weight > 0, arrays["sum_score"] / weight, np.nan)
+        acc = np.where(weight > 0, arrays["sum_outcome"] / weight, np.nan)
+    low, high = wilson_interval(np.clip(np.nan_to_num(acc), 0.0, 1.0), n_eff, level=level)
+    total = float(report.weight)
+    share = weight / total
+    gap = np.where(weight > 0, conf - acc, 0.0)
+    extremity = np.sum(share * np.sign(np.nan_to_num(conf) - 0.5) * gap, axis=1)
+    bias = np.sum(share * gap, axis=1)
+    nonempty = weight > 0
+    outside = nonempty & ((conf < low) | (conf > high))
+    order = sorted(range(k), key=lambda j: (-report.per_label[j].ece, j))
+    per = tuple(
+        LabelCalibration(j, report.per_label[j].name, report.per_label[j].ece,
+                         float(extremity[j]), float(bias[j]),
+                         _direction(report.per_label[j].ece, float(extremity[j]),
+                                    float(bias[j])),
+                         int(outside[j].sum()), int(nonempty[j].sum()))
+        for j in order)
+    shown = np.array([w.label for w in report.worst], dtype=np.int64)
+    # the panels' points are the worst labels' bins of the report (its BinRows)
+    w_conf = np.array([[b.confidence for b in w.bins] for w in report.worst],
+                      dtype=np.float64).reshape(len(shown), -1)
+    w_acc = np.array([[b.accuracy for b in w.bins] for w in report.worst],
+                     dtype=np.float64).reshape(len(shown), -1)
+    panels = ClasswiseData(
+        shown, tuple(w.name for w in report.worst), np.asarray(report.settings.edges),
+        weight[shown], count[shown], w_conf, w_acc, low[shown], high[shown],
+        np.array([w.ece for w in report.worst], dtype=np.float64), k, total, level,
+        f"the {len(shown)} labels with the largest ECE of {k}")
+    return MultilabelAnalysis(source, report, per, panels, level, __version__,
+                              time.perf_counter() - start)
+
+
+def _n_labels(labels: Any) -> int:
+    shape = getattr(labels, "shape", None)
+    if shape is None:
+        shape = np.shape(labels)
+    if len(shape) != 2 or shape[1] < 1:
+        raise ValueError(f"labels must be an (N, L) array of 0/1 outcomes, one column per "
+                         f"label; got shape {tuple(shape)}")
+    return int(shape[1])
+
+
+def _pct(x: float) -> str:
+    return f"{x:.1%}"
+
+
+def multilabel_verdict(analysis: MultilabelAnalysis, /) -> tuple[str, ...]:
+    """Plain-language sentences about a :class:`MultilabelAnalysis`.
+
+    1. The micro and macro ECE and log loss (the summary table's numbers).
+    2. The worst-calibrated label: its ECE, direction, extremity D and bias (mean probability
+       against prevalence), and how many of its bins exclude the predicted probability from
+       the Wilson interval of the observed frequency.
+    3. The other worst labels with their ECE and direction.
+    4. Infinite log losses, if any.
+    """
+    r = analysis.report
+    unit = r.unit
+    out = [f"Over {r.n_labels} labels and {r.n} rows, the micro ECE (all (row, label) pairs "
+           f"pooled) is {r.micro.ece:.4f} and the macro ECE (mean over labels) "
+           f"{r.macro.ece:.4f}; the log loss is {r.micro.nll:.3f} {unit} per (row, label) "
+           f"pair (macro {r.macro.nll:.3f})."]
+    worst = [c for c in analysis.labels if c.label in {w.label for w in r.worst}]
+    if worst:
+        c = worst[0]
+        m = r.per_label[c.label]
+        if c.direction in ("over-confident", "under-confident"):
+            how = (f"{c.direction}: its probabilities are "
+                   f"{'more' if c.extremity > 0 else 'less'} extreme than the observed "
+                   f"frequencies by {abs(c.extremity):.3f} on average")
+        elif c.direction == "calibrated":
+            how = "calibrated in every bin"
+        elif c.direction == "mixed":
+            how = (f"with gaps of both signs (extremity {c.extremity:+.3f}, bias "
+                   f"{c.bias:+.3f}): neither over- nor under-confident overall")
+        else:
+            how = (f"mostly biased: its probabilities are too "
+                   f"{'high' if c.bias > 0 else 'low'} rather than too extreme or too mild "
+                   f"(extremity {c.extremity:+.3f})")
+        often = "too often" if c.bias > 0 else "too rarely"
+        out.append(
+            f"The worst-calibrated label is {c.name} (ECE {c.ece:.4f}), {how}; it is predicted "
+            f"{abs(c.bias) * 100:.1f} points {often} (mean probability {_pct(m.mean_prob)}, "
+            f"prevalence {_pct(m.prevalence)}), and in {c.bins_outside} of its "
+            f"{c.bins_nonempty} non-empty bins the mean probability is outside the "
+            f"{analysis.level:.0%} interval of the observed frequency.")
+    if len(worst) > 1:
+        rest = "; ".join(f"{c.name} (ECE {c.ece:.4f}, {c.direction})" for c in worst[1:])
+        out.append(f"The next worst: {rest}.")
+    if r.n_infinite_nll:
+        out.append(f"{r.n_infinite_nll} (row, label) pairs give probability 0 to the observed "
+                   f"value, so their log loss is infinite.")
+    return tuple(out)
+
+
+# =========================================================================== regression
+@dataclass(frozen=True)
+class CoverageCheck:
+    """One central interval against a calibrated model's band: ``observed`` share inside the
+    nominal ``level`` interval, the band [``low``, ``high``] (binomial at the analysis's
+    level), and ``status`` "too narrow" (below the band), "too wide" (above) or "consistent"."""
+
+    level: float
+    observed: float
+    low: float
+    high: float
+    status: str
+
+
+@dataclass(frozen=True, eq=False)
+class RegressionAnalysis:
+    """Everything the regression report shows: the
+    :class:`~trueprob.regression.RegressionReport`, the PIT histogram's and the coverage
+    plot's data (:mod:`trueprob.report.plots.tasks`, bands of a calibrated model at
+    ``level``), the coverage checks and the effective number of rows of the bands."""
+
+    source: str
+    report: Any
+    pit: Any
+    coverage: Any
+    checks: tuple[CoverageCheck, ...]
+    n_effective: float
+    level: float
+    version: str
+    seconds: float
+
+    def verdict(self) -> tuple[str, ...]:
+        """The plain-language verdict (see :func:`regression_verdict`)."""
+        return regression_verdict(self)
+
+
+def analyze_regression(
+    observed: Any,
+    predictive: Any,
+    /,
+    *,
+    sample_weight: Any = None,
+    source: str = "",
+    coverage_levels: Any = None,
+    calibration_levels: Any = None,
+    n_pit_bins: int | None = None,
+    unit: str = "bits",
+    level: float = 0.95,
+) -> RegressionAnalysis:
+    """Analyse predictive distributions for a report.
+
+    :func:`trueprob.regression.evaluate_regression` gives NLL, CRPS, the PIT u_i = F_i(y_i)
+    histogram, PIT ECE, the quantile calibration error sum_j (p_j - p_hat_j)^2, the coverage
+    of the central intervals [F_i^-1((1 - a)/2), F_i^-1((1 + a)/2)] and the dispersion
+    (1/W) sum_i w_i z_i^2. Every PIT bin, coverage level and calibration level is set against
+    the band a calibrated model would show: the central binomial interval of Binomial(n, e)
+    / n at ``level``, with e the expected share and n the rows (Kish's W^2 / sum w_i^2 for
+    weighted rows). A coverage below its band is "too narrow", above it "too wide".
+
+    Parameters
+    ----------
+    observed : array (N,)
+        The observed values y_i.
+    predictive : Gaussian, Laplace, StudentT or QuantileSet
+        The predictive distribution of each row (:mod:`trueprob.regression`).
+    sample_weight : array (N,), optional
+    source : str
+        Name of the data, for the text.
+    coverage_levels, calibration_levels, n_pit_bins
+        As in :func:`trueprob.regression.evaluate_regression`.
+    unit : {"bits", "nats"}
+        Unit of the NLL (default bits).
+    level : float
+        Coverage of the bands (default 0.95).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from trueprob.regression import Gaussian
+    >>> rng = np.random.default_rng(0)
+    >>> mu = rng.normal(size=3000); y = mu + rng.normal(size=3000)
+    >>> a = analyze_regression(y, Gaussian(mu, 0.5))         # std half the true one
+    >>> a.checks[2].level, a.checks[2].status
+    (0.9, 'too narrow')
+    >>> a.verdict()[0].startswith("The predictive intervals are too narrow: the nominal 90%")
+    True
+    """
+    from trueprob.regression import evaluate_regression
+    from trueprob.report.plots.tasks import binomial_band, coverage_data, pit_data
+
+    start = time.perf_counter()
+    level = _check_level(level)
+    report = evaluate_regression(observed, predictive, sample_weight=sample_weight,
+                                 coverage_levels=coverage_levels,
+                                 calibration_levels=calibration_levels, n_pit_bins=n_pit_bins,
+                                 unit=unit)
+    kish = _kish(sample_weight)
+    n_eff = float(report.n) if kish is None else kish
+    pit = pit_data(report, n_effective=n_eff, level=level)
+    cov = coverage_data(report, n_effective=n_eff, level=level)
+    checks = []
+    for row in report.coverage:
+        low, high = (float(v[0]) for v in binomial_band([row.level], n_eff, level=level))
+        status = ("too narrow" if row.observed < low else "too wide" if row.observed > high
+                  else "consistent")
+        checks.append(CoverageCheck(row.level, row.observed, low, high, status))
+    return RegressionAnalysis(source, report, pit, cov, tuple(checks), n_eff, level,
+                              __version__, time.perf_counter() - start)
+
+
+def _pick(checks: Sequence[CoverageCheck]) -> CoverageCheck:
+    """The check the verdict quotes: the nominal 90% interval if it is among them, else the
+    one farthest from its band."""
+    for c in checks:
+        if abs(c.level - 0.9) < 1e-9:
+            return c
+    return max(checks, key=lambda c: max(c.low - c.observed, c.observed - c.high))
+
+
+def regression_verdict(analysis: RegressionAnalysis, /) -> tuple[str, ...]:
+    """Plain-language sentences about a :class:`RegressionAnalysis`.
+
+    1. Coverage: whether the central intervals are too narrow, too wide or consistent with
+       their nominal levels, quoting the nominal 90% interval (or the worst one) with the band
+       of a calibrated model (the coverage table's numbers).
+    2. Shape of the PIT histogram: the share of rows in its two outer bins against the
+       expected share and band (a U shape: under-dispersed, too sharp; too few:
+       over-dispersed), with the dispersion (1/W) sum_i w_i z_i^2 when it exists.
+    3. Bias, when the median calibration level (p = 0.5) is outside its band: the share of
+       observations below the predicted median.
+    4. The scores: NLL, CRPS, PIT ECE and quantile calibration error.
+    """
+    from trueprob.report.plots.tasks import binomial_band
+
+    r = analysis.report
+    lvl = f"{analysis.level:.0%}"
+    out: list[str] = []
+    checks = analysis.checks
+    narrow = [c for c in checks if c.status == "too narrow"]
+    wide = [c for c in checks if c.status == "too wide"]
+
+    def quote(c: CoverageCheck) -> str:
+        return (f"the nominal {c.level:.0%} interval covers {_pct(c.observed)} of the "
+                f"observations (a calibrated model: {_pct(c.low)} to {_pct(c.high)} at "
+                f"{lvl})")
+
+    if narrow and not wide:
+        c = _pick(narrow)
+        out.append(f"The predictive intervals are too narrow: {quote(c)}; "
+                   f"{len(narrow)} of {len(checks)} central intervals cover too little.")
+    elif wide and not narrow:
+        c = _pick(wide)
+        out.append(f"The predictive intervals are too wide: {quote(c)}; "
+                   f"{len(wide)} of {len(checks)} central intervals cover too much.")
+    elif wide and narrow:
+        out.append(f"The predictive intervals have the wrong shape: {quote(_pick(narrow))} "
+                   f"(too little), while {quote(_pick(wide))} (too much).")
+    elif checks:
+        out.append(f"The coverage of the central intervals is consistent with their nominal "
+                   f"levels: {quote(_pick(checks))}.")
+    p = analysis.pit
+    b = p.observed.size
+    if b >= 3:
+        tails = float(p.observed[0] + p.observed[-1])
+        expected = float(p.expected[0] + p.expected[-1])
+        low, high = (float(v[0]) for v in binomial_band([expected], analysis.n_effective,
+                                                        level=analysis.level))
+        what = (f"{_pct(tails)} of the observations fall in the two outer bins of the PIT "
+                f"histogram ({_pct(expected)} expected, {_pct(low)} to {_pct(high)} for a "
+                f"calibrated model)")
+        disp = ("" if r.dispersion is None else
+                f"; the dispersion, the mean squared standardised residual, is "
+                f"{r.dispersion:.3f} (1 for calibrated Gaussian predictions)")
+        if tails > high:
+            out.append(f"The PIT histogram is U-shaped: {what}, so the predictive "
+                       f"distributions are under-dispersed (too sharp){disp}.")
+        elif tails < low:
+            out.append(f"The PIT histogram is hump-shaped: {what}, so the predictive "
+                       f"distributions are over-dispersed (too wide){disp}.")
+        else:
+            out.append(f"The PIT histogram's tails are as a calibrated model's: {what}{disp}.")
+    median = [c for c in r.calibration if abs(c.level - 0.5) < 1e-9]
+    if median:
+        m = median[0]
+        low, high = (float(v[0]) for v in binomial_band([0.5], analysis.n_effective,
+                                                        level=analysis.level))
+        if not low <= m.observed <= high:
+            side = "below" if m.observed > 0.5 else "above"
+            out.append(f"The predictions are biased: {_pct(m.observed)} of the observations "
+                       f"are at or below the predicted median (50% expected, {_pct(low)} to "
+                       f"{_pct(high)} for a calibrated model), so the typical observation "
+                       f"lies {side} the predicted centre.")
+    nll = "" if r.nll is None else f"NLL {r.nll:.3f} {r.unit} and "
+    out.append(f"Scores per observation: {nll}CRPS {r.crps:.4g}; PIT ECE {r.pit_ece:.4f}, "
+               f"quantile calibration error {r.quantile_calibration_error:.4f}.")
+    return tuple(out)
+
+
+# =========================================================================== rendering
+def _html_head(title: str, heading: str, meta: str) -> list[str]:
+    from trueprob.report.html import CSP, CSS, _e
+
+    return ["<!doctype html>", '<html lang="en"><head><meta charset="utf-8">',
+            f'<meta http-equiv="Content-Security-Policy" content="{CSP}">',
+            '<meta name="viewport" content="width=device-width, initial-scale=1">',
+            f"<title>{_e(title)}</title><style>{CSS}</style></head><body><main>",
+            f"<header><h1>{_e(heading)}</h1><p class='meta'>{_e(meta)}</p></header>"]
+
+
+def _html_verdict(sentences: Sequence[str]) -> str:
+    from trueprob.report.html import _e
+
+    return ('<section id="verdict"><h2>Verdict</h2><ul>'
+            + "".join(f"<li>{_e(s)}</li>" for s in sentences) + "</ul></section>")
+
+
+def _html_table(head: Sequence[str], rows: Sequence[Sequence[str]],
+                numeric_from: int = 1) -> str:
+    """A table of already formatted cells (escaped here); columns from ``numeric_from`` on
+    are right-aligned numbers."""
+    from trueprob.report.html import _e
+
+    th = "".join(f"<th>{_e(h)}</th>" for h in head)
+    body = "".join(
+        "<tr>" + "".join(f"<td class='num'>{_e(c)}</td>" if j >= numeric_from else
+                         f"<td>{_e(c)}</td>" for j, c in enumerate(row)) + "</tr>"
+        for row in rows)
+    return f"<table><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _html_tail(settings: Sequence[tuple[str, str]], version: str) -> list[str]:
+    from trueprob.report.html import _e
+
+    rows = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in settings)
+    return [f'<section id="settings"><h2>Settings</h2><table>{rows}</table></section>',
+            f"<footer>Made by trueprob {_e(version)}. Definitions: docs/beyond-one-hot.md of "
+            f"trueprob; every number above comes from one computation and is shown in the "
+            f"verdict, the tables and the figures alike.</footer>",
+            "</main></body></html>"]
+
+
+def _check_format(image_format: str) -> None:
+    if image_format not in ("svg", "png"):
+        raise ValueError(f"image_format must be 'svg' or 'png'; got {image_format!r}")
+
+
+def _md_document(title: str, meta: str, sentences: Sequence[str]) -> list[str]:
+    return [f"## {title}", "", meta, "", "### Verdict", "", *(f"- {s}" for s in sentences),
+            ""]
+
+
+def _software() -> str:
+    from trueprob.report.html import _software as software
+
+    return software()
+
+
+# --------------------------------------------------------------------------- multi-label
+def multilabel_summary_rows(analysis: MultilabelAnalysis, /) -> list[list[str]]:
+    """The summary table (metric, what it is, micro, macro), as the HTML and Markdown show it
+    (four decimals)."""
+    from trueprob.report.html import _f
+
+    r = analysis.report
+    return [[f"{label} ({r.unit})" if name == "nll" else label, what,
+             _f(getattr(r.micro, name)), _f(getattr(r.macro, name))]
+            for name, label, what in MULTILABEL_ROWS]
+
+
+def multilabel_label_rows(analysis: MultilabelAnalysis, /) -> list[list[str]]:
+    """The per-label table, every label, largest ECE first: rank, label, prevalence, mean
+    probability, NLL, Brier, ECE, MCE, extremity D, bias, direction."""
+    from trueprob.report.html import _f
+
+    r = analysis.report
+    rows = []
+    for rank, c in enumerate(analysis.labels, 1):
+        m = r.per_label[c.label]
+        rows.append([str(rank), c.name, _f(m.prevalence), _f(m.mean_prob), _f(m.nll),
+                     _f(m.brier), _f(m.ece), _f(m.mce), f"{c.extremity:+.4f}",
+                     f"{c.bias:+.4f}", c.direction])
+    return rows
+
+
+LABEL_HEAD = ("rank", "label", "prevalence", "mean probability", "log loss", "Brier", "ECE",
+              "MCE", "extremity D", "bias", "direction")
+
+
+def _multilabel_settings(a: MultilabelAnalysis) -> list[tuple[str, str]]:
+    r = a.report
+    s = r.settings
+    return [
+        ("data", a.source or "(arrays)"),
+        ("rows", f"{r.n} (total weight {r.weight:g})"),
+        ("labels L", str(r.n_labels)),
+        ("predictions", f"{r.inputs} (independent Bernoulli per label)"),
+        ("reliability bins", f"{s.n_bins} equal-width bins, {s.closed}-closed, per label; "
+                             f"micro: the per-label bins pooled"),
+        ("unit of log scores", r.unit),
+        ("bin intervals", f"Wilson score interval at the effective number of rows, level "
+                          f"{a.level:g}"),
+        ("direction", f"extremity D = sum_b (W_b/W) sign(conf_b - 1/2)(conf_b - acc_b) and "
+                      f"bias = mean probability - prevalence, named when at least "
+                      f"{DIRECTION_SHARE:g} of the label's ECE"),
+        ("software", _software()),
+        ("computed in", f"{a.seconds:.2f} s"),
+    ]
+
+
+def _worst_figure(a: MultilabelAnalysis, fmt: str) -> str | None:
+    from trueprob.report.html import _e, _figure, _img
+    from trueprob.report.plots.draw import plot_classwise_grid
+
+    data = a.panels
+    p = len(data.classes)
+    if p == 0:
+        return None
+    cols = min(p, 5)
+    rows = -(-p // cols)
+
+    def draw(fig: Any) -> None:
+        axes = fig.subplots(rows, cols, squeeze=False)
+        plot_classwise_grid(data, ax=axes)
+        fig.supxlabel("predicted probability of the label", fontsize=9)
+        fig.supylabel("observed frequency of the label", fontsize=9)
+
+    uri = _figure(draw, (1.9 * cols + 0.7, 1.95 * rows + 0.7), fmt,
+                  margins=(0.7, 0.15, 0.6, 0.25), spacing=(0.25, 0.4))
+    return _img(uri, f"Reliability diagrams of {data.selection}.",
+                f"{_e(data.selection)}. Each panel: how often the label was present against "
+                f"its predicted probability, per bin (area: share of rows; grey: "
+                f"{data.level:.0%} Wilson interval); below the diagonal: the label is "
+                f"predicted too often in that bin.", 1000)
+
+
+def _worst_bins(a: MultilabelAnalysis) -> str:
+    from trueprob.report.html import _e, _f
+
+    r = a.report
+    left, right = ("(", "]") if r.settings.closed == "right" else ("[", ")")
+    parts = []
+    for w in r.worst:
+        rows = [[f"{left}{b.lower:.3f}, {b.upper:.3f}{right}", str(b.count), _f(b.weight, 1),
+                 _f(b.confidence), _f(b.accuracy), _f(b.gap)] for b in w.bins if b.weight > 0]
+        parts.append(f"<h3>{_e(w.name)} (ECE {w.ece:.4f})</h3>"
+                     + _html_table(["bin", "rows", "weight", "mean probability",
+                                    "observed frequency", "gap"], rows))
+    return ("<details><summary>the worst labels' bins</summary>" + "".join(parts)
+            + "</details>")
+
+
+def render_multilabel_html(analysis: MultilabelAnalysis, /, *, image_format: str = "svg",
+                           title: str | None = None) -> str:
+    """The multi-label report as one self-contained HTML document (a string).
+
+    Sections: ``verdict``, ``summary`` (micro and macro), ``worst`` (a reliability diagram per
+    worst label and their bins), ``labels`` (every label, largest ECE first) and
+    ``settings``. No script, every image a ``data:`` URI, CSS inline, and the
+    Content-Security-Policy of :func:`trueprob.report.html.render_html`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> z = rng.normal(size=(300, 4)); y = (rng.random((300, 4)) < 0.4).astype(int)
+    >>> page = render_multilabel_html(analyze_multilabel(y, logits=z, n_worst=2))
+    >>> page.startswith("<!doctype html>"), page.count('<img src="data:image/svg+xml;base64,')
+    (True, 1)
+    """
+    _check_format(image_format)
+    r = analysis.report
+    source = analysis.source or "(arrays)"
+    parts = _html_head(title if title is not None else f"trueprob multi-label report — {source}",
+                       "Are these label probabilities probabilities?",
+                       f"{source} · {r.n} rows · L = {r.n_labels} labels · {r.inputs} · "
+                       f"trueprob {analysis.version}")
+    parts.append(_html_verdict(analysis.verdict()))
+    parts.append('<section id="summary"><h2>Summary</h2>'
+                 + _html_table(["metric", "what it is", "micro", "macro"],
+                               multilabel_summary_rows(analysis), numeric_from=2)
+                 + "<p class='note'>Micro: all (row, label) pairs pooled; macro: the mean over "
+                   "labels of each label's value.</p></section>")
+    figure = _worst_figure(analysis, image_format)
+    if figure is not None:
+        parts.append('<section id="worst"><h2>Worst-calibrated labels</h2>' + figure
+                     + _worst_bins(analysis) + "</section>")
+    parts.append('<section id="labels"><h2>Per-label table</h2>'
+                 "<p class='note'>Every label, largest ECE first. Extremity D &gt; 0: the "
+                 "probabilities are more extreme than the frequencies (over-confident); bias "
+                 "&gt; 0: the label is predicted too often.</p>"
+                 + _html_table(LABEL_HEAD, multilabel_label_rows(analysis), numeric_from=2)
+                 + "</section>")
+    parts += _html_tail(_multilabel_settings(analysis), analysis.version)
+    return "\n".join(parts) + "\n"
+
+
+def render_multilabel_markdown(analysis: MultilabelAnalysis, /) -> str:
+    """The multi-label report's verdict and tables as GitHub-flavoured Markdown.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> z = rng.normal(size=(300, 4)); y = (rng.random((300, 4)) < 0.4).astype(int)
+    >>> render_multilabel_markdown(analyze_multilabel(y, logits=z)).splitlines()[0]
+    '## trueprob multi-label report: (arrays)'
+    """
+    from trueprob.report.html import _md_table
+
+    r = analysis.report
+    lines = _md_document(f"trueprob multi-label report: {analysis.source or '(arrays)'}",
+                         f"{r.n} rows, L = {r.n_labels} labels, {r.inputs}; "
+                         f"{r.settings.n_bins} equal-width bins; log scores in {r.unit}; "
+                         f"trueprob {analysis.version}", analysis.verdict())
+    lines += ["### Summary", ""]
+    lines += _md_table(["metric", "what it is", "micro", "macro"],
+                       multilabel_summary_rows(analysis))
+    lines += ["", "### Per-label table (largest ECE first)", ""]
+    lines += _md_table(LABEL_HEAD, multilabel_label_rows(analysis))
+    lines += ["", "### Settings", ""]
+    lines += _md_table(["setting", "value"], [[k, v] for k, v in _multilabel_settings(analysis)])
+    lines += ["", "Diagrams: `trueprob report FILE --task multilabel -o report.html` (HTML "
+                  "format).", ""]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- regression
+def regression_summary_rows(analysis: RegressionAnalysis, /) -> list[list[str]]:
+    """The summary table (metric, what it is, value), four decimals; "n/a" where the report
+    has no value (a quantile set has no NLL and no dispersion)."""
+    from trueprob.report.html import _f
+
+    r = analysis.report
+    rows = [["rows n", "observations", str(r.n)]]
+    for name, label, what in REGRESSION_ROWS:
+        shown = f"{label} ({r.unit})" if name == "nll" else label
+        rows.append([shown, what, _f(getattr(r, name))])
+    return rows
+
+
+def coverage_rows(analysis: RegressionAnalysis, /) -> list[list[str]]:
+    """Per nominal level a: observed share inside, the band of a calibrated model, mean
+    width and the check's status."""
+    from trueprob.report.html import _f
+
+    widths = {c.level: c.mean_width for c in analysis.report.coverage}
+    return [[f"{c.level:g}", _f(c.observed), f"{_f(c.low)} – {_f(c.high)}",
+             _f(widths[c.level]), c.status] for c in analysis.checks]
+
+
+def calibration_rows(analysis: RegressionAnalysis, /) -> list[list[str]]:
+    """Per level p: the share of rows with F_i(y_i) <= p, its difference from p and the band."""
+    from trueprob.report.html import _f
+
+    d = analysis.coverage
+    return [[f"{p:g}", _f(o), f"{o - p:+.4f}", f"{_f(lo)} – {_f(hi)}"]
+            for p, o, lo, hi in zip(d.calibration_level, d.calibration_observed,
+                                    d.calibration_low, d.calibration_high, strict=True)]
+
+
+def pit_rows(analysis: RegressionAnalysis, /) -> list[list[str]]:
+    """Per PIT bin: its levels, rows, observed and expected share and the band."""
+    from trueprob.report.html import _f
+
+    p = analysis.pit
+    return [[f"({p.edges[j]:.3f}, {p.edges[j + 1]:.3f}]", str(int(p.count[j])),
+             _f(p.observed[j]), _f(p.expected[j]), f"{_f(p.low[j])} – {_f(p.high[j])}"]
+            for j in range(p.observed.size)]
+
+
+COVERAGE_HEAD = ("nominal level", "observed share inside", "band of a calibrated model",
+                 "mean width", "status")
+CALIBRATION_HEAD = ("level p", "share with F(y) <= p", "share - p",
+                    "band of a calibrated model")
+PIT_HEAD = ("PIT bin", "rows", "observed share", "expected share", "band of a calibrated model")
+
+
+def _regression_settings(a: RegressionAnalysis) -> list[tuple[str, str]]:
+    r = a.report
+    s = r.settings
+    grid = (f"{s.pit_cells} cells (PIT ECE)" if "quantiles" not in r.family else
+            "one cell per interval between the predicted quantiles")
+    return [
+        ("data", a.source or "(arrays)"),
+        ("rows", f"{r.n} (total weight {r.weight:g})"),
+        ("predictive family", r.family),
+        ("unit of log scores", r.unit),
+        ("PIT histogram", f"{s.n_pit_bins} bins; grid of {grid}"),
+        ("calibration levels", ", ".join(f"{v:g}" for v in s.calibration_levels)),
+        ("coverage levels", ", ".join(f"{v:g}" for v in s.coverage_levels) or "none"),
+        ("bands", f"central binomial interval of a calibrated model, pointwise, level "
+                  f"{a.level:g}, at {a.n_effective:.1f} effective rows"),
+        ("software", _software()),
+        ("computed in", f"{a.seconds:.2f} s"),
+    ]
+
+
+def _regression_figures(a: RegressionAnalysis, fmt: str) -> tuple[str, str]:
+    from trueprob.report.html import _figure, _img
+    from trueprob.report.plots.tasks import plot_coverage, plot_pit_histogram
+
+    pit = _figure(lambda fig: plot_pit_histogram(a.pit, ax=fig.add_subplot()), (5.6, 3.9),
+                  fmt, margins=(0.75, 0.2, 1.2, 0.35))
+    b = a.pit.observed.size
+    pit_img = _img(pit, f"PIT histogram in {b} bins with the share of a calibrated model and "
+                        f"its band; PIT ECE {a.report.pit_ece:.4f}.",
+                   f"Share of rows per PIT bin (hatched, red edge: outside the "
+                   f"{a.level:.0%} band of a calibrated model); dashed: the calibrated share. "
+                   f"A U shape means too-narrow predictive distributions, a hump too-wide "
+                   f"ones, a slope a biased centre.", 560)
+    cov = _figure(lambda fig: plot_coverage(a.coverage, ax=fig.subplots(1, 2)), (8.6, 4.3),
+                  fmt, margins=(0.7, 0.2, 0.6, 0.35), spacing=(0.35, 0.2))
+    cov_img = _img(cov, "Observed against nominal coverage of the central intervals, and the "
+                        "share of rows below each predicted quantile against its level, with "
+                        "the diagonal and the band of a calibrated model.",
+                   f"Left: coverage of the central intervals (below the diagonal: too "
+                   f"narrow). Right: quantile calibration. Grey: the {a.level:.0%} band of a "
+                   f"calibrated model.", 860)
+    return pit_img, cov_img
+
+
+def render_regression_html(analysis: RegressionAnalysis, /, *, image_format: str = "svg",
+                           title: str | None = None) -> str:
+    """The regression report as one self-contained HTML document (a string).
+
+    Sections: ``verdict``, ``summary``, ``pit`` (the PIT histogram and its table),
+    ``coverage`` (the coverage plot, the coverage and calibration tables) and ``settings``.
+    No script, every image a ``data:`` URI, CSS inline, and the Content-Security-Policy of
+    :func:`trueprob.report.html.render_html`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from trueprob.regression import Gaussian
+    >>> rng = np.random.default_rng(0)
+    >>> mu = rng.normal(size=500); y = mu + rng.normal(size=500)
+    >>> page = render_regression_html(analyze_regression(y, Gaussian(mu, 1.0)))
+    >>> page.count('<img src="data:image/svg+xml;base64,'), '<section id="coverage">' in page
+    (2, True)
+    """
+    _check_format(image_format)
+    r = analysis.report
+    source = analysis.source or "(arrays)"
+    parts = _html_head(title if title is not None else f"trueprob regression report — {source}",
+                       "Are these predictive distributions calibrated?",
+                       f"{source} · {r.n} rows · {r.family} predictions · trueprob "
+                       f"{analysis.version}")
+    parts.append(_html_verdict(analysis.verdict()))
+    parts.append('<section id="summary"><h2>Summary</h2>'
+                 + _html_table(["metric", "what it is", "value"],
+                               regression_summary_rows(analysis), numeric_from=2)
+                 + "".join(f"<p class='note'>{name} not computed: {why}</p>"
+                           for name, why in r.unavailable.items()) + "</section>")
+    pit_img, cov_img = _regression_figures(analysis, image_format)
+    parts.append('<section id="pit"><h2>PIT histogram</h2>' + pit_img
+                 + "<details><summary>the PIT bins</summary>"
+                 + _html_table(PIT_HEAD, pit_rows(analysis)) + "</details></section>")
+    cov_table = (_html_table(COVERAGE_HEAD, coverage_rows(analysis)) if analysis.checks
+                 else "<p class='note'>No coverage levels were requested.</p>")
+    parts.append('<section id="coverage"><h2>Coverage and quantile calibration</h2>' + cov_img
+                 + "<h3>Central intervals</h3>" + cov_table
+                 + "<h3>Quantile calibration</h3>"
+                 + _html_table(CALIBRATION_HEAD, calibration_rows(analysis)) + "</section>")
+    parts += _html_tail(_regression_settings(analysis), analysis.version)
+    return "\n".join(parts) + "\n"
+
+
+def render_regression_markdown(analysis: RegressionAnalysis, /) -> str:
+    """The regression report's verdict and tables as GitHub-flavoured Markdown.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from trueprob.regression import Gaussian
+    >>> y = np.random.default_rng(0).normal(size=200)
+    >>> text = render_regression_markdown(analyze_regression(y, Gaussian(np.zeros(200), 1.0)))
+    >>> text.splitlines()[0]
+    '## trueprob regression report: (arrays)'
+    """
+    from trueprob.report.html import _md_table
+
+    r = analysis.report
+    lines = _md_document(f"trueprob regression report: {analysis.source or '(arrays)'}",
+                         f"{r.n} rows, {r.family} predictions; log scores in {r.unit}; "
+                         f"trueprob {analysis.version}", analysis.verdict())
+    lines += ["### Summary", ""]
+    lines += _md_table(["metric", "what it is", "value"], regression_summary_rows(analysis))
+    lines += [f"- {name} not computed: {why}" for name, why in r.unavailable.items()]
+    if analysis.checks:
+        lines += ["", "### Coverage of central intervals", ""]
+        lines += _md_table(COVERAGE_HEAD, coverage_rows(analysis))
+    lines += ["", "### Quantile calibration", ""]
+    lines += _md_table(CALIBRATION_HEAD, calibration_rows(analysis))
+    lines += ["", "### PIT histogram", ""]
+    lines += _md_table(PIT_HEAD, pit_rows(analysis))
+    lines += ["", "### Settings", ""]
+    lines += _md_table(["setting", "value"], [[k, v] for k, v in _regression_settings(analysis)])
+    lines += ["", "Diagrams: `trueprob report FILE --task regression -o report.html` (HTML "
+                  "format).", ""]
+    return "\n".join(lines)
