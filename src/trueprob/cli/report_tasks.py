@@ -117,7 +117,7 @@ def check_task_options(task: str, ctx: click.Context | None = None) -> None:
         owners = sorted({_owner(n) for n in wrong})
         flags = ", ".join(_flag(ctx, n) for n in wrong)
         raise click.UsageError(f"{flags} {'does' if len(wrong) == 1 else 'do'} not apply to "
-                               f"--task {task} (options of --task {' / '.join(owners)})")
+                               f"--task {task} (they are for --task {' / '.join(owners)})")
 
 
 def _owner(name: str) -> str:
