@@ -219,16 +219,24 @@ def test_distributed_temperature_equals_in_memory(client, dataset):
 
 # ---------------------------------------------------------------- processes and faults
 @pytest.mark.slow
-def test_killed_worker_gives_the_same_result(tmp_path):
+@pytest.mark.parametrize("bar", [False, True], ids=["no-bar", "bar"])
+def test_killed_worker_gives_the_same_result(tmp_path, monkeypatch, capsys, bar):
     """SIGKILL one of two worker processes while the evaluation runs: the lost tasks are
-    recomputed and the report is byte-for-byte the undisturbed one."""
+    recomputed and the report is byte-for-byte the undisturbed one. With a progress bar
+    drawn the partition states are futures held by the client; losing some must not change
+    the result either."""
+    if bar:
+        from trueprob import _progress
+
+        monkeypatch.setattr(_progress, "progress_enabled",
+                            lambda *, quiet=None, stream=None: not quiet)
     rng = np.random.default_rng(5)
     z, y = make(rng, 120_000, k=10)
     write_columns(tmp_path / "d.parquet", z, y, row_group_size=6000)
     options = {"logits": "logit_*", "labels": "y", "partition_rows": 6000, "batch_rows": 2000,
                "split_every": 4}
     # the same parts and tree on the threaded scheduler give the same bytes (tested above)
-    undisturbed = tpd.evaluate(tmp_path / "d.parquet", **options)
+    undisturbed = tpd.evaluate(tmp_path / "d.parquet", **options, quiet=True)
     with tpd.dask_client(local="local:2") as c:
         pids = c.run(os.getpid)
         victim = sorted(pids)[0]
@@ -255,6 +263,8 @@ def test_killed_worker_gives_the_same_result(tmp_path):
         assert victim not in c.scheduler_info()["workers"]  # the killed worker is gone
     assert result["report"].to_dict() == undisturbed.to_dict()
     assert_reports_close(undisturbed, trueprob.evaluate(y, logits=z))
+    drawn = capsys.readouterr().err
+    assert ("evaluating" in drawn and "/20" in drawn) is bar  # 20 parts of 6000 rows
 
 
 def test_distributed_vector_scaling_equals_in_memory(client, dataset):

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from trueprob._progress import ProgressBar, progress
 from trueprob.report.result import Report
 from trueprob.stats.evaluation import EvaluationStats, check_reduce, check_unit
 from trueprob.streaming import (
@@ -102,8 +103,8 @@ def _row_group_batches(file: str, row_groups: Sequence[int], first_row: int,
     from trueprob.io.read import _assemble
 
     class RowGroups(ParquetSource):
-        def batches(self, names: Sequence[str],
-                    batch_rows: int | None) -> Iterator[dict[str, Any]]:
+        def batches(self, names: Sequence[str], batch_rows: int | None, *,
+                    on_rows: Callable[[int], None] | None = None) -> Iterator[dict[str, Any]]:
             unique = list(dict.fromkeys(names))
             self._widths, self._offset = {}, first_row
             try:
@@ -375,14 +376,71 @@ def _tree(nodes: list[Any], combine: Callable[..., Any], split_every: int) -> An
 
 
 def _map_reduce(plan: _Plan, task: Callable[..., Any], args: tuple[Any, ...],
-                combine: Callable[..., Any], split_every: int, client: Any) -> Any:
+                combine: Callable[..., Any], split_every: int, client: Any,
+                bar: ProgressBar | None = None, description: str = "") -> Any:
+    """``task`` on every part, the results reduced by ``combine`` in a tree, computed.
+
+    With a drawn ``bar``, it is restarted with ``description`` and advanced as each part's
+    task completes (see :func:`_counted_compute`); the graph and the result are the same.
+    """
     dask = _require_dask()
     leaves = [dask.delayed(task, pure=True)(part, *args, *data)
               for part, data in zip(plan.parts, plan.data, strict=True)]
+    if bar is not None and bar.active:
+        bar.restart(description, total=len(leaves))
+        return _counted_compute(leaves, combine, split_every, client, bar)
     root = _tree(leaves, combine, split_every)
     if client is not None:
         return client.compute(root).result()
     return dask.compute(root)[0]
+
+
+def _counted_compute(leaves: list[Any], combine: Callable[..., Any], split_every: int,
+                     client: Any, bar: ProgressBar) -> Any:
+    """Compute the tree over ``leaves``, advancing ``bar`` once per finished leaf.
+
+    On a distributed client the leaves are submitted as futures and the tree is built on
+    them: the client already hears from the scheduler when a future it holds finishes, so
+    counting them costs no extra round trip; a leaf lost with a worker is recomputed as
+    before (the client holds it). On dask's local schedulers a callback counts the leaves'
+    keys as their tasks end. Leaf and tree keys are those of the uncounted graph.
+    """
+    dask = _require_dask()
+    client = client if client is not None else _current_client()
+    if client is None:
+        from dask.callbacks import Callback
+
+        keys = {leaf.key for leaf in leaves}
+
+        def posttask(key: Any, result: Any, dsk: Any, state: Any, worker_id: Any) -> None:
+            if key in keys:
+                bar.advance(1)
+
+        with Callback(posttask=posttask):
+            return dask.compute(_tree(leaves, combine, split_every))[0]
+    from distributed import as_completed
+
+    futures = client.compute(leaves)
+    root = _tree(futures, combine, split_every)
+    result = root if len(futures) == 1 else client.compute(root)
+    for future in as_completed(futures):
+        bar.advance(1)
+        if future.status == "error":
+            break  # the result raises the task's error now, as without the bar
+    return result.result()
+
+
+def _current_client() -> Any:
+    """The distributed client that ``dask.compute`` would use now, or None."""
+    import dask.base
+
+    scheduler = dask.base.get_scheduler()
+    owner = getattr(scheduler, "__self__", None)
+    try:
+        from distributed import Client
+    except ImportError:
+        return None
+    return owner if isinstance(owner, Client) else None
 
 
 def _check_split_every(split_every: int) -> int:
@@ -533,6 +591,7 @@ def evaluate(
     partition_rows: int = PARTITION_ROWS,
     split_every: int = SPLIT_EVERY,
     client: Any = None,
+    quiet: bool | None = None,
 ) -> Report:
     """The :func:`trueprob.evaluate` report of a dataset on a Dask cluster.
 
@@ -562,6 +621,11 @@ def evaluate(
         Fan-in of the tree that adds the states.
     client : distributed.Client, optional
         Where to run; default: the current client, else dask's default scheduler.
+    quiet : bool, optional
+        ``True``: no progress bar. By default a bar over the parts whose tasks have finished
+        is drawn on standard error when it is a terminal, restarted at each map-reduce
+        ("pass 2: equal-mass edges", "evaluating"). It does not change the graph or the
+        result.
 
     Returns
     -------
@@ -594,18 +658,23 @@ def evaluate(
     cal = None if calibrator is None else (type(calibrator).__module__, calibrator.to_dict())
     settings = _Settings(n_classes=n_classes, calibrator=cal, n_bins=n_bins, closed=closed)
     EvaluationStats(2, n_bins=n_bins, closed=closed)  # bad settings fail here, not in a task
-    if binning == "mass":
-        search = QuantileSearch(n_bins)
-        while (step := search.plan()) is not None:
-            total, merged = _map_reduce(plan, _search_task, (settings, step),
-                                        _merge_search_parts, fan_in, client)
-            if merged is None:
-                raise ValueError(f"{plan.label}: no rows; at least one row is needed")
-            search.update(step, merged, total)
-        settings = _Settings(n_classes=n_classes, calibrator=cal, n_bins=n_bins,
-                             closed=closed, edges=tuple(float(e) for e in search.edges()),
-                             binning="mass")
-    blob = _map_reduce(plan, _state_task, (settings,), _merge_states, fan_in, client)
+    with progress("evaluating", total=len(plan.parts), quiet=quiet) as bar:
+        last = "evaluating"
+        if binning == "mass":
+            search = QuantileSearch(n_bins)
+            while (step := search.plan()) is not None:
+                total, merged = _map_reduce(plan, _search_task, (settings, step),
+                                            _merge_search_parts, fan_in, client, bar,
+                                            f"pass {search.passes + 1}: equal-mass edges")
+                if merged is None:
+                    raise ValueError(f"{plan.label}: no rows; at least one row is needed")
+                search.update(step, merged, total)
+            settings = _Settings(n_classes=n_classes, calibrator=cal, n_bins=n_bins,
+                                 closed=closed, edges=tuple(float(e) for e in search.edges()),
+                                 binning="mass")
+            last = "last pass: evaluating"
+        blob = _map_reduce(plan, _state_task, (settings,), _merge_states, fan_in, client,
+                           bar, last)
     if blob is None:
         raise ValueError(f"{plan.label}: no rows; at least one row is needed")
     return EvaluationStats.from_bytes(blob).finalize(unit=unit, reduce=reduce)
@@ -626,6 +695,7 @@ def fit_temperature(
     partition_rows: int = PARTITION_ROWS,
     split_every: int = SPLIT_EVERY,
     client: Any = None,
+    quiet: bool | None = None,
 ) -> Any:
     """Temperature scaling fitted by maximum likelihood where the data are.
 
@@ -636,6 +706,7 @@ def fit_temperature(
     and f''' (:func:`trueprob.streaming.temperature_sums`). Only those numbers leave the
     workers. ``data`` and the field options are those of :func:`evaluate`; to avoid
     re-reading the files at every step of a dask DataFrame or Array, persist it first.
+    ``quiet`` as in :func:`evaluate` (the bar names the pass: "temperature: Halley pass 3").
 
     Returns
     -------
@@ -661,16 +732,23 @@ def fit_temperature(
              "predictions": None}
     plan = _plan_inputs(data, specs, batch_rows, partition_rows)
     settings = _Settings(purpose="temperature scaling")
-    first = _map_reduce(plan, _first_task, (settings,), _merge_first, fan_in, client)
-    if first is None:
-        raise ValueError(f"{plan.label}: no rows; at least one row is needed")
-    kind, k, sums = first
+    with progress("temperature", total=len(plan.parts), quiet=quiet) as bar:
+        first = _map_reduce(plan, _first_task, (settings,), _merge_first, fan_in, client,
+                            bar, "temperature: first pass (T = 1)")
+        if first is None:
+            raise ValueError(f"{plan.label}: no rows; at least one row is needed")
+        kind, k, sums = first
+        halley = 0
 
-    def run_pass(beta: float) -> np.ndarray:
-        return np.asarray(_map_reduce(plan, _temperature_task, (settings, float(beta)), _add,
-                                      fan_in, client))
+        def run_pass(beta: float) -> np.ndarray:
+            nonlocal halley
+            halley += 1
+            return np.asarray(_map_reduce(plan, _temperature_task, (settings, float(beta)),
+                                          _add, fan_in, client, bar,
+                                          f"temperature: Halley pass {halley}"))
 
-    return fit_temperature_sums(sums, run_pass, kind=kind, n_classes=k, max_iter=max_iter)
+        return fit_temperature_sums(sums, run_pass, kind=kind, n_classes=k,
+                                    max_iter=max_iter)
 
 
 def fit_vector_scaling(
@@ -692,13 +770,14 @@ def fit_vector_scaling(
     partition_rows: int = PARTITION_ROWS,
     split_every: int = SPLIT_EVERY,
     client: Any = None,
+    quiet: bool | None = None,
 ) -> Any:
     """Vector scaling (r_i = softmax(w * x_i + b)) fitted by Newton's method where the data
     are: each step is one map-reduce of the per-part NLL, gradient and 2K x 2K Hessian
     (:func:`trueprob.streaming.vector_sums`), solved on the caller
     (:func:`trueprob.streaming.fit_vector_sums`). Penalties as
     :class:`~trueprob.calibrators.scaling.VectorScaling` with a fixed ``reg_lambda``.
-    ``data`` and the field options are those of :func:`evaluate`.
+    ``data``, the field options and ``quiet`` are those of :func:`evaluate`.
 
     Returns
     -------
@@ -726,17 +805,24 @@ def fit_vector_scaling(
              "predictions": None}
     plan = _plan_inputs(data, specs, batch_rows, partition_rows)
     settings = _Settings(purpose="vector scaling")
-    probe = _map_reduce(plan, _probe_task, (settings,), _merge_probe, fan_in, client)
-    if probe is None:
-        raise ValueError(f"{plan.label}: no rows; at least one row is needed")
-    kind, k = probe
+    with progress("vector scaling", total=len(plan.parts), quiet=quiet) as bar:
+        probe = _map_reduce(plan, _probe_task, (settings,), _merge_probe, fan_in, client,
+                            bar, "vector scaling: checking the inputs")
+        if probe is None:
+            raise ValueError(f"{plan.label}: no rows; at least one row is needed")
+        kind, k = probe
+        newton = 0
 
-    def run_pass(coef: np.ndarray, intercept: np.ndarray) -> np.ndarray:
-        return np.asarray(_map_reduce(plan, _vector_task, (settings, coef, intercept), _add,
-                                      fan_in, client))
+        def run_pass(coef: np.ndarray, intercept: np.ndarray) -> np.ndarray:
+            nonlocal newton
+            newton += 1
+            return np.asarray(_map_reduce(plan, _vector_task, (settings, coef, intercept),
+                                          _add, fan_in, client, bar,
+                                          f"vector scaling: Newton pass {newton}"))
 
-    return fit_vector_sums(run_pass, kind=kind, n_classes=k, reg=reg, reg_lambda=reg_lambda,
-                           reg_mu=reg_mu, tol=tol, max_iter=max_iter)
+        return fit_vector_sums(run_pass, kind=kind, n_classes=k, reg=reg,
+                               reg_lambda=reg_lambda, reg_mu=reg_mu, tol=tol,
+                               max_iter=max_iter)
 
 
 # ============================================================================ clusters

@@ -21,6 +21,7 @@ are those :func:`trueprob.evaluate` computes from all rows at once.
 
 from __future__ import annotations
 
+import contextlib
 import glob as _glob
 import math
 import os
@@ -33,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from trueprob._progress import ProgressBar
 from trueprob._validation import Inputs, prepare
 from trueprob.report.result import Report
 from trueprob.stats.evaluation import EvaluationStats, check_reduce, check_unit
@@ -128,6 +130,7 @@ def iter_batches(
     confidences: Spec = None,
     predictions: Spec = None,
     batch_rows: int = BATCH_ROWS,
+    quiet: bool | None = True,
 ) -> Iterator[tuple[str, int, dict[str, np.ndarray]]]:
     """``(file, first row in that file, arrays)`` for every batch of a dataset, in order.
 
@@ -135,7 +138,10 @@ def iter_batches(
     ``"logit_*"`` or a list; auto-detected when not given), resolved in each file. Every file
     must give the same fields with the same number of classes; otherwise a
     :class:`~trueprob.io.FileFormatError` names the file that differs. Arrays are
-    C-contiguous (:func:`normalise`).
+    C-contiguous (:func:`normalise`). ``quiet=False`` lets each file of more than
+    ``trueprob._progress.LARGE_ROWS`` rows show its own reading bar (see
+    :func:`trueprob.io.read_inputs`); by default the passes below draw one bar for the whole
+    dataset instead.
 
     Examples
     --------
@@ -156,7 +162,7 @@ def iter_batches(
     first_file = ""
     for file in files:
         start = 0
-        for batch in iter_inputs(file, **specs, batch_rows=rows):
+        for batch in iter_inputs(file, **specs, batch_rows=rows, quiet=quiet):
             shape = {k: tuple(v.shape[1:]) for k, v in batch.items()}
             if layout is None:
                 layout, first_file = shape, str(file)
@@ -259,15 +265,74 @@ def _stream(path: PathLike, specs: dict[str, Spec], batch_rows: int, n_classes: 
     """A function that starts a new pass over the dataset each time it is called."""
     dataset_files(path)  # a missing path or an empty folder is an error now, not at a pass
 
+    fields: dict[str, Any] = specs
+
     def batches() -> Iterator[Batch]:
         k = n_classes
-        for source, start, arrays in iter_batches(path, **specs, batch_rows=batch_rows):
+        for source, start, arrays in iter_batches(path, **fields, batch_rows=batch_rows):
             batch = prepare_batch(arrays, n_classes=k, calibrator=calibrator, source=source,
                                   start=start, purpose=purpose)
             k = batch.inputs.n_classes
             yield batch
 
     return batches
+
+
+# ============================================================================ progress
+def dataset_rows(path: PathLike, specs: dict[str, Spec] | None = None) -> int | None:
+    """The rows of a dataset from its files' headers and metadata, or None if a file does not
+    say (CSV, ``.pt``) or cannot be read (the pass will report that file's problem).
+
+    >>> import tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> for i, n in enumerate((3, 4)):
+    ...     np.savez(folder / f"part-{i}.npz", logits=np.zeros((n, 2)), labels=np.zeros(n, int))
+    >>> dataset_rows(folder)
+    7
+    """
+    from trueprob.io.read import count_rows
+
+    total = 0
+    try:
+        for file in dataset_files(path):
+            n = count_rows(file, {k: v for k, v in (specs or {}).items() if v is not None})
+            if n is None:
+                return None
+            total += n
+    except (ValueError, TypeError, OSError, ImportError):
+        return None
+    return total
+
+
+@contextlib.contextmanager
+def pass_progress(path: PathLike, specs: dict[str, Spec], description: str, *,
+                  quiet: bool | None) -> Iterator[ProgressBar]:
+    """One bar over the rows of ``path`` for a run of passes (:func:`counted` restarts it at
+    each pass). The total comes from :func:`dataset_rows`, looked up only when the bar is
+    drawn; without it the bar is a spinner with the rows counted in its text."""
+    from trueprob import _progress
+
+    total = dataset_rows(path, specs) if _progress.progress_enabled(quiet=quiet) else None
+    with _progress.progress(description, total=total, quiet=quiet) as bar:
+        yield bar
+
+
+def counted(passes: Callable[[], Iterable[Batch]], bar: ProgressBar | None,
+            description: str) -> Iterable[Batch]:
+    """Start a pass of ``passes`` and, with a ``bar``, restart the bar from zero with
+    ``description`` and advance it by each batch's rows once the batch has been used."""
+    if bar is None:
+        return passes()
+    bar.restart(description, total=bar.total)
+    return _advancing(passes(), bar, description)
+
+
+def _advancing(batches: Iterable[Batch], bar: ProgressBar, description: str) -> Iterator[Batch]:
+    for batch in batches:
+        yield batch
+        bar.advance(batch.inputs.n_rows)
+        if bar.total is None:  # a spinner: the rows so far in its text
+            bar.describe(f"{description}: {int(bar.completed):,} rows")
 
 
 # ============================================================================ equal-mass edges
@@ -445,13 +510,18 @@ def _confidences(batch: Batch) -> Iterator[tuple[np.ndarray, np.ndarray | None]]
         yield confidence_keys(to_numpy(rows.confidence)), w
 
 
-def mass_edges(passes: Callable[[], Iterable[Batch]], n_bins: int) -> np.ndarray:
-    """Exact equal-mass edges of a stream (:class:`QuantileSearch`, a few passes)."""
+def mass_edges(passes: Callable[[], Iterable[Batch]], n_bins: int, *,
+               bar: ProgressBar | None = None) -> np.ndarray:
+    """Exact equal-mass edges of a stream (:class:`QuantileSearch`, a few passes).
+
+    ``bar`` (optional) is restarted at each pass ("pass 2: equal-mass edges") and advanced
+    by the rows of each batch.
+    """
     search = QuantileSearch(n_bins)
     while (plan := search.plan()) is not None:
         merged: list[Any] | None = None
         total = 0.0
-        for batch in passes():
+        for batch in counted(passes, bar, f"pass {search.passes + 1}: equal-mass edges"):
             for keys, w in _confidences(batch):
                 merged = merge_search(merged, search_pass(plan, keys, w))
                 total += float(keys.size) if w is None else float(w.sum())
@@ -473,17 +543,20 @@ def stats_of_batches(
     binning: str = "width",
     closed: str = "right",
     on_rows: Callable[[int], None] | None = None,
+    bar: ProgressBar | None = None,
 ) -> EvaluationStats:
     """One :class:`~trueprob.stats.EvaluationStats` from a restartable stream of batches.
 
     ``passes()`` starts a pass over the data (called once, or a few more times for
     ``binning="mass"``, whose edges come first from :func:`mass_edges`). ``on_rows(n)`` is
     called after each batch of the evaluation pass with its number of rows (for progress).
+    ``bar`` (optional) counts the rows of every pass, each pass named on it.
     """
     _check_binning(binning)
-    edges = mass_edges(passes, n_bins) if binning == "mass" else None
+    edges = mass_edges(passes, n_bins, bar=bar) if binning == "mass" else None
     stats: EvaluationStats | None = None
-    for batch in passes():
+    last = "evaluating" if edges is None else "last pass: evaluating"
+    for batch in counted(passes, bar, last):
         if stats is None:
             stats = EvaluationStats(batch.inputs.n_classes, n_bins=n_bins, closed=closed,
                                     edges=edges, binning_name=binning)
@@ -521,6 +594,7 @@ def stats_from_path(
     binning: str = "width",
     closed: str = "right",
     on_rows: Callable[[int], None] | None = None,
+    quiet: bool | None = None,
 ) -> EvaluationStats:
     """The :class:`~trueprob.stats.EvaluationStats` of a dataset, read in batches.
 
@@ -542,8 +616,10 @@ def stats_from_path(
              "counts": counts, "sample_weight": sample_weight, "confidences": confidences,
              "predictions": predictions}
     passes = _stream(path, specs, _check_batch_rows(batch_rows), n_classes, calibrator)
-    return stats_of_batches(passes, n_bins=n_bins, binning=binning, closed=closed,
-                            on_rows=on_rows)
+    _check_binning(binning)
+    with pass_progress(path, specs, "evaluating", quiet=quiet) as bar:
+        return stats_of_batches(passes, n_bins=n_bins, binning=binning, closed=closed,
+                                on_rows=on_rows, bar=bar)
 
 
 def evaluate_path(
@@ -567,6 +643,7 @@ def evaluate_path(
     unit: str = "nats",
     reduce: str = "mean",
     on_rows: Callable[[int], None] | None = None,
+    quiet: bool | None = None,
 ) -> Report:
     """Evaluate a dataset of model outputs in bounded memory: the :func:`trueprob.evaluate`
     report of all its rows, read a batch at a time.
@@ -592,6 +669,10 @@ def evaluate_path(
         first, in two to five extra passes of bounded memory (:class:`QuantileSearch`).
     on_rows : callable, optional
         Called with the number of rows of each batch of the evaluation pass (progress).
+    quiet : bool, optional
+        ``True``: no progress bar. By default a bar over the rows of each pass ("pass 2:
+        equal-mass edges", "evaluating") is drawn on standard error when it is a terminal;
+        its total comes from the files' headers and metadata (a spinner for CSV).
 
     Returns
     -------
@@ -616,7 +697,7 @@ def evaluate_path(
         path, logits=logits, probs=probs, labels=labels, targets=targets, counts=counts,
         sample_weight=sample_weight, confidences=confidences, predictions=predictions,
         n_classes=n_classes, calibrator=calibrator, batch_rows=batch_rows, n_bins=n_bins,
-        binning=binning, closed=closed, on_rows=on_rows,
+        binning=binning, closed=closed, on_rows=on_rows, quiet=quiet,
     )
     return stats.finalize(unit=unit, reduce=reduce)
 
@@ -796,11 +877,14 @@ def fit_temperature_sums(
 
 
 def fit_temperature_batches(passes: Callable[[], Iterable[Batch]], *,
-                            max_iter: int = 50) -> Any:
-    """Temperature scaling by maximum likelihood over a restartable stream of batches."""
+                            max_iter: int = 50, bar: ProgressBar | None = None) -> Any:
+    """Temperature scaling by maximum likelihood over a restartable stream of batches.
+
+    ``bar`` (optional) counts the rows of every pass ("temperature: Halley pass 3").
+    """
     first = np.zeros(N_FIRST)
     kind, k = "logits", 0
-    for batch in passes():
+    for batch in counted(passes, bar, "temperature: first pass (T = 1)"):
         kind = "logits" if batch.inputs.kind == "logits" else "probs"
         k = batch.inputs.n_classes
         for rows in fit_rows(batch):
@@ -808,9 +892,13 @@ def fit_temperature_batches(passes: Callable[[], Iterable[Batch]], *,
     if k == 0:
         raise ValueError("the dataset has no rows; at least one row is needed")
 
+    halley = 0
+
     def run_pass(beta: float) -> np.ndarray:
+        nonlocal halley
+        halley += 1
         out = np.zeros(4)
-        for batch in passes():
+        for batch in counted(passes, bar, f"temperature: Halley pass {halley}"):
             for rows in fit_rows(batch):
                 out += temperature_sums(rows, beta)
         return out
@@ -830,6 +918,7 @@ def fit_temperature_path(
     sample_weight: Spec = None,
     batch_rows: int = BATCH_ROWS,
     max_iter: int = 50,
+    quiet: bool | None = None,
 ) -> Any:
     """Fit temperature scaling on a dataset by maximum likelihood, in passes over batches.
 
@@ -839,7 +928,8 @@ def fit_temperature_path(
     Halley step from beta = 1 (usually four to six passes in all). Memory is one batch.
     The result equals ``TemperatureScaling().fit`` on all rows at once to machine precision
     (both stop at the same rule: a Halley step below 3e-6 beta leaves an error of order its
-    cube).
+    cube). Unless ``quiet``, a bar over the rows of each pass is drawn on standard error
+    when it is a terminal (as in :func:`evaluate_path`).
 
     Returns
     -------
@@ -861,7 +951,8 @@ def fit_temperature_path(
              "predictions": None}
     passes = _stream(path, specs, _check_batch_rows(batch_rows), None, None,
                      purpose="temperature scaling")
-    return fit_temperature_batches(passes, max_iter=max_iter)
+    with pass_progress(path, specs, "temperature", quiet=quiet) as bar:
+        return fit_temperature_batches(passes, max_iter=max_iter, bar=bar)
 
 
 # ============================================================================ vector scaling
@@ -999,13 +1090,15 @@ def fit_vector_scaling_path(
     tol: float = 1e-9,
     max_iter: int = 100,
     batch_rows: int = BATCH_ROWS,
+    quiet: bool | None = None,
 ) -> Any:
     """Fit vector scaling (r_i = softmax(w * x_i + b)) on a dataset, in passes over batches.
 
     Penalised maximum likelihood as :class:`~trueprob.calibrators.scaling.VectorScaling`
     with a fixed ``reg_lambda`` (cross-validation needs the rows in memory), by Newton's
     method with the exact gradient and Hessian summed over all rows in each pass
-    (:func:`fit_vector_sums`). Memory: one batch and a 2K x 2K matrix.
+    (:func:`fit_vector_sums`). Memory: one batch and a 2K x 2K matrix. Unless ``quiet``, a
+    bar over the rows of each pass is drawn on standard error when it is a terminal.
 
     Examples
     --------
@@ -1031,12 +1124,18 @@ def fit_vector_scaling_path(
     if k == 0:
         raise ValueError("the dataset has no rows; at least one row is needed")
 
+    newton = 0
+
     def run_pass(coef: np.ndarray, intercept: np.ndarray) -> np.ndarray:
+        nonlocal newton
+        newton += 1
         out = np.zeros(2 + 2 * k + 4 * k * k)
-        for batch in passes():
+        for batch in counted(passes, bar, f"vector scaling: Newton pass {newton}"):
             for rows in fit_rows(batch, purpose="vector scaling"):
                 out += vector_sums(rows, coef, intercept)
         return out
 
-    return fit_vector_sums(run_pass, kind=kind, n_classes=k, reg=reg, reg_lambda=reg_lambda,
-                           reg_mu=reg_mu, tol=tol, max_iter=max_iter)
+    with pass_progress(path, specs, "vector scaling", quiet=quiet) as bar:
+        return fit_vector_sums(run_pass, kind=kind, n_classes=k, reg=reg,
+                               reg_lambda=reg_lambda, reg_mu=reg_mu, tol=tol,
+                               max_iter=max_iter)
