@@ -238,6 +238,10 @@ def test_multilabel_tables_hold_the_report_numbers(tagged):
     summary = {row[0]: row[2:] for row in _table(text, "### Summary")}
     assert summary["ECE"] == [f"{r.micro.ece:.4f}", f"{r.macro.ece:.4f}"]
     assert summary["Brier"] == [f"{r.micro.brier:.4f}", f"{r.macro.brier:.4f}"]
+    # docs/beyond-one-hot.md: pooling can only cancel gaps (micro ECE <= macro ECE), and every
+    # label has total weight W (micro and macro log loss and Brier coincide)
+    assert r.micro.ece <= r.macro.ece
+    assert r.micro.nll == pytest.approx(r.macro.nll, rel=1e-12)
     # micro log loss in bits: binary cross-entropy over all pairs, with numpy
     q = _sigmoid(z)
     bce = -np.mean(y * np.log(q) + (1 - y) * np.log1p(-q)) / math.log(2)
@@ -400,3 +404,48 @@ def test_cli_multilabel_and_classification_usage_errors(files, args, message):
     result = _run(str(files / "tags.npz"), *args, "-o", str(files / "x.html"))
     assert result.exit_code == 2, result.output
     assert message in result.stderr
+
+
+# --------------------------------------------------------------------------- browser
+def _browser_harness():
+    """The headless-Chromium harness of tests/test_report_browser.py (DevTools over a pipe,
+    every requested URL recorded), loaded from its file; skipped without chromium."""
+    import importlib.util
+    import shutil
+    from pathlib import Path
+
+    if shutil.which("chromium") is None:
+        pytest.skip("chromium is not on PATH (Debian: apt-get install chromium)")
+    path = Path(__file__).with_name("test_report_browser.py")
+    if not path.exists():
+        pytest.skip("tests/test_report_browser.py (the Chromium harness) is not present")
+    spec = importlib.util.spec_from_file_location("_trueprob_browser_harness", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.slow
+def test_both_reports_load_in_chromium_without_network(tmp_path, narrow, tagged):
+    harness = _browser_harness()
+    pages = {"regression": (tmp_path / "reg.html", render_regression_html(narrow["analysis"]),
+                            ["verdict", "summary", "pit", "coverage", "settings"], 2),
+             "multilabel": (tmp_path / "tags.html", render_multilabel_html(tagged["analysis"]),
+                            ["verdict", "summary", "worst", "labels", "settings"], 1)}
+    browser = harness.DevTools(tmp_path / "profile")
+    try:
+        for path, page, sections, n_images in pages.values():
+            path.write_text(page)
+            state = browser.load(path.resolve().as_uri())
+            assert state["sections"] == sections
+            assert len(state["images"]) == n_images
+            for image in state["images"]:
+                assert image["scheme"] == "data" and image["complete"], image
+                assert image["width"] > 100 and image["height"] > 100, image
+                assert image["alt"]
+        urls = browser.requested()
+    finally:
+        browser.close()
+    assert {u.split(":", 1)[0] for u in urls} <= {"file", "data"}, urls
+    assert sum(u.startswith("data:image/svg+xml") for u in urls) == 3
