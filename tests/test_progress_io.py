@@ -44,26 +44,44 @@ def terminal(monkeypatch) -> FakeTerminal:
 
 @pytest.fixture
 def bars(monkeypatch):
-    """Every ProgressBar opened, with the amounts it was advanced by."""
-    seen: list[tuple[_progress.ProgressBar, list[float]]] = []
+    """Every ProgressBar opened, with its events: the amounts it was advanced by, and
+    ``("restart", description, total)`` when a new pass began."""
+    seen: list[tuple[_progress.ProgressBar, list]] = []
     real = _progress.progress
 
     @contextlib.contextmanager
     def recording(*args, **kwargs):
         with real(*args, **kwargs) as bar:
-            steps: list[float] = []
-            advance = bar.advance
+            events: list = []
+            advance, restart = bar.advance, bar.restart
 
             def counted(amount: float = 1.0) -> None:
-                steps.append(amount)
+                events.append(amount)
                 advance(amount)
 
+            def restarted(description: str, *, total: float | None = None) -> None:
+                events.append(("restart", description, total))
+                restart(description, total=total)
+
             bar.advance = counted  # type: ignore[method-assign]
-            seen.append((bar, steps))
+            bar.restart = restarted  # type: ignore[method-assign]
+            seen.append((bar, events))
             yield bar
 
     monkeypatch.setattr(_progress, "progress", recording)
     return seen
+
+
+def passes(events: list) -> list[tuple[str, float | None, float]]:
+    """(description, total, rows advanced) of each pass recorded on a bar."""
+    out: list[tuple[str, float | None, float]] = []
+    for e in events:
+        if isinstance(e, tuple):
+            out.append((e[1], e[2], 0.0))
+        else:
+            name, total, done = out[-1]
+            out[-1] = (name, total, done + e)
+    return out
 
 
 def data(n=N, k=3, seed=0):
@@ -252,3 +270,163 @@ def _invoke(args):
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     return result
+
+
+def test_cli_reads_show_a_bar_and_q_suppresses_it(tmp_path, cli_terminal):
+    path = write(tmp_path, "npz")
+    z = data()[0]
+    tmp = tmp_path / "t"
+    tmp.mkdir()
+    reg = tmp / "reg.csv"
+    reg.write_text("obs,mu,sd\n" + "".join(f"{v!r},0.0,1.0\n" for v in z[:, 0].tolist()))
+    commands = [  # (arguments, the file whose reading is shown, as a bar or a spinner)
+        (["evaluate", str(path), "--format", "json"], f"{path.name} ", f"{N}/{N}"),
+        (["decompose", str(path), "--format", "json"], f"{path.name} ", f"{N}/{N}"),
+        (["fit", "-m", "temperature", str(path), "-o", str(tmp / "cal{}.json")],
+         f"{path.name} ", f"{N}/{N}"),
+        (["compare", "--fit", str(path), "--eval", str(path), "--methods", "temperature"],
+         f"{path.name} ", f"{N}/{N}"),
+        (["evaluate", str(reg), "--task", "regression", "--observed", "obs", "--mean", "mu",
+          "--std", "sd", "--format", "json"], "reg.csv: ", f"{N:,} rows"),
+    ]
+    for i, (args, name, count) in enumerate(commands):
+        args = [a.format(i) for a in args]
+        drawn = _invoke(args).stderr
+        assert f"reading {name}" in drawn and count in drawn, args
+        args = [a.replace("cal", "calq") for a in args]
+        silent = _invoke([*args, "-q"]).stderr
+        assert "\x1b[" not in silent and "reading" not in silent, args
+    out = tmp / "applied.npz"
+    assert "reading" in _invoke(["apply", str(tmp / "cal2.json"), str(path), "-o",
+                                 str(out)]).stderr
+    assert "reading" not in _invoke(["apply", str(tmp / "cal2.json"), str(path), "-o",
+                                     str(out), "--force", "-q"]).stderr
+
+
+def test_cli_streamed_runs_name_their_passes_and_q_suppresses_them(tmp_path, cli_terminal):
+    folder = tmp_path / "shards"
+    folder.mkdir()
+    for i in range(3):
+        np.savez(folder / f"part-{i}.npz", logits=data(seed=i)[0] * 3, labels=data(seed=i)[1])
+    for args, words in ((["evaluate", str(folder), "--binning", "mass", "--format", "json"],
+                         ["pass 1: equal-mass edges", "last pass: evaluating"]),
+                        (["fit", "-m", "temperature", str(folder), "-o",
+                          str(tmp_path / "t.json")], ["temperature: first pass",
+                                                      "temperature: Halley pass 1"])):
+        drawn = _invoke(args).stderr
+        for word in words:
+            assert word in drawn, (word, drawn[-400:])
+        assert f"{3 * N}/{3 * N}" in drawn
+        args = [a.replace("t.json", "tq.json") for a in args]
+        assert "\x1b[" not in _invoke([*args, "-q"]).stderr
+
+
+# ----------------------------------------------------------------------------- streaming
+def _shards(folder, kind, n_files=3):
+    folder.mkdir()
+    for i in range(n_files):
+        sub = folder / f"{i}"
+        sub.mkdir()
+        src = write(sub, kind)
+        src.rename(folder / f"part-{i}{src.suffix}")
+        sub.rmdir()
+    return folder
+
+
+def _calibrated(n, k, seed):
+    rng = np.random.default_rng(seed)
+    z = rng.normal(size=(n, k)) * 2
+    q = np.exp(z - z.max(1, keepdims=True))
+    q /= q.sum(1, keepdims=True)
+    y = np.minimum((q.cumsum(1) < rng.random((n, 1))).sum(1), k - 1)
+    return z, y
+
+
+@pytest.mark.parametrize("kind", ["npz", "csv"])
+def test_streamed_evaluation_counts_every_row_of_every_pass(tmp_path, monkeypatch, bars,
+                                                            kind):
+    from trueprob import streaming
+
+    folder = _shards(tmp_path / "ds", kind)
+    quiet = streaming.evaluate_path(folder, binning="mass", batch_rows=128, quiet=True)
+    fake = terminal(monkeypatch)
+    shown = streaming.evaluate_path(folder, binning="mass", batch_rows=128)
+    assert shown.to_dict() == quiet.to_dict()
+    ((_, events),) = [(b, e) for b, e in bars if b.active]
+    runs = passes(events)
+    total = 3 * N if kind == "npz" else None  # CSV files do not know their rows
+    assert [name for name, _, _ in runs] == [
+        f"pass {i}: equal-mass edges" for i in range(1, len(runs))] + ["last pass: evaluating"]
+    assert len(runs) >= 2
+    assert all(t == total and done == 3 * N for _, t, done in runs)
+    drawn = fake.getvalue()
+    assert (f"{3 * N}/{3 * N}" if total else f"{3 * N:,} rows") in drawn
+    assert "reading" not in drawn  # the per-file bars stay silent inside a pass
+
+
+def test_streamed_fits_name_the_halley_and_newton_passes(tmp_path, monkeypatch, bars):
+    from trueprob import streaming
+    from trueprob.calibrators.temperature import TemperatureScaling
+
+    z, y = _calibrated(2 * N, 3, 1)
+    np.savez(tmp_path / "val.npz", logits=2.5 * z, labels=y)
+    terminal(monkeypatch)
+    ts = streaming.fit_temperature_path(tmp_path / "val.npz", batch_rows=300)
+    assert ts.temperature_ == pytest.approx(TemperatureScaling().fit(
+        y, logits=2.5 * z).temperature_, rel=1e-12)
+    runs = passes([e for b, e in bars if b.active][-1])
+    assert runs[0] == ("temperature: first pass (T = 1)", 2 * N, 2 * N)
+    assert [r[0] for r in runs[1:]] == [f"temperature: Halley pass {i}"
+                                        for i in range(1, len(runs))]
+    assert len(runs) == ts.n_iter_ and all(done == 2 * N for _, _, done in runs)
+    vs = streaming.fit_vector_scaling_path(tmp_path / "val.npz", batch_rows=300)
+    runs = passes([e for b, e in bars if b.active][-1])
+    assert len(runs) == vs.n_iter_
+    assert [r[0] for r in runs] == [f"vector scaling: Newton pass {i}"
+                                    for i in range(1, len(runs) + 1)]
+    assert all(done == 2 * N for _, _, done in runs)
+
+
+# ----------------------------------------------------------------------------- Dask
+def test_dask_bar_counts_every_partition_of_every_pass(tmp_path, monkeypatch, bars):
+    pytest.importorskip("dask")
+    distributed = pytest.importorskip("distributed")
+    da = pytest.importorskip("dask.array")
+    import trueprob.dask as tpd
+    from trueprob import streaming
+
+    folder = tmp_path / "ds"
+    folder.mkdir()
+    z, y = _calibrated(5 * N, 4, 2)
+    for i in range(5):  # 5 files: 5 partitions
+        np.savez(folder / f"part-{i}.npz", logits=2 * z[i * N:(i + 1) * N],
+                 labels=y[i * N:(i + 1) * N])
+    want = streaming.evaluate_path(folder, binning="mass", quiet=True)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address=":0") as cluster, \
+            distributed.Client(cluster) as client:
+        quiet = tpd.evaluate(folder, binning="mass", client=client, quiet=True)
+        fake = terminal(monkeypatch)
+        shown = tpd.evaluate(folder, binning="mass", client=client)
+        ts = tpd.fit_temperature(folder, client=client)
+    assert shown.to_dict() == quiet.to_dict()
+    assert shown.ece == pytest.approx(want.ece, rel=1e-12)
+    drawn = [(b, e) for b, e in bars if b.active]
+    assert len(drawn) == 2
+    runs = passes(drawn[0][1])
+    assert [r[0] for r in runs[:-1]] == [f"pass {i}: equal-mass edges"
+                                         for i in range(1, len(runs))]
+    assert runs[-1][0] == "last pass: evaluating"
+    assert all(t == 5 and done == 5 for _, t, done in runs)
+    runs = passes(drawn[1][1])
+    assert len(runs) == ts.n_iter_ >= 2  # first pass + Halley passes
+    assert runs[1][0] == "temperature: Halley pass 1"
+    assert all(t == 5 and done == 5 for _, t, done in runs)
+    assert "5/5" in fake.getvalue()
+    # dask's local scheduler (no client): counted by a callback; dask arrays: one per block
+    bars.clear()
+    blocks = tpd.evaluate(da.from_array(y, chunks=700),
+                          logits=da.from_array(z, chunks=(700, 4)))
+    ((_, events),) = [(b, e) for b, e in bars if b.active]
+    assert passes(events) == [("evaluating", 8, 8)]  # ceil(5000 / 700) blocks
+    assert blocks.accuracy == pytest.approx(float(np.mean(z.argmax(1) == y)))

@@ -101,12 +101,22 @@ def field_options(*names: str) -> Callable[[F], F]:
     return apply
 
 
-def read_fields(path: str, names: dict[str, str | None]) -> dict[str, Any]:
-    """Read the named fields of a file with :func:`trueprob.io.read_inputs`."""
+def quiet_option(func: F) -> F:
+    """``--quiet/-q``: no progress bar on standard error (reads of many rows, passes, Dask)."""
+    return click.option("--quiet", "-q", is_flag=True, default=False,
+                        help="No progress bar on stderr (bars are drawn only on a terminal, "
+                             "for files of more than 1,000,000 rows, streamed passes and "
+                             "Dask runs).")(func)
+
+
+def read_fields(path: str, names: dict[str, str | None], *,
+                quiet: bool | None = None) -> dict[str, Any]:
+    """Read the named fields of a file with :func:`trueprob.io.read_inputs` (a bar over the
+    rows of a large file on a terminal stderr unless ``quiet``)."""
     from trueprob.io import read_inputs
 
     try:
-        return read_inputs(path, **names)
+        return read_inputs(path, **names, quiet=quiet)
     except ImportError as exc:  # an optional reader (pyarrow, torch) is missing
         raise DataError(str(exc)) from exc
 

@@ -26,6 +26,7 @@ from trueprob.cli._common import (
     data_errors,
     echo_err,
     field_options,
+    quiet_option,
     read_fields,
 )
 
@@ -57,10 +58,10 @@ _TARGETS = ("labels", "targets", "counts")
 fields_options = field_options("logits", "probs", "labels", "targets", "counts", "weights")
 
 
-def _read_scored(path: str, names: dict[str, str | None], *,
-                 need_targets: bool) -> dict[str, Any]:
+def _read_scored(path: str, names: dict[str, str | None], *, need_targets: bool,
+                 quiet: bool | None = None) -> dict[str, Any]:
     """Read a file's model outputs (logits or probs) and, if ``need_targets``, its targets."""
-    arrays = read_fields(path, names)
+    arrays = read_fields(path, names, quiet=quiet)
     if "logits" not in arrays and "probs" not in arrays:
         raise DataError(
             f"{path}: calibrators need logits or probabilities (one per class); the file gives "
@@ -169,11 +170,12 @@ multiclass_option = click.option(
               help="temperature / vector: fit on the Dask cluster at ADDRESS.")
 @multiclass_option
 @fields_options
+@quiet_option
 @data_errors
 def fit(file: str, method: str, output: str, force: bool, stream: bool, batch_rows: int,
         dask_local: str | None, scheduler: str | None, multiclass: str,
         logits: str | None, probs: str | None, labels: str | None, targets: str | None,
-        counts: str | None, sample_weight: str | None) -> None:
+        counts: str | None, sample_weight: str | None, quiet: bool) -> None:
     """Fit a calibrator on FILE and save it to OUTPUT (JSON, written atomically).
 
     Prints one line to stderr: the method and the NLL of FILE before and after (nats per
@@ -192,9 +194,10 @@ def fit(file: str, method: str, output: str, force: bool, stream: bool, batch_ro
         raise click.BadParameter(f"{file!r} does not exist", param_hint="'FILE'")
     distributed = dask_local is not None or scheduler is not None
     if distributed or stream or (file != "-" and not Path(file).is_file()):
-        _fit_in_passes(file, method, output, force, names, batch_rows, dask_local, scheduler)
+        _fit_in_passes(file, method, output, force, names, batch_rows, dask_local, scheduler,
+                       quiet)
         return
-    arrays = _read_scored(file, names, need_targets=True)
+    arrays = _read_scored(file, names, need_targets=True, quiet=quiet)
     calibrator, note = make_calibrator(method, _n_classes(arrays), multiclass)
     y, inputs = _fit_inputs(arrays)
     with _warnings_to_stderr():
@@ -213,7 +216,7 @@ def fit(file: str, method: str, output: str, force: bool, stream: bool, batch_ro
 
 def _fit_in_passes(file: str, method: str, output: str, force: bool,
                    names: dict[str, Any], batch_rows: int, dask_local: str | None,
-                   scheduler: str | None) -> None:
+                   scheduler: str | None, quiet: bool = False) -> None:
     """Temperature / vector scaling over a file, folder or glob without loading it: exact
     Newton sums map-reduced over batches (or Dask partitions); the data stay where they are."""
     if method not in ("temperature", "vector"):
@@ -226,13 +229,14 @@ def _fit_in_passes(file: str, method: str, output: str, force: bool,
             with tdask.dask_client(scheduler=scheduler, local=dask_local) as client:
                 fitter = tdask.fit_temperature if method == "temperature" \
                     else tdask.fit_vector_scaling
-                calibrator = fitter(file, **names, batch_rows=batch_rows, client=client)
+                calibrator = fitter(file, **names, batch_rows=batch_rows, client=client,
+                                    quiet=quiet)
         else:
             from trueprob import streaming
 
             local: Any = streaming.fit_temperature_path if method == "temperature" \
                 else streaming.fit_vector_scaling_path
-            calibrator = local(file, **names, batch_rows=batch_rows)
+            calibrator = local(file, **names, batch_rows=batch_rows, quiet=quiet)
     text = calibrator.to_json().encode()
     with atomic_write(output, force=force) as fh:
         fh.write(text)
@@ -250,10 +254,11 @@ def _fit_in_passes(file: str, method: str, output: str, force: bool,
               help="Where to write the calibrated outputs (.npz).")
 @click.option("--force", is_flag=True, help="Replace an existing output file.")
 @fields_options
+@quiet_option
 @data_errors
 def apply(calibrator: str, file: str, output: str, force: bool, logits: str | None,
           probs: str | None, labels: str | None, targets: str | None, counts: str | None,
-          sample_weight: str | None) -> None:
+          sample_weight: str | None, quiet: bool) -> None:
     """Apply a saved CALIBRATOR to FILE; write OUTPUT (.npz, atomically).
 
     OUTPUT holds ``logits``: the calibrated log-probabilities log q'_ik (a valid logit
@@ -275,7 +280,8 @@ def apply(calibrator: str, file: str, output: str, force: bool, logits: str | No
     cal = load(calibrator)
     arrays = _read_scored(file, {"logits": logits, "probs": probs, "labels": labels,
                                  "targets": targets, "counts": counts,
-                                 "sample_weight": sample_weight}, need_targets=False)
+                                 "sample_weight": sample_weight}, need_targets=False,
+                          quiet=quiet)
     with _warnings_to_stderr():
         out = to_numpy(_calibrated(cal, arrays))
     bad = ~np.isfinite(out)
@@ -325,10 +331,12 @@ def _parse_methods(text: str) -> list[str]:
               show_default=True, help="table (terminal), json or markdown, on stdout.")
 @multiclass_option
 @fields_options
+@quiet_option
 @data_errors
 def compare(fit_file: str, eval_file: str, methods: str, unit: str, n_bins: int, fmt: str,
             multiclass: str, logits: str | None, probs: str | None, labels: str | None,
-            targets: str | None, counts: str | None, sample_weight: str | None) -> None:
+            targets: str | None, counts: str | None, sample_weight: str | None,
+            quiet: bool) -> None:
     """Fit each method on --fit, evaluate on --eval: one row per method.
 
     Rows: "uncalibrated", then each method (fitted by maximum likelihood on --fit). Columns:
@@ -343,8 +351,8 @@ def compare(fit_file: str, eval_file: str, methods: str, unit: str, n_bins: int,
     chosen = _parse_methods(methods)
     names = {"logits": logits, "probs": probs, "labels": labels, "targets": targets,
              "counts": counts, "sample_weight": sample_weight}
-    fit_arrays = _read_scored(fit_file, names, need_targets=True)
-    eval_arrays = _read_scored(eval_file, names, need_targets=True)
+    fit_arrays = _read_scored(fit_file, names, need_targets=True, quiet=quiet)
+    eval_arrays = _read_scored(eval_file, names, need_targets=True, quiet=quiet)
     k_fit, k_eval = _n_classes(fit_arrays), _n_classes(eval_arrays)
     if k_fit != k_eval:
         raise DataError(f"--fit has K={k_fit} classes but --eval has K={k_eval}")

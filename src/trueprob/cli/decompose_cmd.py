@@ -6,7 +6,13 @@ import json
 
 import click
 
-from trueprob.cli._common import DataError, data_errors, field_options, read_fields
+from trueprob.cli._common import (
+    DataError,
+    data_errors,
+    field_options,
+    quiet_option,
+    read_fields,
+)
 
 
 @click.command("decompose")
@@ -29,11 +35,12 @@ from trueprob.cli._common import DataError, data_errors, field_options, read_fie
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the folds.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
               show_default=True)
+@quiet_option
 @data_errors
 def decompose(file: str, logits: str | None, probs: str | None, labels: str | None,
               targets: str | None, counts: str | None, sample_weight: str | None, score: str,
               estimator: str, reduction: str, n_bins: int, n_folds: int, unit: str, seed: int,
-              fmt: str) -> None:
+              fmt: str, quiet: bool) -> None:
     """Decompose the log or Brier score of FILE: score = MCB - DSC + UNC.
 
     MCB (miscalibration) is what recalibration would recover, DSC (discrimination) is for the
@@ -49,7 +56,7 @@ def decompose(file: str, logits: str | None, probs: str | None, labels: str | No
 
     names = {"logits": logits, "probs": probs, "labels": labels, "targets": targets,
              "counts": counts, "sample_weight": sample_weight}
-    arrays = read_fields(file, names)
+    arrays = read_fields(file, names, quiet=quiet)
     if not any(t in arrays for t in ("labels", "targets", "counts")):
         raise DataError(f"{file}: no targets found; name them with --labels, --targets or "
                         f"--counts")

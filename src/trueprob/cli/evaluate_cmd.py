@@ -11,7 +11,14 @@ from typing import Any
 
 import click
 
-from trueprob.cli._common import DataError, data_errors, echo_err, field_options, read_fields
+from trueprob.cli._common import (
+    DataError,
+    data_errors,
+    echo_err,
+    field_options,
+    quiet_option,
+    read_fields,
+)
 
 FORMATS = ("table", "json", "markdown")
 CONVENTION_NAMES = ("torchmetrics", "sklearn", "netcal", "relplot", "kull2019")
@@ -161,6 +168,7 @@ def render_table(report: Any, source: str) -> None:
               help="Evaluate on a local Dask cluster of N worker processes.")
 @click.option("--scheduler", default=None, metavar="ADDRESS",
               help="Evaluate on the Dask cluster whose scheduler is at ADDRESS.")
+@quiet_option
 @data_errors
 def evaluate(file: str, logits: str | None, probs: str | None, labels: str | None,
              targets: str | None, counts: str | None, sample_weight: str | None,
@@ -172,7 +180,7 @@ def evaluate(file: str, logits: str | None, probs: str | None, labels: str | Non
              scale_col: str | None, df_spec: str | None, distribution: str,
              quantile_cols: str | None, levels: str | None, coverage: str | None,
              n_worst: int, stream: bool, batch_rows: int, dask_local: str | None,
-             scheduler: str | None) -> None:
+             scheduler: str | None, quiet: bool) -> None:
     """Evaluate the model outputs in FILE: proper scores and calibration errors.
 
     FILE is .npz, .npy, .csv, .parquet or .pt (or - for an .npz on stdin), or a folder or a
@@ -195,11 +203,12 @@ def evaluate(file: str, logits: str | None, probs: str | None, labels: str | Non
         raise click.BadParameter(f"{file!r} does not exist", param_hint="'FILE'")
     if task == "regression":
         _regression(file, labels or observed, mean_col, std_col, scale_col, df_spec,
-                    distribution, quantile_cols, levels, coverage, sample_weight, unit, fmt)
+                    distribution, quantile_cols, levels, coverage, sample_weight, unit, fmt,
+                    quiet)
         return
     if task == "multilabel":
         _multilabel(file, logits, probs, labels, sample_weight, n_bins, closed, unit, n_worst,
-                    fmt)
+                    fmt, quiet)
         return
     names = {"logits": logits, "probs": probs, "labels": labels, "targets": targets,
              "counts": counts, "sample_weight": sample_weight, "confidences": confidences,
@@ -210,20 +219,20 @@ def evaluate(file: str, logits: str | None, probs: str | None, labels: str | Non
             raise click.UsageError("--dask/--scheduler evaluate the report only; "
                                    "--bootstrap, --test and --convention need one process")
         report = _evaluate_dask(file, names, dask_local, scheduler, n_classes, calibrator,
-                                batch_rows, n_bins, binning, closed, unit, reduce)
+                                batch_rows, n_bins, binning, closed, unit, reduce, quiet)
         _print(report, {}, fmt, file)
         return
     many = file != "-" and not Path(file).is_file()
     if (many or stream) and not in_memory:
         # bounded memory: one batch at a time, for a file, a folder of files or a glob
         report = _evaluate_stream(file, names, n_classes, calibrator, batch_rows, n_bins,
-                                  binning, closed, unit, reduce)
+                                  binning, closed, unit, reduce, quiet)
         _print(report, {"skce": None}, fmt, file)
         return
     if file != "-" and not Path(file).is_file():
         raise DataError(f"{file}: --bootstrap, --test and --convention need one file "
                         f"(not a folder or a glob)")
-    arrays = read_fields(file, names)
+    arrays = read_fields(file, names, quiet=quiet)
     if not any(t in arrays for t in _TARGETS):
         raise DataError(
             f"{file}: no targets found (no array or column named 'labels', 'targets' or "
@@ -278,7 +287,7 @@ def _load_calibrator(path: str | None) -> Any:
 
 def _evaluate_stream(file: str, names: dict[str, Any], n_classes: int | None,
                      calibrator: str | None, batch_rows: int, n_bins: int, binning: str,
-                     closed: str, unit: str, reduce: str) -> Any:
+                     closed: str, unit: str, reduce: str, quiet: bool = False) -> Any:
     from trueprob.streaming import evaluate_path
 
     with warnings.catch_warnings(record=True) as caught:
@@ -286,7 +295,7 @@ def _evaluate_stream(file: str, names: dict[str, Any], n_classes: int | None,
         report = evaluate_path(file, **names, n_classes=n_classes,
                                calibrator=_load_calibrator(calibrator), batch_rows=batch_rows,
                                n_bins=n_bins, binning=binning, closed=closed, unit=unit,
-                               reduce=reduce)
+                               reduce=reduce, quiet=quiet)
     for w in caught:
         echo_err(f"trueprob: warning: {w.message}")
     return report
@@ -295,14 +304,14 @@ def _evaluate_stream(file: str, names: dict[str, Any], n_classes: int | None,
 def _evaluate_dask(file: str, names: dict[str, Any], dask_local: str | None,
                    scheduler: str | None, n_classes: int | None, calibrator: str | None,
                    batch_rows: int, n_bins: int, binning: str, closed: str, unit: str,
-                   reduce: str) -> Any:
+                   reduce: str, quiet: bool = False) -> Any:
     import trueprob.dask as tdask
 
     with tdask.dask_client(scheduler=scheduler, local=dask_local) as client:
         return tdask.evaluate(file, **names, n_classes=n_classes,
                               calibrator=_load_calibrator(calibrator), batch_rows=batch_rows,
                               n_bins=n_bins, binning=binning, closed=closed, unit=unit,
-                              reduce=reduce, client=client)
+                              reduce=reduce, client=client, quiet=quiet)
 
 
 def _p_values(labels: Any, arrays: dict[str, Any], n_bins: int, closed: str, resamples: int,
@@ -432,7 +441,7 @@ def _emit(out: dict[str, Any], fmt: str, title: str) -> None:
 def _regression(file: str, observed: str | None, mean_col: str | None, std_col: str | None,
                 scale_col: str | None, df_spec: str | None, distribution: str,
                 quantile_cols: str | None, levels: str | None, coverage: str | None,
-                sample_weight: str | None, unit: str, fmt: str) -> None:
+                sample_weight: str | None, unit: str, fmt: str, quiet: bool = False) -> None:
     """``--task regression``: NLL, CRPS, PIT and coverage of predictive distributions."""
     from trueprob.io import read_columns
     from trueprob.regression import Gaussian, Laplace, QuantileSet, StudentT, evaluate_regression
@@ -466,7 +475,7 @@ def _regression(file: str, observed: str | None, mean_col: str | None, std_col: 
             except ValueError:
                 specs["df"] = (df_spec, False)
     try:
-        cols = read_columns(file, specs)
+        cols = read_columns(file, specs, quiet=quiet)
     except ImportError as exc:
         raise DataError(str(exc)) from exc
     if quantile_cols is not None:
@@ -486,7 +495,7 @@ def _regression(file: str, observed: str | None, mean_col: str | None, std_col: 
 
 def _multilabel(file: str, logits: str | None, probs: str | None, labels: str | None,
                 sample_weight: str | None, n_bins: int, closed: str, unit: str, n_worst: int,
-                fmt: str) -> None:
+                fmt: str, quiet: bool = False) -> None:
     """``--task multilabel``: per-label BCE, Brier and ECE with micro/macro aggregates."""
     from trueprob.io import read_columns
     from trueprob.multilabel import evaluate_multilabel
@@ -500,7 +509,7 @@ def _multilabel(file: str, logits: str | None, probs: str | None, labels: str | 
     key = "logits" if logits is not None else "probs"
     try:
         cols = read_columns(file, {key: (logits or probs, True), "labels": (labels, True),
-                                   "sample_weight": (sample_weight, False)})
+                                   "sample_weight": (sample_weight, False)}, quiet=quiet)
     except ImportError as exc:
         raise DataError(str(exc)) from exc
     scores = cols[key]
