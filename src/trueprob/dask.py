@@ -32,7 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from trueprob._progress import ProgressBar, progress
+from trueprob import _progress
+from trueprob._progress import ProgressBar
 from trueprob.report.result import Report
 from trueprob.stats.evaluation import EvaluationStats, check_reduce, check_unit
 from trueprob.streaming import (
@@ -658,7 +659,7 @@ def evaluate(
     cal = None if calibrator is None else (type(calibrator).__module__, calibrator.to_dict())
     settings = _Settings(n_classes=n_classes, calibrator=cal, n_bins=n_bins, closed=closed)
     EvaluationStats(2, n_bins=n_bins, closed=closed)  # bad settings fail here, not in a task
-    with progress("evaluating", total=len(plan.parts), quiet=quiet) as bar:
+    with _progress.progress("evaluating", total=len(plan.parts), quiet=quiet) as bar:
         last = "evaluating"
         if binning == "mass":
             search = QuantileSearch(n_bins)
@@ -732,7 +733,7 @@ def fit_temperature(
              "predictions": None}
     plan = _plan_inputs(data, specs, batch_rows, partition_rows)
     settings = _Settings(purpose="temperature scaling")
-    with progress("temperature", total=len(plan.parts), quiet=quiet) as bar:
+    with _progress.progress("temperature", total=len(plan.parts), quiet=quiet) as bar:
         first = _map_reduce(plan, _first_task, (settings,), _merge_first, fan_in, client,
                             bar, "temperature: first pass (T = 1)")
         if first is None:
@@ -805,7 +806,7 @@ def fit_vector_scaling(
              "predictions": None}
     plan = _plan_inputs(data, specs, batch_rows, partition_rows)
     settings = _Settings(purpose="vector scaling")
-    with progress("vector scaling", total=len(plan.parts), quiet=quiet) as bar:
+    with _progress.progress("vector scaling", total=len(plan.parts), quiet=quiet) as bar:
         probe = _map_reduce(plan, _probe_task, (settings,), _merge_probe, fan_in, client,
                             bar, "vector scaling: checking the inputs")
         if probe is None:
