@@ -434,17 +434,20 @@ def test_both_reports_load_in_chromium_without_network(tmp_path, narrow, tagged)
              "multilabel": (tmp_path / "tags.html", render_multilabel_html(tagged["analysis"]),
                             ["verdict", "summary", "worst", "labels", "settings"], 1)}
     browser = harness.DevTools(tmp_path / "profile")
+    urls: list[str] = []
     try:
         for path, page, sections, n_images in pages.values():
             path.write_text(page)
             state = browser.load(path.resolve().as_uri())
+            # this page's requests; cleared so the next load waits for its own load event
+            urls += browser.requested()
+            browser.events.clear()
             assert state["sections"] == sections
             assert len(state["images"]) == n_images
             for image in state["images"]:
                 assert image["scheme"] == "data" and image["complete"], image
                 assert image["width"] > 100 and image["height"] > 100, image
                 assert image["alt"]
-        urls = browser.requested()
     finally:
         browser.close()
     assert {u.split(":", 1)[0] for u in urls} <= {"file", "data"}, urls

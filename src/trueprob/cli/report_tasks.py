@@ -131,11 +131,11 @@ def _owner(name: str) -> str:
 
 
 # --------------------------------------------------------------------------- reading
-def _read(file: str, specs: dict[str, tuple[Any, bool]]) -> dict[str, Any]:
+def _read(file: str, specs: dict[str, tuple[Any, bool]], quiet: bool) -> dict[str, Any]:
     from trueprob.io import read_columns
 
     try:
-        return read_columns(file, specs)
+        return read_columns(file, specs, quiet=quiet)
     except ImportError as exc:  # an optional reader (pyarrow, torch) is missing
         raise DataError(str(exc)) from exc
 
@@ -143,9 +143,10 @@ def _read(file: str, specs: dict[str, tuple[Any, bool]]) -> dict[str, Any]:
 def read_regression(file: str, observed: str | None, mean_col: str | None,
                     std_col: str | None, scale_col: str | None, df_spec: str | None,
                     distribution: str, quantile_cols: str | None, levels: str | None,
-                    sample_weight: str | None) -> tuple[Any, Any, Any]:
+                    sample_weight: str | None, *, quiet: bool = False
+                    ) -> tuple[Any, Any, Any]:
     """The observed values, the predictive distribution and the row weights (or None) named
-    by the regression options, read from ``file``."""
+    by the regression options, read from ``file`` (``quiet``: no progress bar)."""
     from trueprob.regression import Gaussian, Laplace, QuantileSet, StudentT
 
     if observed is None:
@@ -176,7 +177,7 @@ def read_regression(file: str, observed: str | None, mean_col: str | None,
                 df_value = float(df_spec)
             except ValueError:
                 specs["df"] = (df_spec, False)
-    cols = _read(file, specs)
+    cols = _read(file, specs, quiet)
     if quantile_cols is not None:
         predictive: Any = QuantileSet(cols["quantiles"], parse_floats(levels, "--levels"))
     elif distribution == "gaussian":
@@ -190,9 +191,10 @@ def read_regression(file: str, observed: str | None, mean_col: str | None,
 
 
 def read_multilabel(file: str, logits: str | None, probs: str | None, labels: str | None,
-                    sample_weight: str | None) -> tuple[Any, dict[str, Any], Any]:
+                    sample_weight: str | None, *, quiet: bool = False
+                    ) -> tuple[Any, dict[str, Any], Any]:
     """The (N, L) outcomes, ``{"logits" or "probs": (N, L) scores}`` and the row weights (or
-    None) named by the multi-label options, read from ``file``."""
+    None) named by the multi-label options, read from ``file`` (``quiet``: no progress bar)."""
     if (logits is None) == (probs is None):
         raise click.UsageError("--task multilabel needs exactly one of --logits or --probs "
                                "(one column per label)")
@@ -201,7 +203,7 @@ def read_multilabel(file: str, logits: str | None, probs: str | None, labels: st
                                "in the same order as the scores)")
     key = "logits" if logits is not None else "probs"
     cols = _read(file, {key: (logits or probs, True), "labels": (labels, True),
-                        "sample_weight": (sample_weight, False)})
+                        "sample_weight": (sample_weight, False)}, quiet)
     return cols["labels"], {key: cols[key]}, cols.get("sample_weight")
 
 
@@ -251,7 +253,7 @@ def task_report(options: TaskOptions, *, fmt: str, image_format: str,
     source = "<stdin>" if o.file == "-" else o.file
     if o.task == "multilabel":
         y, scores, weights = read_multilabel(o.file, o.logits, o.probs, o.labels,
-                                             o.sample_weight)
+                                             o.sample_weight, quiet=quiet)
         with progress("report: evaluating", quiet=quiet):
             ml = tasks.analyze_multilabel(y, **scores, sample_weight=weights, source=source,
                                           n_bins=15 if o.n_bins is None else o.n_bins,
@@ -272,7 +274,7 @@ def task_report(options: TaskOptions, *, fmt: str, image_format: str,
                                  param_hint="--bins")
     observed, predictive, weights = read_regression(
         o.file, o.labels or o.observed, o.mean_col, o.std_col, o.scale_col, o.df_spec,
-        o.distribution, o.quantile_cols, o.levels, o.sample_weight)
+        o.distribution, o.quantile_cols, o.levels, o.sample_weight, quiet=quiet)
     with progress("report: evaluating", quiet=quiet):
         reg = tasks.analyze_regression(observed, predictive, sample_weight=weights,
                                        source=source,
