@@ -59,7 +59,7 @@ def _fit_calibrator(path: str, names: dict[str, str | None], method: str,
 
 
 @click.command("report")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@click.argument("file", type=click.Path(allow_dash=True))
 @click.option("--output", "-o", type=click.Path(dir_okay=False, allow_dash=True),
               required=True, help="Where to write the report (- for standard output).")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="html",
@@ -68,9 +68,9 @@ def _fit_calibrator(path: str, names: dict[str, str | None], method: str,
                    "and tables, for a pull request.")
 @click.option("--calibrator", type=click.Path(exists=True, dir_okay=False), default=None,
               help="A saved calibrator (JSON): also report its recalibrated predictions.")
-@click.option("--fit", "fit_file", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="Fit a calibrator (--method) on this file (e.g. the validation split) "
-                   "and also report its recalibrated predictions of FILE.")
+@click.option("--fit", "fit_file", type=click.Path(), default=None,
+              help="Fit a calibrator (--method) on this file, folder or glob (e.g. the "
+                   "validation split) and also report its recalibrated predictions of FILE.")
 @click.option("--method", "-m", type=click.Choice(list(METHODS)), default="temperature",
               show_default=True, help="The calibrator --fit fits (maximum likelihood).")
 @multiclass_option
@@ -101,6 +101,10 @@ def _fit_calibrator(path: str, names: dict[str, str | None], method: str,
               help="Seed of the bootstrap and the tests.")
 @click.option("--force", is_flag=True, help="Replace an existing output file.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar on stderr.")
+@click.option("--stream", is_flag=True, default=False,
+              help="Read FILE in batches (bounded memory). Folders and globs always stream.")
+@click.option("--batch-rows", type=click.IntRange(min=1), default=65536, show_default=True,
+              help="Rows per batch when streaming a file, a folder of files or a glob.")
 @task_options
 @data_errors
 def report(file: str, output: str, fmt: str, calibrator: str | None, fit_file: str | None,
@@ -109,7 +113,8 @@ def report(file: str, output: str, fmt: str, calibrator: str | None, fit_file: s
            sample_weight: str | None, confidences: str | None, predictions: str | None,
            n_classes: int | None, n_bins: int, binning: str, closed: str, unit: str,
            n_replicates: int, n_resamples: int, level: float, max_panels: int,
-           image_format: str, seed: int, force: bool, quiet: bool, task: str,
+           image_format: str, seed: int, force: bool, quiet: bool, stream: bool,
+           batch_rows: int, task: str,
            observed: str | None, mean_col: str | None, std_col: str | None,
            scale_col: str | None, df_spec: str | None, distribution: str,
            quantile_cols: str | None, levels: str | None, coverage: str | None,
@@ -124,6 +129,11 @@ def report(file: str, output: str, fmt: str, calibrator: str | None, fit_file: s
     predictions of FILE. HTML is one self-contained file (no network, no script); markdown
     holds the verdict and tables. The output is written atomically; the verdict is printed.
 
+    A folder of files or a glob (and FILE with --stream) is read in batches of --batch-rows,
+    so memory does not grow with the rows: every number comes from fixed-size states filled
+    pass by pass (the log-loss split then uses a temperature fitted on all rows; the SKCE is
+    left out; the consistency tests cap their resamples at N x R <= 1e9 draws).
+
     --task multilabel reports per-label probabilities (micro/macro scores, the worst-calibrated
     labels with their reliability diagrams, every label by ECE); --task regression reports
     predictive distributions (NLL, CRPS, the PIT histogram, coverage and quantile
@@ -134,6 +144,7 @@ def report(file: str, output: str, fmt: str, calibrator: str | None, fit_file: s
       trueprob report test.npz -o report.html
       trueprob report test.npz --fit val.npz -o report.html
       trueprob report test.npz --calibrator cal.json --format markdown -o -
+      trueprob report 'logs/*.parquet' --logits 'logit_*' --labels y --fit val/ -o r.html
       trueprob report tags.parquet --task multilabel --logits 'logit_*' --labels 'y_*' -o r.html
       trueprob report reg.npz --task regression --mean mu --std sd --labels y -o r.html
     """
@@ -142,6 +153,11 @@ def report(file: str, output: str, fmt: str, calibrator: str | None, fit_file: s
     from trueprob.report.verdict import analyze
 
     check_task_options(task)
+    if not _exists(file):
+        raise click.BadParameter(f"{file!r} does not exist", param_hint="'FILE'")
+    if fit_file is not None and not _exists(fit_file):
+        raise click.BadParameter(f"{fit_file!r} does not exist", param_hint="'--fit'")
+    many = _is_dataset(file)
     if calibrator is not None and fit_file is not None:
         raise click.UsageError("pass --calibrator or --fit, not both")
     if fmt == "html":
@@ -155,6 +171,9 @@ def report(file: str, output: str, fmt: str, calibrator: str | None, fit_file: s
     if not to_stdout and Path(output).exists() and not force:
         raise click.UsageError(f"{output} exists; pass --force to replace it")
     if task != "classification":
+        if many or stream:
+            raise click.UsageError(f"--task {task} reads one file into memory; --stream, "
+                                   f"folders and globs are for --task classification")
         bins = n_bins if task == "multilabel" or given("n_bins") else None
         done = task_report(TaskOptions(task, file, logits, probs, labels, sample_weight,
                                        observed, mean_col, std_col, scale_col, df_spec,
@@ -166,7 +185,20 @@ def report(file: str, output: str, fmt: str, calibrator: str | None, fit_file: s
     names = {"logits": logits, "probs": probs, "labels": labels, "targets": targets,
              "counts": counts, "sample_weight": sample_weight, "confidences": confidences,
              "predictions": predictions}
-    arrays = read_fields(file, names)
+    if many or stream:
+        if file == "-":
+            raise click.UsageError("--stream reads a file, a folder or a glob, not stdin")
+        analysis = _streamed(file, names, calibrator, fit_file, method, multiclass,
+                             n_classes, batch_rows, n_bins=n_bins, binning=binning,
+                             closed=closed, unit=unit, level=level,
+                             n_replicates=n_replicates, n_resamples=n_resamples,
+                             max_panels=max_panels, random_state=seed, quiet=quiet)
+        with _warnings_to_stderr(), progress(f"report: writing {fmt}", quiet=quiet):
+            text = (render_html(analysis, image_format=image_format) if fmt == "html"
+                    else render_markdown(analysis))
+        _deliver(text, output, fmt, force, analysis.verdict(), analysis.seconds)
+        return
+    arrays = read_fields(file, names, quiet=quiet)
     if not any(t in arrays for t in _TARGETS):
         raise DataError(
             f"{file}: no targets found (no array or column named 'labels', 'targets' or "
@@ -193,6 +225,48 @@ def report(file: str, output: str, fmt: str, calibrator: str | None, fit_file: s
             text = (render_html(analysis, image_format=image_format) if fmt == "html"
                     else render_markdown(analysis))
     _deliver(text, output, fmt, force, analysis.verdict(), analysis.seconds)
+
+
+def _exists(path: str) -> bool:
+    """``-`` (stdin), an existing file or folder, or a glob (checked when it is read)."""
+    return path == "-" or any(c in path for c in "*?[") or Path(path).exists()
+
+
+def _is_dataset(path: str) -> bool:
+    """A folder of files or a glob: read in batches, never whole."""
+    return path != "-" and not Path(path).is_file()
+
+
+def _streamed(file: str, names: dict[str, Any], calibrator: str | None,
+              fit_file: str | None, method: str, multiclass: str, n_classes: int | None,
+              batch_rows: int, **settings: Any) -> Any:
+    """The analysis of FILE read in batches (:func:`trueprob.report.streamed.analyze_path`),
+    with a calibrator loaded, or fitted on --fit: in passes over batches for a folder or glob
+    (temperature and vector scaling), in memory for one file."""
+    from trueprob.report.streamed import analyze_path
+
+    cal, source = None, ""
+    fit_names = {k: v for k, v in names.items() if k not in ("confidences", "predictions")}
+    with _warnings_to_stderr():
+        if calibrator is not None:
+            cal, source = _load_calibrator(calibrator), f"loaded from {calibrator}"
+        elif fit_file is not None and _is_dataset(fit_file):
+            if method not in ("temperature", "vector"):
+                raise click.UsageError(f"--fit on a folder or glob fits in passes over "
+                                       f"batches: --method temperature or vector (got "
+                                       f"{method}; fit it with trueprob calibrate fit on one "
+                                       f"file and pass --calibrator)")
+            from trueprob import streaming
+
+            fitter: Any = (streaming.fit_temperature_path if method == "temperature"
+                           else streaming.fit_vector_scaling_path)
+            cal = fitter(fit_file, **fit_names, batch_rows=batch_rows,
+                         quiet=settings["quiet"])
+            source = f"fitted on {fit_file} in passes over batches"
+        elif fit_file is not None:
+            cal, source = _fit_calibrator(fit_file, fit_names, method, multiclass)
+        return analyze_path(file, **names, n_classes=n_classes, calibrator=cal,
+                            calibration_source=source, batch_rows=batch_rows, **settings)
 
 
 def _deliver(text: str, output: str, fmt: str, force: bool, verdict: Sequence[str],
