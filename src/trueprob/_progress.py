@@ -33,6 +33,9 @@ from typing import IO, Any
 
 #: Files with more rows than this are "long work" for the readers.
 LARGE_ROWS = 1_000_000
+#: frames a second of a drawn bar (rich draws from a thread of this process; fewer frames
+#: take less time from the work it shows)
+REFRESH_PER_SECOND = 4
 
 #: how many bars are drawn now (0 or 1; a nested bar is silent)
 _drawn = 0
@@ -171,6 +174,7 @@ def _display(stream: IO[str], total: float | None) -> Iterator[Any]:
         columns += [BarColumn(), MofNCompleteColumn()]
     columns.append(TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True, redirect_stdout=False,
+                  refresh_per_second=REFRESH_PER_SECOND,
                   redirect_stderr=False) as display:
         yield display
 

@@ -400,11 +400,11 @@ def _counted_compute(leaves: list[Any], combine: Callable[..., Any], split_every
                      client: Any, bar: ProgressBar) -> Any:
     """Compute the tree over ``leaves``, advancing ``bar`` once per finished leaf.
 
-    On a distributed client the leaves are submitted as futures and the tree is built on
-    them: the client already hears from the scheduler when a future it holds finishes, so
-    counting them costs no extra round trip; a leaf lost with a worker is recomputed as
-    before (the client holds it). On dask's local schedulers a callback counts the leaves'
-    keys as their tasks end. Leaf and tree keys are those of the uncounted graph.
+    On a distributed client the tree is submitted together with its leaves, so the client
+    holds a future of each leaf: it already hears from the scheduler when a future it holds
+    finishes, so counting them costs no extra round trip; a leaf lost with a worker is
+    recomputed as before. On dask's local schedulers a callback counts the leaves' keys as
+    their tasks end. The keys are those of the uncounted graph.
     """
     dask = _require_dask()
     client = client if client is not None else _current_client()
@@ -421,9 +421,8 @@ def _counted_compute(leaves: list[Any], combine: Callable[..., Any], split_every
             return dask.compute(_tree(leaves, combine, split_every))[0]
     from distributed import as_completed
 
-    futures = client.compute(leaves)
-    root = _tree(futures, combine, split_every)
-    result = root if len(futures) == 1 else client.compute(root)
+    # one submission: the tree and, as futures the client holds, its leaves (same keys)
+    result, *futures = client.compute([_tree(leaves, combine, split_every), *leaves])
     for future in as_completed(futures):
         bar.advance(1)
         if future.status == "error":
