@@ -19,6 +19,7 @@ from trueprob.cli._common import (
     quiet_option,
     read_fields,
 )
+from trueprob.cli.report_tasks import parse_floats, read_multilabel, read_regression
 
 FORMATS = ("table", "json", "markdown")
 CONVENTION_NAMES = ("torchmetrics", "sklearn", "netcal", "relplot", "kull2019")
@@ -249,13 +250,14 @@ def evaluate(file: str, logits: str | None, probs: str | None, labels: str | Non
         if n_bootstrap:
             boot = trueprob.bootstrap(labels_arr, **arrays, n_classes=n_classes, **common,
                                       n_replicates=n_bootstrap, level=ci_level,
-                                      method=ci_method, random_state=seed)
+                                      method=ci_method, random_state=seed, quiet=quiet)
             report = boot.report
             extra["ci"] = boot.to_dict()
         else:
             report = trueprob.evaluate(labels_arr, **arrays, n_classes=n_classes, **common)
         if run_test:
-            extra["p_values"] = _p_values(labels_arr, arrays, n_bins, closed, resamples, seed)
+            extra["p_values"] = _p_values(labels_arr, arrays, n_bins, closed, resamples, seed,
+                                          quiet)
         if convention is not None:
             extra["convention"] = _convention_numbers(convention, labels_arr, arrays, n_bins)
         extra["skce"] = _skce(labels_arr, arrays, seed)
@@ -315,7 +317,7 @@ def _evaluate_dask(file: str, names: dict[str, Any], dask_local: str | None,
 
 
 def _p_values(labels: Any, arrays: dict[str, Any], n_bins: int, closed: str, resamples: int,
-              seed: int) -> dict[str, float]:
+              seed: int, quiet: bool = False) -> dict[str, float]:
     """Consistency-resampling p-values (and SKCE's asymptotic test where available)."""
     import trueprob
 
@@ -326,7 +328,7 @@ def _p_values(labels: Any, arrays: dict[str, Any], n_bins: int, closed: str, res
     for statistic in ("ece", "classwise_ece"):
         res = trueprob.consistency_test(labels, **scores, statistic=statistic, n_bins=n_bins,
                                         closed=closed, n_resamples=resamples,
-                                        random_state=seed)
+                                        random_state=seed, quiet=quiet)
         out[statistic] = res.p_value
     try:
         from trueprob.metrics.skce import skce
@@ -409,16 +411,6 @@ def _extra_lines(extra: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _floats(text: str | None, option: str) -> list[float] | None:
-    if text is None:
-        return None
-    try:
-        return [float(v) for v in text.split(",") if v.strip()]
-    except ValueError as exc:
-        raise click.BadParameter(f"expected numbers separated by commas; got {text!r}",
-                                 param_hint=option) from exc
-
-
 def _emit(out: dict[str, Any], fmt: str, title: str) -> None:
     """JSON, or a flat key/value listing (table and markdown) of the scalar results."""
     if fmt == "json":
@@ -443,53 +435,13 @@ def _regression(file: str, observed: str | None, mean_col: str | None, std_col: 
                 quantile_cols: str | None, levels: str | None, coverage: str | None,
                 sample_weight: str | None, unit: str, fmt: str, quiet: bool = False) -> None:
     """``--task regression``: NLL, CRPS, PIT and coverage of predictive distributions."""
-    from trueprob.io import read_columns
-    from trueprob.regression import Gaussian, Laplace, QuantileSet, StudentT, evaluate_regression
+    from trueprob.regression import evaluate_regression
 
-    if observed is None:
-        raise click.UsageError("--task regression needs --labels (or --observed): the column "
-                               "of observed values")
-    specs: dict[str, tuple[Any, bool]] = {"observed": (observed, False),
-                                          "sample_weight": (sample_weight, False)}
-    df_value = None
-    if quantile_cols is not None:
-        if levels is None:
-            raise click.UsageError("--quantiles needs --levels (one level per column)")
-        specs["quantiles"] = (quantile_cols, True)
-    else:
-        if mean_col is None:
-            raise click.UsageError("--task regression needs --mean with --std (Gaussian) or "
-                                   "--scale (laplace, student-t), or --quantiles and --levels")
-        specs["mean"] = (mean_col, False)
-        spread = std_col if distribution == "gaussian" else scale_col
-        if spread is None:
-            need = "--std" if distribution == "gaussian" else "--scale"
-            raise click.UsageError(f"--distribution {distribution} needs {need}")
-        specs["spread"] = (spread, False)
-        if distribution == "student-t":
-            if df_spec is None:
-                raise click.UsageError("--distribution student-t needs --df (a column or a "
-                                       "number)")
-            try:
-                df_value = float(df_spec)
-            except ValueError:
-                specs["df"] = (df_spec, False)
-    try:
-        cols = read_columns(file, specs, quiet=quiet)
-    except ImportError as exc:
-        raise DataError(str(exc)) from exc
-    if quantile_cols is not None:
-        predictive: Any = QuantileSet(cols["quantiles"], _floats(levels, "--levels"))
-    elif distribution == "gaussian":
-        predictive = Gaussian(cols["mean"], cols["spread"])
-    elif distribution == "laplace":
-        predictive = Laplace(cols["mean"], cols["spread"])
-    else:
-        df = cols["df"] if df_value is None else df_value
-        predictive = StudentT(cols["mean"], cols["spread"], df)
-    report = evaluate_regression(cols["observed"], predictive,
-                                 sample_weight=cols.get("sample_weight"),
-                                 coverage_levels=_floats(coverage, "--coverage"), unit=unit)
+    y, predictive, weights = read_regression(file, observed, mean_col, std_col, scale_col,
+                                             df_spec, distribution, quantile_cols, levels,
+                                             sample_weight, quiet=quiet)
+    report = evaluate_regression(y, predictive, sample_weight=weights,
+                                 coverage_levels=parse_floats(coverage, "--coverage"), unit=unit)
     _emit(report.to_dict(), fmt, f"trueprob regression report of {file}")
 
 
@@ -497,24 +449,10 @@ def _multilabel(file: str, logits: str | None, probs: str | None, labels: str | 
                 sample_weight: str | None, n_bins: int, closed: str, unit: str, n_worst: int,
                 fmt: str, quiet: bool = False) -> None:
     """``--task multilabel``: per-label BCE, Brier and ECE with micro/macro aggregates."""
-    from trueprob.io import read_columns
     from trueprob.multilabel import evaluate_multilabel
 
-    if (logits is None) == (probs is None):
-        raise click.UsageError("--task multilabel needs exactly one of --logits or --probs "
-                               "(one column per label)")
-    if labels is None:
-        raise click.UsageError("--task multilabel needs --labels (one 0/1 column per label, "
-                               "in the same order as the scores)")
-    key = "logits" if logits is not None else "probs"
-    try:
-        cols = read_columns(file, {key: (logits or probs, True), "labels": (labels, True),
-                                   "sample_weight": (sample_weight, False)}, quiet=quiet)
-    except ImportError as exc:
-        raise DataError(str(exc)) from exc
-    scores = cols[key]
-    report = evaluate_multilabel(cols["labels"], logits=scores if key == "logits" else None,
-                                 probs=scores if key == "probs" else None,
-                                 sample_weight=cols.get("sample_weight"), n_bins=n_bins,
+    y, scores, weights = read_multilabel(file, logits, probs, labels, sample_weight,
+                                         quiet=quiet)
+    report = evaluate_multilabel(y, **scores, sample_weight=weights, n_bins=n_bins,
                                  closed=closed, unit=unit, n_worst=n_worst)
     _emit(report.to_dict(), fmt, f"trueprob multi-label report of {file}")
