@@ -161,8 +161,8 @@ def render_table(report: Any, source: str) -> None:
 @click.option("--worst", "n_worst", type=click.IntRange(min=0), default=5, show_default=True,
               help="multilabel: how many worst-calibrated labels to list.")
 @click.option("--stream", is_flag=True, default=False,
-              help="Read FILE in batches (bounded memory; no skce). Folders and globs always "
-                   "stream.")
+              help="Read FILE in batches (bounded memory; no skce; --bootstrap and --test "
+                   "also stream). Folders and globs always stream.")
 @click.option("--batch-rows", type=click.IntRange(min=1), default=65536, show_default=True,
               help="Rows per batch when streaming a file, a folder of files or a glob.")
 @click.option("--dask", "dask_local", default=None, metavar="local[:N]",
@@ -186,7 +186,8 @@ def evaluate(file: str, logits: str | None, probs: str | None, labels: str | Non
 
     FILE is .npz, .npy, .csv, .parquet or .pt (or - for an .npz on stdin), or a folder or a
     glob of such files, streamed in batches of --batch-rows (memory does not grow with the
-    number of rows; --bootstrap, --test and --convention read one file into memory). Which array or
+    number of rows; --bootstrap and --test stream too, --convention reads one file into
+    memory). Which array or
     column is which comes from the options, or from the canonical names (logits, probs,
     labels, targets, counts, sample_weight, confidences + predictions; in tables also
     logit_* / prob_* columns). A glob such as 'logit_*' takes its matches in natural order
@@ -214,9 +215,9 @@ def evaluate(file: str, logits: str | None, probs: str | None, labels: str | Non
     names = {"logits": logits, "probs": probs, "labels": labels, "targets": targets,
              "counts": counts, "sample_weight": sample_weight, "confidences": confidences,
              "predictions": predictions}
-    in_memory = bool(n_bootstrap or run_test or convention)
+    in_memory = bool(convention)
     if dask_local is not None or scheduler is not None:
-        if in_memory:
+        if in_memory or n_bootstrap or run_test:
             raise click.UsageError("--dask/--scheduler evaluate the report only; "
                                    "--bootstrap, --test and --convention need one process")
         report = _evaluate_dask(file, names, dask_local, scheduler, n_classes, calibrator,
@@ -226,13 +227,23 @@ def evaluate(file: str, logits: str | None, probs: str | None, labels: str | Non
     many = file != "-" and not Path(file).is_file()
     if (many or stream) and not in_memory:
         # bounded memory: one batch at a time, for a file, a folder of files or a glob
-        report = _evaluate_stream(file, names, n_classes, calibrator, batch_rows, n_bins,
-                                  binning, closed, unit, reduce, quiet)
-        _print(report, {"skce": None}, fmt, file)
+        if file == "-":
+            raise click.UsageError("--stream reads a file, a folder or a glob, not stdin")
+        streamed: dict[str, Any] = {"skce": None}
+        if n_bootstrap:
+            report, streamed["ci"] = _bootstrap_stream(
+                file, names, n_classes, calibrator, batch_rows, n_bins, binning, closed,
+                unit, reduce, n_bootstrap, ci_level, ci_method, seed, quiet)
+        else:
+            report = _evaluate_stream(file, names, n_classes, calibrator, batch_rows, n_bins,
+                                      binning, closed, unit, reduce, quiet)
+        if run_test:
+            streamed["p_values"] = _p_values_stream(file, names, calibrator, batch_rows,
+                                                    n_bins, closed, resamples, seed, quiet)
+        _print(report, streamed, fmt, file)
         return
     if file != "-" and not Path(file).is_file():
-        raise DataError(f"{file}: --bootstrap, --test and --convention need one file "
-                        f"(not a folder or a glob)")
+        raise DataError(f"{file}: --convention needs one file (not a folder or a glob)")
     arrays = read_fields(file, names, quiet=quiet)
     if not any(t in arrays for t in _TARGETS):
         raise DataError(
@@ -301,6 +312,44 @@ def _evaluate_stream(file: str, names: dict[str, Any], n_classes: int | None,
     for w in caught:
         echo_err(f"trueprob: warning: {w.message}")
     return report
+
+
+def _bootstrap_stream(file: str, names: dict[str, Any], n_classes: int | None,
+                      calibrator: str | None, batch_rows: int, n_bins: int, binning: str,
+                      closed: str, unit: str, reduce: str, n_bootstrap: int, ci_level: float,
+                      ci_method: str, seed: int, quiet: bool) -> tuple[Any, dict[str, Any]]:
+    """The report and its intervals from one streamed pass (blocked states)."""
+    from trueprob.streaming import bootstrap_path
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        boot = bootstrap_path(file, **names, n_classes=n_classes,
+                              calibrator=_load_calibrator(calibrator), batch_rows=batch_rows,
+                              n_bins=n_bins, binning=binning, closed=closed, unit=unit,
+                              reduce=reduce, n_replicates=n_bootstrap, level=ci_level,
+                              method=ci_method, random_state=seed, quiet=quiet)
+    for w in caught:
+        echo_err(f"trueprob: warning: {w.message}")
+    return boot.report, boot.to_dict()
+
+
+def _p_values_stream(file: str, names: dict[str, Any], calibrator: str | None,
+                     batch_rows: int, n_bins: int, closed: str, resamples: int, seed: int,
+                     quiet: bool) -> dict[str, float]:
+    """Consistency-resampling p-values of a streamed dataset (no SKCE: its estimators pair
+    rows in a random order of all rows)."""
+    from trueprob.streaming import consistency_test_path
+
+    fields = {k: names[k] for k in ("logits", "probs", "labels", "sample_weight")}
+    if any(names.get(k) is not None for k in ("targets", "counts", "confidences")):
+        raise DataError("--test needs hard labels and logits or probabilities")
+    cal = _load_calibrator(calibrator)
+    return {statistic: consistency_test_path(file, **fields, calibrator=cal,
+                                             batch_rows=batch_rows, statistic=statistic,
+                                             n_bins=n_bins, closed=closed,
+                                             n_resamples=resamples, random_state=seed,
+                                             quiet=quiet).p_value
+            for statistic in ("ece", "classwise_ece")}
 
 
 def _evaluate_dask(file: str, names: dict[str, Any], dask_local: str | None,

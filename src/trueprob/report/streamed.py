@@ -31,7 +31,6 @@ exactly because T = 1 is among the maps fitted.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -40,8 +39,6 @@ from typing import Any
 
 import numpy as np
 
-from trueprob._array import as_array, device
-from trueprob._progress import progress
 from trueprob._version import __version__
 from trueprob.report.verdict import (
     CLASSWISE_DRAWS,
@@ -144,7 +141,7 @@ def analyze_path(
     >>> a.verdict()[0].startswith("The top label is over-confident by")
     True
     """
-    from trueprob.streaming import BATCH_ROWS, _check_batch_rows, _stream
+    from trueprob.streaming import BATCH_ROWS, _check_batch_rows, _stream, pass_progress
 
     start = time.perf_counter()
     _check_int("n_replicates", n_replicates, 2)
@@ -161,7 +158,7 @@ def analyze_path(
     specs = {"logits": logits, "probs": probs, "labels": labels, "targets": targets,
              "counts": counts, "sample_weight": sample_weight, "confidences": confidences,
              "predictions": predictions}
-    with progress("report: reading", quiet=quiet) as bar:
+    with pass_progress(path, specs, "report", quiet=quiet) as bar:
         passes = _stream(path, specs, rows, n_classes, None)
         before = _evaluation("uncalibrated" if calibrator is not None else "model", passes,
                              settings, class_names, int(max_blocks), bar)
@@ -184,81 +181,29 @@ def analyze_path(
                     settings, __version__, time.perf_counter() - start, notes)
 
 
-class _Rows:
-    """Rows read so far, for the progress text."""
-
-    def __init__(self, bar: Any, label: str) -> None:
-        self.bar, self.label, self.step, self.rows = bar, label, "", 0
-
-    def start(self, step: str) -> None:
-        self.step, self.rows = step, 0
-        self.bar.describe(f"report ({self.label}): {step}")
-
-    def add(self, n: int) -> None:
-        self.rows += n
-        self.bar.describe(f"report ({self.label}): {self.step}, {self.rows:,} rows")
-
-
 def _evaluation(label: str, passes: Callable[[], Iterator[Any]], s: AnalysisSettings,
                 class_names: Any, max_blocks: int, bar: Any) -> Evaluation:
     """Report, intervals, tests, decomposition and diagram data of one streamed dataset."""
-    from trueprob.core.rows import row_quantities
-    from trueprob.inference.bootstrap import _state_values, default_blocks, intervals_from_states
+    from trueprob.inference.bootstrap import intervals_from_states
     from trueprob.report.plots.data import classwise_data, reliability_data, smooth_curve_data
-    from trueprob.stats.evaluation import EvaluationStats
-    from trueprob.streaming import _checked_chunks, mass_edges
+    from trueprob.streaming import blocked_states_of_batches
 
-    progress_rows = _Rows(bar, label)
-    edges = None
-    if s.binning == "mass":
-        progress_rows.start("equal-mass edges")
-        edges = mass_edges(passes, s.n_bins)
+    def named(step: str) -> Callable[[], Iterator[Any]]:  # passes whose bar says what runs
+        def start() -> Iterator[Any]:
+            return _named(passes(), bar, f"report ({label}): {step}")
+        return start
+
     rng = np.random.default_rng(s.seed)
-    point: EvaluationStats | None = None
-    blocked: EvaluationStats | None = None
-    squares: EvaluationStats | None = None
-    g = 1
-    kinds: set[str] = set()
-    targets: set[str] = set()
-    progress_rows.start("metrics and bootstrap blocks")
-    for batch in passes():
-        inputs = batch.inputs
-        vector = inputs.kind != "confidences"
-        if point is None:
-            k = inputs.n_classes
-            point = EvaluationStats(k, n_bins=s.n_bins, closed=s.closed, edges=edges,
-                                    binning_name=s.binning)
-            probe = EvaluationStats(k, n_bins=s.n_bins, closed=s.closed, edges=edges,
-                                    n_blocks=2)
-            g = default_blocks(max_blocks, _state_values(probe), max_blocks)
-            blocked = EvaluationStats(k, n_bins=s.n_bins, closed=s.closed, edges=edges,
-                                      binning_name=s.binning, n_blocks=g)
-            if inputs.weights is not None:
-                parts = ("top_label", "classwise") if vector else ("top_label",)
-                squares = EvaluationStats(k, n_bins=s.n_bins, closed=s.closed,
-                                          edges=point.binning.edges, parts=parts)
-        assert blocked is not None
-        if inputs.n_classes != point.n_classes:
-            raise ValueError(f"{batch.source}: the model outputs have K={inputs.n_classes} "
-                             f"classes, earlier batches K={point.n_classes}")
-        kinds.add(inputs.kind)
-        targets.add(inputs.target_kind)
-        for state in (point, blocked):
-            state.input_kinds.add(inputs.kind)
-            state.target_kinds.add(inputs.target_kind)
-        xp = inputs.xp
-        for chunk in _checked_chunks(batch):
-            rows = row_quantities(xp, chunk, need_scores=vector)
-            block = rng.integers(0, g, size=chunk.n_rows, dtype=np.int64)
-            point.update_rows(xp, chunk, rows)
-            blocked.update_rows(xp, chunk, rows, as_array(block, xp, device(chunk.scores)))
-        if squares is not None:
-            squares.update_inputs(dataclasses.replace(inputs, weights=inputs.weights ** 2))
-        progress_rows.add(inputs.n_rows)
-    if point is None or blocked is None:
-        raise ValueError("the dataset has no rows; at least one row is needed")
+    first = ("metrics and bootstrap blocks" if s.binning == "width"
+             else "equal-mass edges, then metrics and bootstrap blocks")
+    states = blocked_states_of_batches(named(first), n_bins=s.n_bins,
+                                       binning=s.binning, closed=s.closed,
+                                       max_blocks=max_blocks, random_state=rng,
+                                       weight_squares=True)
+    point, blocked, squares = states.point, states.blocked, states.squares
     report = point.finalize(unit=s.unit, reduce="mean")
-    vector = "confidences" not in kinds
+    vector = "confidences" not in point.input_kinds
+    targets = set(point.target_kinds)
     notes: list[str] = []
 
     w2 = None if squares is None else squares.top_label.arrays()["weight"][0]
@@ -280,12 +225,12 @@ def _evaluation(label: str, passes: Callable[[], Iterator[Any]], s: AnalysisSett
     boot = intervals_from_states(point, blocked, n_replicates=s.n_replicates, level=s.level,
                                  unit=s.unit, random_state=rng, seed=s.seed, quiet=True)
 
-    tests = _tests(passes, report, vector, targets, s, notes, progress_rows)
+    tests = _tests(named("consistency tests"), report, vector, targets, s, notes)
 
     decomposition = None
     if vector and report.nll is not None and math.isfinite(report.nll):
-        progress_rows.start("log-loss decomposition (temperature passes)")
-        decomposition = _decomposition(passes, report, classes, s)
+        decomposition = _decomposition(named("log-loss split, temperature passes"), report,
+                                       classes, s)
     elif vector:
         notes.append("no log-loss decomposition: the log loss is infinite")
     else:
@@ -306,7 +251,7 @@ def _evaluation(label: str, passes: Callable[[], Iterator[Any]], s: AnalysisSett
 
 
 def _tests(passes: Callable[[], Iterator[Any]], report: Any, vector: bool, targets: set[str],
-           s: AnalysisSettings, notes: list[str], progress_rows: _Rows) -> dict[str, Any]:
+           s: AnalysisSettings, notes: list[str]) -> dict[str, Any]:
     """Both consistency tests, filled in one more pass, within the draw budgets."""
     from trueprob.inference import ConsistencyStats
 
@@ -340,11 +285,9 @@ def _tests(passes: Callable[[], Iterator[Any]], report: Any, vector: bool, targe
                      f"statistic='classwise_ece') on a sample)")
     if not states:
         return {}
-    progress_rows.start("consistency tests")
     for batch in passes():
         for state in states.values():
             state.update_inputs(batch.inputs)
-        progress_rows.add(batch.inputs.n_rows)
     return {name: state.finalize() for name, state in states.items()}
 
 
@@ -372,6 +315,15 @@ def _decomposition(passes: Callable[[], Iterator[Any]], report: Any, classes: An
                          unc, s_r, n_folds=None,
                          entropy=float(report.entropy) if soft else None,
                          kl=float(report.kl) if soft else None)
+
+
+def _named(batches: Iterator[Any], bar: Any, description: str) -> Iterator[Any]:
+    """A pass over ``batches`` that restarts ``bar`` with ``description`` and advances it by
+    the rows of each batch (the total of the bar, when known, is the dataset's rows)."""
+    bar.restart(description, total=bar.total)
+    for batch in batches:
+        yield batch
+        bar.advance(batch.inputs.n_rows)
 
 
 __all__ = ["TOP_LABEL_DRAWS", "analyze_path"]
