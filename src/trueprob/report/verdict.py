@@ -487,10 +487,10 @@ def verdict(analysis: Analysis, /) -> tuple[str, ...]:
     unit = analysis.settings.unit
     if d is not None:
         folds = analysis.settings.n_folds
-        how = {"temperature": f"a temperature fitted by {folds}-fold cross-fitting on these "
-                              f"rows recovers them",
-               "dirichlet": f"a Dirichlet map fitted by {folds}-fold cross-fitting on these "
-                            f"rows recovers them",
+        fitted = (f"fitted by {folds}-fold cross-fitting on these rows" if folds >= 2
+                  else "fitted on all these rows (in-sample)")
+        how = {"temperature": f"a temperature {fitted} recovers them",
+               "dirichlet": f"a Dirichlet map {fitted} recovers them",
                "isotonic": "isotonic recalibration of the top-label confidence recovers them",
                "binned": "binned recalibration of the top-label confidence recovers them"}
         what = "log loss" if d.target == "vector" else "top-label log score"
