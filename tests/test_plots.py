@@ -18,6 +18,7 @@ from scipy.stats import binomtest
 import trueprob
 from trueprob.report import plots as P
 from trueprob.report.plots import style as S
+from trueprob.report.plots.draw import compact_count
 from trueprob.stats import EvaluationStats
 
 mpl = pytest.importorskip("matplotlib", reason="the plots need matplotlib (the [plot] extra)")
@@ -291,7 +292,7 @@ def test_reliability_artists_show_the_data(rng):
         assert bar.get_hatch() == S.HATCHES[role]
         assert to_rgb(bar.get_edgecolor()) == pytest.approx(to_rgb(S.ROLES[role]))
     np.testing.assert_allclose([b.get_height() for b in art.hist.patches], data.share)
-    assert [t.get_text() for t in art.count_labels] == [str(n) for n in data.count[ok]]
+    assert [t.get_text() for t in art.count_labels] == [compact_count(n) for n in data.count[ok]]
     assert art.hist_ax.get_yscale() == "log"
     assert art.ax.get_title() == f"model: ECE {data.ece:.4f}"
     np.testing.assert_allclose(art.diagonal.get_xydata(), [[0, 0], [1, 1]])

@@ -185,7 +185,7 @@ def plot_reliability(data: ReliabilityData, /, *, ax: Any = None, hist_ax: Any =
         labels: list[Any] = []
         if count_labels and data.edges.size <= 21:
             for x, sh, n in zip(centers[ok], shares, data.count[ok], strict=True):
-                labels.append(hist_ax.text(x, sh * 1.25, f"{int(n)}", ha="center",
+                labels.append(hist_ax.text(x, sh * 1.25, compact_count(n), ha="center",
                                            va="bottom", fontsize=6.5, color="#333333"))
         hist_ax.set_xlim(0, 1)
         hist_ax.set_xlabel("confidence (top-label probability)")
@@ -196,6 +196,22 @@ def plot_reliability(data: ReliabilityData, /, *, ax: Any = None, hist_ax: Any =
         _reliability_legend(hist_ax, points, band)
     return ReliabilityArtists(ax.figure, ax, hist_ax, diagonal, line, points, band, gaps, hist,
                               tuple(labels))
+
+
+def compact_count(n: float) -> str:
+    """A row count short enough to sit above a histogram bar: 812, 9.4k, 74k, 1.5M, 2.1G.
+
+    >>> [compact_count(n) for n in (812, 9_412, 74_432, 999_999, 1_523_000, 2.1e9)]
+    ['812', '9.4k', '74k', '1.0M', '1.5M', '2.1G']
+    """
+    n = int(n)
+    if n < 1000:
+        return str(n)
+    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if n >= scale * 0.9995:
+            value = n / scale
+            return f"{value:.1f}{suffix}" if round(value, 1) < 10 else f"{value:.0f}{suffix}"
+    return str(n)
 
 
 def _title(data: ReliabilityData) -> str:
