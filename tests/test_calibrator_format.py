@@ -64,6 +64,30 @@ def test_save_load_predict_is_bit_identical(tmp_path, name):
     assert json.loads(path.read_text())["class"] == name
 
 
+@pytest.mark.parametrize("name", CLASSES)
+def test_fit_and_predict_take_the_inputs_the_base_declares(name):
+    # the base class spells out the classifier inputs (no **inputs), so a subclass that
+    # drifts from them (a renamed, missing or extra input) fails here as well as in mypy
+    import inspect
+
+    from trueprob.calibrators.base import Calibrator
+
+    def params(f):
+        return [(p.name, p.kind, p.default) for p in inspect.signature(f).parameters.values()]
+
+    cls = REGISTRY[name]
+    assert params(cls.fit) == params(Calibrator.fit)
+    assert params(cls.predict_logproba) == params(Calibrator.predict_logproba)
+    assert [p[0] for p in params(Calibrator.fit)] == [
+        "self", "labels", "logits", "probs", "targets", "counts", "sample_weight"]
+    # predict_proba is the base's, with the same inputs as predict_logproba
+    cal, inputs = _fitted(name)
+    np.testing.assert_array_equal(cal.predict_proba(**inputs),
+                                  np.exp(cal.predict_logproba(**inputs)))
+    with pytest.raises(TypeError, match="unexpected keyword argument 'logit'"):
+        cal.predict_proba(logit=inputs["logits"])
+
+
 def test_the_parametric_classes_are_registered():
     for cls in (TemperatureScaling, VectorScaling, MatrixScaling, DirichletCalibration):
         assert REGISTRY[cls.__name__] is cls

@@ -104,17 +104,29 @@ class Calibrator:
         return bool(self._fitted_attrs) and all(hasattr(self, a) for a in self._fitted_attrs)
 
     # -------------------------------------------------------------- to be implemented
-    def fit(self, labels: Any = None, /, **inputs: Any) -> Calibrator:  # pragma: no cover
+    def fit(
+        self, labels: Any = None, /, *, logits: Any = None, probs: Any = None,
+        targets: Any = None, counts: Any = None, sample_weight: Any = None,
+    ) -> Calibrator:  # pragma: no cover
+        """Fit on a calibration set; returns self.
+
+        Exactly one of ``logits`` / ``probs`` and one of ``labels`` / ``targets`` /
+        ``counts``; ``sample_weight`` is optional. The regression and multi-label calibrators
+        take other inputs (see their own ``fit``).
+        """
         raise NotImplementedError
 
-    def predict_logproba(self, **inputs: Any) -> Any:  # pragma: no cover
+    def predict_logproba(
+        self, *, logits: Any = None, probs: Any = None,
+    ) -> Any:  # pragma: no cover
+        """Calibrated log-probabilities of ``logits`` (or ``probs``), one row per input row."""
         raise NotImplementedError
 
-    def predict_proba(self, **inputs: Any) -> Any:
+    def predict_proba(self, *, logits: Any = None, probs: Any = None) -> Any:
         """Calibrated probabilities: ``exp(predict_logproba(...))``."""
         from trueprob._array import namespace
 
-        logp = self.predict_logproba(**inputs)
+        logp = self.predict_logproba(logits=logits, probs=probs)
         return namespace(logp).exp(logp)
 
     # -------------------------------------------------------------- plain-data format

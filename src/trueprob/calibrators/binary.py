@@ -97,7 +97,7 @@ class _BinaryCalibrator(Calibrator):
         return xp.astype(logp, scores.dtype)
 
     # ------------------------------------------------------------------ public API
-    def fit(  # type: ignore[override]
+    def fit(
         self,
         labels: Any = None,
         /,
@@ -117,7 +117,7 @@ class _BinaryCalibrator(Calibrator):
                          data.kind)
         return self
 
-    def predict_logproba(  # type: ignore[override]
+    def predict_logproba(
         self, *, logits: Any = None, probs: Any = None
     ) -> Array:
         """Calibrated log-probabilities (N, 2), columns (log(1 - p'), log p').

@@ -128,7 +128,7 @@ class _Wrapper(Calibrator):
     def _logproba_from_scores(self, xp: Any, scores: Array) -> Array:
         raise NotImplementedError  # pragma: no cover
 
-    def predict_logproba(  # type: ignore[override]
+    def predict_logproba(
         self, *, logits: Any = None, probs: Any = None
     ) -> Array:
         """Calibrated log-probabilities (N, K), each row a log-PMF.
@@ -222,7 +222,7 @@ class OneVsRest(_Wrapper):
     def __init__(self, *, base: Any = None) -> None:
         self.base = base
 
-    def fit(  # type: ignore[override]
+    def fit(
         self, labels: Any = None, /, *, logits: Any = None, probs: Any = None,
         targets: Any = None, counts: Any = None, sample_weight: Any = None,
     ) -> OneVsRest:
@@ -317,7 +317,7 @@ class TopLabel(_Wrapper):
     def __init__(self, *, base: Any = None) -> None:
         self.base = base
 
-    def fit(  # type: ignore[override]
+    def fit(
         self, labels: Any = None, /, *, logits: Any = None, probs: Any = None,
         targets: Any = None, counts: Any = None, sample_weight: Any = None,
     ) -> TopLabel:

@@ -351,7 +351,7 @@ class _LinearScaling(Calibrator):
             raise ValueError(f"random_state must be an integer; got {self.random_state!r}")
 
     # ------------------------------------------------------------------ fit
-    def fit(  # type: ignore[override]  # the base declares fit(labels, /, **inputs)
+    def fit(
         self, labels: Any = None, /, *, logits: Any = None, probs: Any = None,
         targets: Any = None, counts: Any = None, sample_weight: Any = None,
     ) -> _LinearScaling:
@@ -428,7 +428,7 @@ class _LinearScaling(Calibrator):
         return grid[best]
 
     # ------------------------------------------------------------------ predict
-    def predict_logproba(  # type: ignore[override]  # the base declares (**inputs)
+    def predict_logproba(
         self, *, logits: Any = None, probs: Any = None,
     ) -> Any:
         """Calibrated log-probabilities log_softmax(W x_i + b), in the input's namespace/dtype.

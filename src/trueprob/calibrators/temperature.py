@@ -382,7 +382,7 @@ class TemperatureScaling(Calibrator):
                              f"{n!r}")
 
     # ------------------------------------------------------------------ fit
-    def fit(  # type: ignore[override]  # the base declares fit(labels, /, **inputs)
+    def fit(
         self, labels: Any = None, /, *, logits: Any = None, probs: Any = None,
         targets: Any = None, counts: Any = None, sample_weight: Any = None,
     ) -> TemperatureScaling:
@@ -479,7 +479,7 @@ class TemperatureScaling(Calibrator):
         self.n_iter_ = int(n_iter)
 
     # ------------------------------------------------------------------ predict
-    def predict_logproba(  # type: ignore[override]  # the base declares (**inputs)
+    def predict_logproba(
         self, *, logits: Any = None, probs: Any = None,
     ) -> Any:
         """Calibrated log-probabilities log softmax(s_i / T), in the input's namespace and dtype.
