@@ -288,3 +288,91 @@ def test_memory_layout_does_not_change_results(data):
     z, y = data
     assert_same(trueprob.evaluate(y, logits=np.asfortranarray(z)),
                 trueprob.evaluate(y, logits=np.ascontiguousarray(z)), rel=0, abs_=0)
+
+
+# ---------------------------------------------------------------- class-major fast path
+def _tied_logits(rng, n, k, dtype):
+    """Logits with exact ties in the maximum, rows of equal logits, and near-ties that the
+    float softmax rounds to equal probabilities."""
+    z = (rng.normal(size=(n, k)) * 3).astype(dtype)
+    z[:20] = 0  # every class tied: the prediction is class 0
+    z[20:60, k - 1] = z[20:60].max(axis=1)  # the last class tied with the maximum
+    z[60:100, 0] = np.nextafter(z[60:100, 1], dtype(np.inf))  # adjacent floats
+    z[100:200] = np.round(z[100:200])
+    return z
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kind", ["logits", "probs"])
+@pytest.mark.parametrize("k", [2, 3, 10, 64])
+def test_class_major_rows_equal_row_major_rows(rng, dtype, kind, k):
+    from trueprob.core.rows import row_quantities
+
+    z = _tied_logits(rng, 3000, k, dtype)
+    if kind == "probs":
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        z = (e / e.sum(axis=1, keepdims=True)).astype(dtype)
+    y = rng.integers(0, k, size=len(z))
+    chunk = next(trueprob._validation.prepare(y, **{kind: z}).chunks())
+    a = row_quantities(np, chunk, class_major=False)
+    b = row_quantities(np, chunk, class_major=True)
+    assert b.probs.T.flags.c_contiguous and b.probs.shape == (3000, k)
+    # the prediction is argmax of the probabilities (ties: lowest index), computed here anew
+    assert np.array_equal(b.prediction, np.argmax(np.asarray(b.probs), axis=1))
+    assert np.array_equal(a.prediction, b.prediction)
+    assert np.array_equal(a.correct, b.correct)
+    # float32: the same float operations entry by entry; float64: the row sums of K terms
+    # may be added in another order (their difference is bounded by about K eps)
+    tol = 0 if dtype == np.float32 else (k + 2) * np.finfo(np.float64).eps
+    np.testing.assert_allclose(b.probs, a.probs, rtol=tol, atol=0)
+    np.testing.assert_allclose(b.confidence, a.confidence, rtol=tol, atol=0)
+    np.testing.assert_allclose(b.nll, a.nll, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(b.brier, a.brier, rtol=1e-9, atol=1e-15)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("closed", ["right", "left"])
+def test_classwise_by_class_equals_a_direct_count(rng, weighted, closed):
+    """Classwise sums of the class-major path against SPEC.md's bins recomputed entry by
+    entry in numpy (float32 probabilities, some exactly on bin edges)."""
+    k, b = 10, 15
+    z, y = _synthetic_logits_f32(rng, 4000, k)
+    w = rng.random(len(y)) * (rng.random(len(y)) > 0.1) if weighted else None
+    state = EvaluationStats(k, n_bins=b, closed=closed, parts=("classwise",))
+    state.update(y, logits=z, sample_weight=w)
+    q = np.asarray(trueprob.core.rows.row_quantities(
+        np, next(trueprob._validation.prepare(y, logits=z).chunks()), class_major=False).probs,
+        dtype=np.float64)
+    scaled = q * b
+    idx = np.clip(np.ceil(scaled) - 1 if closed == "right" else np.floor(scaled), 0, b - 1)
+    idx = idx.astype(np.int64) + np.arange(k) * b
+    wt = np.ones(len(y)) if w is None else w
+    wide = np.broadcast_to(wt[:, None], q.shape)
+    onehot = np.eye(k)[y]
+    got = state.classwise.arrays()
+    np.testing.assert_array_equal(got["count"].ravel(), np.bincount(
+        idx.ravel(), (wide > 0).ravel().astype(float), k * b).astype(np.int64))
+    for field, values in (("weight", wide), ("sum_score", q * wide),
+                          ("sum_outcome", onehot * wide)):
+        np.testing.assert_allclose(got[field].ravel(),
+                                   np.bincount(idx.ravel(), values.ravel(), k * b),
+                                   rtol=1e-12, atol=1e-9, err_msg=field)
+
+
+def _synthetic_logits_f32(rng, n, k):
+    z = (rng.normal(size=(n, k)) * 2.5).astype(np.float32)
+    z[:50] = 0  # q = 1/K exactly in float32 only for K a power of 2; 1/10 near an edge
+    return z, rng.integers(0, k, size=n)
+
+
+@pytest.mark.parametrize("k", [10, 64, 65])
+def test_class_major_report_equals_row_major_report(rng, k, monkeypatch):
+    """The whole report: class-major (K <= 64) against the row-major path forced."""
+    import trueprob.core.rows as rows_module
+
+    z, y = _synthetic_logits_f32(rng, 3000, k)
+    w = rng.random(len(y))
+    fast = trueprob.evaluate(y, logits=z, sample_weight=w)
+    monkeypatch.setattr(rows_module, "CLASS_MAJOR_MAX_K", 0)
+    slow = trueprob.evaluate(y, logits=z, sample_weight=w)
+    assert_same(fast, slow, rel=1e-12, abs_=1e-14)

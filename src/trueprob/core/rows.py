@@ -10,8 +10,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from trueprob._array import Array
 from trueprob._validation import Chunk
+
+#: numpy chunks with at most this many classes are worked on class-major, (K, n): every
+#: reduction over classes is then K - 1 elementwise operations on contiguous rows of length n
+#: instead of n reductions of length K (measured on 1M x 10 float32 logits: max 56 -> 2 ms,
+#: exp 86 -> 43 ms, float64 row sums 34 -> 7 ms, argmax 50 -> 25 ms). With many classes the
+#: rows are long and the row-major reductions are already efficient.
+CLASS_MAJOR_MAX_K = 64
 
 
 @dataclass(frozen=True)
@@ -24,6 +33,10 @@ class RowQuantities:
       index); ``correct`` a_i = 1[yhat_i = y_i], or p_{i, yhat_i} for soft targets;
     - ``nll`` = -sum_k t_ik log q_ik in nats; ``brier`` = sum_k (q_ik - t_ik)^2;
     - ``entropy`` H(t_i) and ``kl`` KL(t_i || q_i) in nats (soft targets only).
+
+    ``probs`` is always indexed (n, K); from the class-major path it is the transposed view of
+    a C-ordered (K, n) array (``probs.T`` is then C-contiguous), which
+    :class:`~trueprob.stats.EvaluationStats` uses to reduce class by class.
     """
 
     probs: Array | None
@@ -54,8 +67,17 @@ def _xlogx(xp: Any, t: Array) -> Array:
     return xp.where(positive, t * xp.log(xp.where(positive, t, xp.ones_like(t))), 0.0)
 
 
-def row_quantities(xp: Any, chunk: Chunk, *, need_scores: bool = True) -> RowQuantities:
-    """Per-row quantities of ``chunk``; ``need_scores=False`` skips log loss and Brier."""
+def row_quantities(xp: Any, chunk: Chunk, *, need_scores: bool = True,
+                   class_major: bool = True) -> RowQuantities:
+    """Per-row quantities of ``chunk``; ``need_scores=False`` skips log loss and Brier.
+
+    numpy chunks with hard labels and at most :data:`CLASS_MAJOR_MAX_K` classes take the
+    class-major path (same values up to the rounding of the float64 row sums; ``probs`` then
+    comes as a transposed view); ``class_major=False`` forces the row-major path. Every caller
+    uses the same default, so states filled by different routes hold the same sums.
+    """
+    if class_major and _class_major_applies(chunk):
+        return _class_major(chunk, need_scores)
     f64 = xp.float64
     if chunk.kind == "confidences":
         conf = xp.astype(chunk.scores, f64)
@@ -124,3 +146,49 @@ def _log_pos(xp: Any, t: Array) -> Array:
     """log(t) where t > 0, 0 elsewhere (the value is multiplied by t = 0 there)."""
     positive = t > 0
     return xp.log(xp.where(positive, t, xp.ones_like(t)))
+
+
+def _class_major_applies(chunk: Chunk) -> bool:
+    x = chunk.scores
+    return (isinstance(x, np.ndarray) and chunk.kind in ("logits", "probs") and x.ndim == 2
+            and chunk.targets is None and 2 <= x.shape[1] <= CLASS_MAJOR_MAX_K
+            and x.dtype in (np.float32, np.float64) and x.shape[0] > 0)
+
+
+def _class_major(chunk: Chunk, need_scores: bool) -> RowQuantities:
+    """numpy, hard labels: the quantities of :func:`row_quantities` from a (K, n) copy.
+
+    Same formulas and the same float operations entry by entry (softmax in the input dtype
+    with the row maximum subtracted, q = e / float(s), s summed in float64); only the order of
+    the K terms of the float64 row sums may differ. The prediction is the lowest k with
+    q_ik = max_k q_ik, as ``argmax`` gives it.
+    """
+    x = chunk.scores
+    n, k = x.shape
+    rows = np.arange(n)
+    y = np.asarray(chunk.labels)
+    qt = np.ascontiguousarray(x.T)  # (K, n): the working buffer, overwritten in place
+    if chunk.kind == "logits":
+        # x_iy from the input before the buffer is overwritten (the NLL uses it exactly)
+        z_y = x.reshape(-1)[rows * k + y].astype(np.float64) if need_scores else None
+        m = qt.max(axis=0)
+        np.subtract(qt, m, out=qt)
+        np.exp(qt, out=qt)
+        s = qt.sum(axis=0, dtype=np.float64)
+        np.divide(qt, s.astype(x.dtype), out=qt)
+    conf = qt.max(axis=0)
+    pred = np.full(n, k - 1, dtype=np.int64)
+    for j in range(k - 2, -1, -1):  # the lowest index among ties wins
+        np.copyto(pred, j, where=qt[j] == conf)
+    correct = (pred == y).astype(np.float64)
+    nll = brier = None
+    if need_scores:
+        q_y = qt.reshape(-1)[y * n + rows].astype(np.float64)
+        if chunk.kind == "logits":
+            assert z_y is not None
+            nll = (m.astype(np.float64) + np.log(s)) - z_y
+        else:
+            nll = -_safe_log(np, q_y)
+        brier = np.square(qt).sum(axis=0, dtype=np.float64) - 2.0 * q_y + 1.0
+    return RowQuantities(qt.T, None, conf.astype(np.float64), pred, correct, nll, brier,
+                         None, None)

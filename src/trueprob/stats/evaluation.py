@@ -341,6 +341,9 @@ class EvaluationStats:
 
     def _update_classwise(self, xp: Any, dev: Any, q: Array, chunk: Chunk,
                           w: Array | None, block: Array | None) -> None:
+        if block is None and is_numpy(xp) and chunk.targets is None and q.T.flags.c_contiguous:
+            self._update_classwise_by_class(q.T, chunk.labels, w)
+            return
         if block is None and is_numpy(xp):
             above = _above_first_bin(q, self.classwise.binning.n_bins,
                                      self.classwise.binning.closed)
@@ -368,6 +371,55 @@ class EvaluationStats:
             self.classwise.add_outcomes(xp, dev, at_label, ones)
         else:
             self.classwise.add(xp, dev, flat1, q1, xp.reshape(chunk.targets, (-1,)), w1)
+
+    def _update_classwise_by_class(self, qt: np.ndarray, labels: np.ndarray,
+                                   w: np.ndarray | None) -> None:
+        """Classwise sums from class-major probabilities ``qt`` (K, n) and hard labels.
+
+        As :meth:`_update_classwise_sparse`: class by class, only the entries above the first
+        bin are binned (a contiguous row of ``qt`` each), bin 0 is the column total minus the
+        bins above, and the one-hot outcome of row i is added at its label's bin.
+        """
+        k, n = qt.shape
+        binning = self.classwise.binning
+        b = binning.n_bins
+        size = k * b
+        count = np.zeros(size, dtype=np.int64)
+        weight = np.zeros(size)
+        sum_q = np.zeros(size)
+        above = _above_first_bin(qt, b, binning.closed)
+        for j in range(k):
+            mask = above[j]
+            vals = qt[j][mask]
+            idx = binning.index(np, vals)
+            cells = slice(j * b, (j + 1) * b)
+            if w is None:
+                count[cells] = np.bincount(idx, minlength=b)
+                sum_q[cells] = np.bincount(idx, vals, minlength=b)
+            else:
+                wj = w[mask]
+                count[cells] = np.bincount(idx, (wj > 0).astype(np.float64), minlength=b)
+                weight[cells] = np.bincount(idx, wj, minlength=b)
+                sum_q[cells] = np.bincount(idx, vals * wj, minlength=b)
+        first = np.arange(k) * b
+        if w is None:
+            weight[:] = count
+            n_pos, total_w = n, float(n)
+            col_q = qt.sum(axis=1, dtype=np.float64)
+        else:
+            n_pos, total_w = int(np.count_nonzero(w > 0)), float(np.sum(w))
+            col_q = qt.astype(np.float64) @ w
+        count[first] = n_pos - count.reshape(k, b).sum(axis=1)
+        weight[first] = total_w - weight.reshape(k, b).sum(axis=1)
+        sum_q[first] = col_q - sum_q.reshape(k, b).sum(axis=1)
+        at_label = labels * b + binning.index(np, qt.reshape(-1)[labels * n + np.arange(n)])
+        outcome = np.bincount(at_label, None if w is None else w, size)
+        cw = self.classwise
+        cw._ensure(np, None)
+        cw.count += count
+        cw.weight += weight
+        cw.sum_score += sum_q
+        cw.sum_outcome += outcome
 
     def _update_classwise_sparse(self, q: np.ndarray, chunk: Chunk,
                                  w: np.ndarray | None, above: np.ndarray) -> None:
