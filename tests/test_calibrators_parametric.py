@@ -130,6 +130,51 @@ def test_temperature_float32_stage_and_threads_give_the_float64_optimum(rng):
     assert one.n_iter_ <= 4  # first pass, float32 pass(es), float64 pass
 
 
+def test_temperature_fit_uses_one_thread_pool_and_shuts_it_down(rng, monkeypatch):
+    # every pass of a fit (first pass, subsample start, float32 and float64 Halley, and the
+    # grid search's final NLL) runs in one pool, started once and shut down when fit returns
+    import trueprob.calibrators.temperature as temperature
+
+    pools = []
+
+    class Counting(temperature.ThreadPoolExecutor):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.jobs = 0
+            self.closed = False
+            pools.append(self)
+
+        def submit(self, *args, **kwargs):
+            self.jobs += 1
+            return super().submit(*args, **kwargs)
+
+        def shutdown(self, *args, **kwargs):
+            self.closed = True
+            super().shutdown(*args, **kwargs)
+
+    monkeypatch.setattr(temperature, "ThreadPoolExecutor", Counting)
+    z = rng.normal(size=(120_000, 10)) * 2  # subsample start and float32 stage both run
+    y = _draw(rng, z)
+    runs = []
+    original = temperature._Passes._run
+    monkeypatch.setattr(temperature._Passes, "_run",
+                        lambda self, *a: runs.append(self.threads) or original(self, *a))
+    ts = TemperatureScaling(n_threads=2).fit(y, logits=z)
+    assert len(pools) == 1 and pools[0].closed
+    assert len(runs) > ts.n_iter_ + 1  # the subsample passes ran in it too
+    assert pools[0].jobs == sum(runs)  # one job per thread per pass
+    one = TemperatureScaling(n_threads=1).fit(y, logits=z)
+    assert len(pools) == 1  # one thread: no pool at all
+    assert one.temperature_ == ts.temperature_
+    TemperatureScaling(method="grid-ece", n_threads=2).fit(y, logits=z)
+    assert len(pools) == 2 and pools[1].closed and pools[1].jobs == 2 * 2  # f(1), f(1/T)
+    # a fit that fails still shuts its pool down
+    monkeypatch.setattr(temperature, "_halley", lambda *a: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        TemperatureScaling(n_threads=2).fit(y, logits=z)
+    assert len(pools) == 3 and pools[2].closed
+
+
 def test_temperature_idempotent_on_calibrated_data(rng):
     z = rng.normal(size=(40_000, 4)) * 2
     y = _draw(rng, z)

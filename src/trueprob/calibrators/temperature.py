@@ -24,9 +24,10 @@ bisection as fall-backs, a bracket kept throughout):
    float64 optimum to machine precision (two or three passes over the data in all).
 
 Every pass runs over row blocks small enough to stay in the CPU cache, in threads (numpy
-releases the GIL); per-block sums are added in block order, so the result does not depend on
-the number of threads. Scores are shifted by their row maximum inside each block, so exp never
-overflows; the caller's array is neither copied nor modified.
+releases the GIL) of one pool that lives for the whole fit; per-block sums are added in block
+order, so the result does not depend on the number of threads. Scores are shifted by their
+row maximum inside each block, so exp never overflows; the caller's array is neither copied
+nor modified.
 """
 
 from __future__ import annotations
@@ -111,7 +112,14 @@ def derivative_sums(s0: np.ndarray, s1: np.ndarray, s2: np.ndarray, s3: np.ndarr
 
 
 class _Passes:
-    """Blocked, threaded passes over (scores, targets, weights) for f and its derivatives."""
+    """Blocked, threaded passes over (scores, targets, weights) for f and its derivatives.
+
+    With more than one thread, the first pass starts a thread pool that every later pass
+    (and every :meth:`subsample` of it) reuses; :meth:`close` (or leaving a ``with`` block)
+    shuts it down.
+    """
+
+    pool: ThreadPoolExecutor | None = None
 
     def __init__(self, data: FitData, threads: int) -> None:
         self.z = data.scores
@@ -126,6 +134,19 @@ class _Passes:
         self.zmax = np.empty(self.n, dtype=self.z.dtype)
         self.tz = np.empty(self.n)     # t_i . (z_i - max z_i) <= 0
         self.means = np.empty(self.n)  # mean_k (z_ik - max z_i) <= 0; 0 iff constant
+        self._owner = True             # False for a subsample: it borrows the pool
+
+    def __enter__(self) -> _Passes:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Shut the thread pool down (a subsample leaves its parent's pool alone)."""
+        if self._owner and self.pool is not None:
+            self.pool.shutdown()
+            self.pool = None
 
     # -------------------------------------------------------------- running a pass
     def _run(self, work: Work, width: int) -> np.ndarray:
@@ -141,10 +162,16 @@ class _Passes:
         if self.threads == 1:
             worker(0)
         else:
-            with ThreadPoolExecutor(self.threads) as pool:
-                for job in [pool.submit(worker, j) for j in range(self.threads)]:
-                    job.result()
+            pool = self._pool()
+            for job in [pool.submit(worker, j) for j in range(self.threads)]:
+                job.result()
         return out.sum(axis=0)
+
+    def _pool(self) -> ThreadPoolExecutor:
+        """The fit's thread pool, started on first use (a subsample uses its parent's)."""
+        if self.pool is None:
+            self.pool = ThreadPoolExecutor(self.threads)
+        return self.pool
 
     def _buffer(self, buffers: dict[str, np.ndarray], key: str, n: int,
                 dtype: Any) -> np.ndarray:
@@ -228,6 +255,9 @@ class _Passes:
             return None
         sub = object.__new__(_Passes)
         sub.__dict__.update(self.__dict__)
+        sub._owner = False
+        if self.threads > 1:
+            sub.pool = self._pool()
         sub.z = self.z[rows]
         sub.n = int(sub.z.shape[0])
         sub.n_blocks = -(-sub.n // self.block)
@@ -397,17 +427,18 @@ class TemperatureScaling(Calibrator):
                           sample_weight=sample_weight, keep_dtype=True)
         self.kind_ = data.kind
         self.n_classes_ = data.n_classes
-        if self.method == "grid-ece":
-            self._fit_grid_ece(data)
-        else:
-            self._fit_nll(data)
+        # one thread pool for every pass of this fit, shut down when it ends
+        with _Passes(data, self._threads()) as passes:
+            if self.method == "grid-ece":
+                self._fit_grid_ece(data, passes)
+            else:
+                self._fit_nll(data, passes)
         return self
 
     def _threads(self) -> int:
         return default_threads() if self.n_threads is None else int(self.n_threads)
 
-    def _fit_nll(self, data: FitData) -> None:
-        passes = _Passes(data, self._threads())
+    def _fit_nll(self, data: FitData, passes: _Passes) -> None:
         self.nll_before_ = passes.first_pass()
         active = passes.w > 0
         means, tz = passes.means[active], passes.tz[active]
@@ -457,8 +488,7 @@ class TemperatureScaling(Calibrator):
                 f"T = {1.0 / beta!r}", DegenerateFitWarning, stacklevel=3)
         self._set(1.0 / beta, f, converged, used)
 
-    def _fit_grid_ece(self, data: FitData) -> None:
-        passes = _Passes(data, self._threads())
+    def _fit_grid_ece(self, data: FitData, passes: _Passes) -> None:
         self.nll_before_ = passes.first_pass()
         zc = data.scores - passes.zmax[:, None].astype(np.float64)
         pred = np.argmax(zc, axis=1)  # argmax is the same for every T > 0
