@@ -177,9 +177,11 @@ def _class_major(chunk: Chunk, need_scores: bool) -> RowQuantities:
         s = qt.sum(axis=0, dtype=np.float64)
         np.divide(qt, s.astype(x.dtype), out=qt)
     conf = qt.max(axis=0)
-    pred = np.full(n, k - 1, dtype=np.int64)
-    for j in range(k - 2, -1, -1):  # the lowest index among ties wins
-        np.copyto(pred, j, where=qt[j] == conf)
+    # argmax with ties to the lowest index: class j scores K - j where q_ij is the maximum
+    # (0 elsewhere); the largest score is the lowest such class (K <= 64 fits in uint8)
+    key = (qt == conf).view(np.uint8)
+    key *= (k - np.arange(k, dtype=np.uint8))[:, None]
+    pred = k - key.max(axis=0).astype(np.int64)
     correct = (pred == y).astype(np.float64)
     nll = brier = None
     if need_scores:
