@@ -376,3 +376,20 @@ def test_class_major_report_equals_row_major_report(rng, k, monkeypatch):
     monkeypatch.setattr(rows_module, "CLASS_MAJOR_MAX_K", 0)
     slow = trueprob.evaluate(y, logits=z, sample_weight=w)
     assert_same(fast, slow, rel=1e-12, abs_=1e-14)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_top_label_sums_from_class_conditional_equal_their_own_pass(rng, weighted):
+    """With class-conditional bins kept, the top-label sums are their sum over the predicted
+    class; a state keeping only the top-label bins bins the rows itself."""
+    z, y = _synthetic_logits_f32(rng, 5000, 4)
+    w = rng.random(len(y)) * (rng.random(len(y)) > 0.2) if weighted else None
+    both = EvaluationStats(4, parts=("top_label", "class_conditional"))
+    alone = EvaluationStats(4, parts=("top_label",))
+    for state in (both, alone):
+        state.update(y, logits=z, sample_weight=w)
+    a, b = both.top_label.arrays(), alone.top_label.arrays()
+    np.testing.assert_array_equal(a["count"], b["count"])
+    for field in ("weight", "sum_score", "sum_outcome"):
+        np.testing.assert_allclose(a[field], b[field], rtol=1e-12, atol=1e-12, err_msg=field)
+    assert both.finalize().ece == pytest.approx(alone.finalize().ece, rel=1e-12)

@@ -50,29 +50,41 @@ class BinnedStats:
             self.sum_outcome = xp.zeros(n, dtype=xp.float64, **kw)
 
     def add(self, xp: Any, dev: Any, flat_index: Array, scores: Array, outcomes: Array | None,
-            weights: Array | None) -> None:
+            weights: Array | None) -> tuple[Array, Array, Array, Array | None]:
         """Add rows at precomputed flat indices ``(block * groups + group) * B + bin``.
 
         ``outcomes=None`` adds no outcome (used for classwise one-hot targets, whose single
-        non-zero entry per row is added separately with :meth:`add_outcomes`).
+        non-zero entry per row is added separately with :meth:`add_outcomes`). Returns what
+        was added per cell (count, weight, score sum, outcome sum or ``None``), so a coarser
+        state can be filled from it with :meth:`add_sums` without another pass over the rows.
         """
         self._ensure(xp, dev)
         n = self.size * self.blocks
         if weights is None:
-            counts = bincount(xp, flat_index, None, n)
-            self.count += counts
-            self.weight += xp.astype(counts, xp.float64)
-            self.sum_score += bincount(xp, flat_index, scores, n)
-            if outcomes is not None:
-                self.sum_outcome += bincount(xp, flat_index, outcomes, n)
+            count = bincount(xp, flat_index, None, n)
+            weight = xp.astype(count, xp.float64)
+            sum_score = bincount(xp, flat_index, scores, n)
+            sum_outcome = None if outcomes is None else bincount(xp, flat_index, outcomes, n)
         else:
             # counts are rows with positive weight, so a zero-weight row is a dropped row
             positive = xp.astype(weights > 0, xp.float64)
-            self.count += xp.astype(bincount(xp, flat_index, positive, n), xp.int64)
-            self.weight += bincount(xp, flat_index, weights, n)
-            self.sum_score += bincount(xp, flat_index, xp.astype(scores, xp.float64) * weights, n)
-            if outcomes is not None:
-                self.sum_outcome += bincount(xp, flat_index, outcomes * weights, n)
+            count = xp.astype(bincount(xp, flat_index, positive, n), xp.int64)
+            weight = bincount(xp, flat_index, weights, n)
+            sum_score = bincount(xp, flat_index, xp.astype(scores, xp.float64) * weights, n)
+            sum_outcome = (None if outcomes is None
+                           else bincount(xp, flat_index, outcomes * weights, n))
+        self.add_sums(xp, dev, count, weight, sum_score, sum_outcome)
+        return count, weight, sum_score, sum_outcome
+
+    def add_sums(self, xp: Any, dev: Any, count: Array, weight: Array, sum_score: Array,
+                 sum_outcome: Array | None) -> None:
+        """Add per-cell sums (flat, ``blocks * groups * B`` cells) computed elsewhere."""
+        self._ensure(xp, dev)
+        self.count += count
+        self.weight += weight
+        self.sum_score += sum_score
+        if sum_outcome is not None:
+            self.sum_outcome += sum_outcome
 
     def add_outcomes(self, xp: Any, dev: Any, flat_index: Array, outcomes: Array) -> None:
         self._ensure(xp, dev)

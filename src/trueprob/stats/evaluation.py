@@ -194,14 +194,25 @@ class EvaluationStats:
         t = min(t, n_chunks)
         parts = [self._empty_like() for _ in range(t)]
         starts = list(range(0, inputs.n_rows, rows))
+        failed: list[tuple[int, BaseException]] = []  # (first row of the chunk, error)
+
+        def work(j: int) -> None:
+            # each thread runs through its own chunks without waiting for the others (no
+            # barrier per round: on a busy machine one slow round would stall both threads)
+            for start in starts[j::t]:
+                if failed and start > min(row for row, _ in failed):
+                    return  # a chunk before this one already failed
+                try:
+                    _fill(parts[j], inputs, start, min(start + rows, inputs.n_rows))
+                except Exception as exc:  # re-raised below, the first chunk's in row order
+                    failed.append((start, exc))
+                    return
+
         with ThreadPoolExecutor(max_workers=t) as pool:
-            for wave in range(0, len(starts), t):
-                futures = [
-                    pool.submit(_fill, parts[j], inputs, start, min(start + rows, inputs.n_rows))
-                    for j, start in enumerate(starts[wave:wave + t])
-                ]
-                for future in futures:  # in row order: the first bad chunk is reported
-                    future.result()
+            for future in [pool.submit(work, j) for j in range(t)]:
+                future.result()
+        if failed:
+            raise min(failed, key=lambda item: item[0])[1]
         merged = self
         for part in parts:
             merged = merged.merge(part)
@@ -292,12 +303,24 @@ class EvaluationStats:
         need_bins = any(p in parts for p in ("top_label", "class_conditional"))
         if need_bins:
             idx = self.binning.index(xp, conf)
-            if "top_label" in parts:
-                flat = idx if block is None else block * b + idx
-                self.top_label.add(xp, dev, flat, conf, correct, w)
+            top_from_classes = False
             if "class_conditional" in parts:
                 group = rows.prediction if block is None else block * k + rows.prediction
-                self.class_conditional.add(xp, dev, group * b + idx, conf, correct, w)
+                added = self.class_conditional.add(xp, dev, group * b + idx, conf, correct, w)
+                # the top-label sums are the class-conditional ones summed over the predicted
+                # class: cheaper than another pass over the rows while there are fewer cells
+                # than rows (same counts; float sums up to the order of the additions)
+                top_from_classes = self.n_blocks * k * b <= n
+            if "top_label" in parts:
+                if top_from_classes:
+                    g = self.n_blocks
+                    self.top_label.add_sums(xp, dev, *(
+                        None if a is None else xp.reshape(xp.sum(xp.reshape(a, (g, k, b)),
+                                                                 axis=1), (-1,))
+                        for a in added))
+                else:
+                    flat = idx if block is None else block * b + idx
+                    self.top_label.add(xp, dev, flat, conf, correct, w)
         if "ks" in parts:
             cells = self.ks.binning.index(xp, conf)
             if block is not None:
