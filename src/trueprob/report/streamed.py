@@ -46,10 +46,10 @@ from trueprob.report.verdict import (
     Analysis,
     AnalysisSettings,
     Calibration,
-    ClassRows,
     Evaluation,
     _calibrated_label,
     _check_int,
+    diagram_data,
 )
 
 #: Budget of the streamed top-label consistency test: N x R Bernoulli draws at most (about
@@ -185,7 +185,7 @@ def _evaluation(label: str, passes: Callable[[], Iterator[Any]], s: AnalysisSett
                 class_names: Any, max_blocks: int, bar: Any) -> Evaluation:
     """Report, intervals, tests, decomposition and diagram data of one streamed dataset."""
     from trueprob.inference.bootstrap import intervals_from_states
-    from trueprob.report.plots.data import classwise_data, reliability_data, smooth_curve_data
+    from trueprob.report.plots.data import smooth_curve_data
     from trueprob.streaming import blocked_states_of_batches
 
     def named(step: str) -> Callable[[], Iterator[Any]]:  # passes whose bar says what runs
@@ -206,20 +206,8 @@ def _evaluation(label: str, passes: Callable[[], Iterator[Any]], s: AnalysisSett
     targets = set(point.target_kinds)
     notes: list[str] = []
 
-    w2 = None if squares is None else squares.top_label.arrays()["weight"][0]
-    reliability = reliability_data(report, weight_squares=w2, level=s.level, label=label)
-    classwise, classes = None, None
-    if vector:
-        names = (tuple(f"class {i}" for i in range(point.n_classes)) if class_names is None
-                 else tuple(str(n) for n in class_names))
-        classwise = classwise_data(point, report, weight_squares=squares,
-                                   max_panels=s.max_panels, class_names=names,
-                                   level=s.level)
-        sums = point.classwise.arrays()
-        total = float(report.weight)
-        classes = ClassRows(sums["sum_outcome"].sum(axis=1) / total,
-                            sums["sum_score"].sum(axis=1) / total,
-                            np.asarray(report.classwise_ece_per_class, dtype=np.float64), names)
+    reliability, classwise, classes = diagram_data(point, report, squares, s, class_names,
+                                                   label, vector)
 
     bar.describe(f"report ({label}): bootstrap ({s.n_replicates} replicates)")
     boot = intervals_from_states(point, blocked, n_replicates=s.n_replicates, level=s.level,
@@ -239,7 +227,8 @@ def _evaluation(label: str, passes: Callable[[], Iterator[Any]], s: AnalysisSett
     smooth = None
     if point.smooth is not None and point.smooth.n_rows:
         effective = None
-        if squares is not None and w2 is not None:
+        if squares is not None:
+            w2 = squares.top_label.arrays()["weight"][0]
             effective = float(report.weight) ** 2 / float(np.sum(w2))
         smooth = smooth_curve_data(point.smooth.finalize(n_points=501),
                                    effective_total=effective, level=s.level, label=label)

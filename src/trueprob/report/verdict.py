@@ -288,7 +288,6 @@ def _evaluation(label: str, labels: Any, outputs: dict[str, Any], common: dict[s
     """Report, intervals, tests, decomposition and diagram data of one set of predictions."""
     from trueprob._validation import prepare
     from trueprob.api import build_stats
-    from trueprob.report.plots.data import classwise_data, reliability_data
     from trueprob.stats.evaluation import EvaluationStats
 
     s = settings
@@ -312,21 +311,9 @@ def _evaluation(label: str, labels: Any, outputs: dict[str, Any], common: dict[s
         squares.update_inputs(prepare(labels, **{**kwargs,
                                                  "sample_weight": inputs.weights ** 2},
                                       n_classes=n_classes))
-    w2 = None if squares is None else squares.top_label.arrays()["weight"][0]
-    reliability = reliability_data(report, weight_squares=w2, level=s.level, label=label)
+    reliability, classwise, classes = diagram_data(stats, report, squares, s, class_names,
+                                                   label, vector)
     notes: list[str] = []
-    classwise, classes = None, None
-    if vector:
-        names = (tuple(f"class {i}" for i in range(inputs.n_classes)) if class_names is None
-                 else tuple(str(n) for n in class_names))
-        classwise = classwise_data(stats, report, weight_squares=squares,
-                                   max_panels=s.max_panels, class_names=names,
-                                   level=s.level)
-        sums = stats.classwise.arrays()
-        total = float(report.weight)
-        classes = ClassRows(sums["sum_outcome"].sum(axis=1) / total,
-                            sums["sum_score"].sum(axis=1) / total,
-                            np.asarray(report.classwise_ece_per_class, dtype=np.float64), names)
     step(f"bootstrap ({s.n_replicates} replicates)")
     boot = bootstrap(labels, **kwargs, n_classes=n_classes, n_bins=s.n_bins,
                      binning=s.binning, closed=s.closed, unit=s.unit,
@@ -353,6 +340,29 @@ def _evaluation(label: str, labels: Any, outputs: dict[str, Any], common: dict[s
     bar.advance()
     return Evaluation(label, report, dict(boot.intervals), tests, decomposition, reliability,
                       smooth, classwise, classes, boot.n_blocks, kernel, tuple(notes))
+
+
+def diagram_data(stats: Any, report: Any, squares: Any, s: AnalysisSettings, class_names: Any,
+                 label: str, vector: bool) -> tuple[Any, Any, ClassRows | None]:
+    """The reliability diagram's data, the classwise grid's and the per-class table of one
+    filled :class:`~trueprob.stats.EvaluationStats` (``squares``: the same bins weighted by
+    w_i^2 for weighted rows, else ``None``), in memory or streamed alike."""
+    from trueprob.report.plots.data import classwise_data, reliability_data
+
+    w2 = None if squares is None else squares.top_label.arrays()["weight"][0]
+    reliability = reliability_data(report, weight_squares=w2, level=s.level, label=label)
+    if not vector:
+        return reliability, None, None
+    names = (tuple(f"class {i}" for i in range(stats.n_classes)) if class_names is None
+             else tuple(str(n) for n in class_names))
+    classwise = classwise_data(stats, report, weight_squares=squares, max_panels=s.max_panels,
+                               class_names=names, level=s.level)
+    sums = stats.classwise.arrays()
+    total = float(report.weight)
+    classes = ClassRows(sums["sum_outcome"].sum(axis=1) / total,
+                        sums["sum_score"].sum(axis=1) / total,
+                        np.asarray(report.classwise_ece_per_class, dtype=np.float64), names)
+    return reliability, classwise, classes
 
 
 def _skce(labels: Any, kwargs: dict[str, Any], inputs: Any, s: AnalysisSettings,
