@@ -189,6 +189,31 @@ def test_errors(client, tmp_path):
         pass
 
 
+def test_inputs_without_rows_or_with_different_parts_are_refused(client, tmp_path):
+    # every map-reduce (the report, its equal-mass search, the two fits) checks for rows
+    empty_y = da.from_array(np.empty(0, dtype=np.int64), chunks=5)
+    empty_z = da.from_array(np.empty((0, 3)), chunks=5)
+    calls = [lambda: tpd.evaluate(empty_y, logits=empty_z, client=client),
+             lambda: tpd.evaluate(empty_y, logits=empty_z, binning="mass", client=client),
+             lambda: tpd.fit_temperature(empty_y, logits=empty_z, client=client),
+             lambda: tpd.fit_vector_scaling(empty_y, logits=empty_z, client=client)]
+    for call in calls:
+        with pytest.raises(ValueError, match=r"^<dask arrays>: no rows; at least one row is "
+                                             r"needed$"):
+            call()
+    # two files whose parts disagree on K: the fits' reductions name both
+    rng = np.random.default_rng(0)
+    for name, k in (("a.npz", 3), ("b.npz", 4)):
+        np.savez(tmp_path / name, logits=rng.normal(size=(50, k)),
+                 labels=rng.integers(0, k, 50))
+    with pytest.raises(ValueError, match=r"the parts differ: logits with K=3 and logits "
+                                         r"with K=4"):
+        tpd.fit_temperature(tmp_path, client=client)
+    with pytest.raises(ValueError, match=r"the parts differ in their inputs: "
+                                         r"\[\('logits', 3\), \('logits', 4\)\]"):
+        tpd.fit_vector_scaling(tmp_path, client=client)
+
+
 def test_row_numbers_in_errors_count_from_the_file(client, tmp_path):
     z = np.zeros((6000, 3), dtype=np.float32)
     y = np.zeros(6000, dtype=np.int64)

@@ -24,6 +24,7 @@ so process-based clusters (and the CLI, see :func:`dask_client`) work.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib
 import os
 from collections.abc import Callable, Iterator, Sequence
@@ -40,6 +41,7 @@ from trueprob.streaming import (
     BATCH_ROWS,
     N_FIRST,
     Batch,
+    FitRows,
     QuantileSearch,
     SearchPlan,
     confidence_keys,
@@ -59,6 +61,9 @@ PathLike = str | os.PathLike[str]
 PARTITION_ROWS = 1 << 20
 #: fan-in of the reduction tree
 SPLIT_EVERY = 8
+#: the field options, in the order every part records them (they are part of its task keys)
+_FIELDS = ("logits", "probs", "labels", "targets", "counts", "sample_weight", "confidences",
+          "predictions")
 
 
 def _require_dask() -> Any:
@@ -226,6 +231,22 @@ def _part_batches(part: Part, settings: _Settings, data: tuple[Any, ...]) -> Ite
         yield batch
 
 
+def _fit_sums(part: Part, settings: _Settings, data: tuple[Any, ...], width: int,
+              sums: Callable[[FitRows], np.ndarray]) -> np.ndarray:
+    """``sums(rows)`` added over the fit rows of every batch of a part (zeros: no rows)."""
+    assert settings.purpose is not None  # the settings of a fit
+    out = np.zeros(width)
+    for batch in _part_batches(part, settings, data):
+        for rows in fit_rows(batch, purpose=settings.purpose):
+            out += sums(rows)
+    return out
+
+
+def _scores_kind(batch: Batch) -> str:
+    """What a fit's scores are: "logits", or "probs" (their floored logs)."""
+    return "logits" if batch.inputs.kind == "logits" else "probs"
+
+
 # ============================================================================ tasks
 def _state_task(part: Part, settings: _Settings, *data: Any) -> bytes | None:
     """One part's EvaluationStats as bytes (None for a part without rows)."""
@@ -287,7 +308,7 @@ def _first_task(part: Part, settings: _Settings, *data: Any) -> tuple[str, int, 
     """One part's first-pass sums of a temperature fit: (kind, K, sums), None if empty."""
     out: tuple[str, int, np.ndarray] | None = None
     for batch in _part_batches(part, settings, data):
-        kind = "logits" if batch.inputs.kind == "logits" else "probs"
+        kind = _scores_kind(batch)
         sums = np.zeros(N_FIRST) if out is None else out[2]
         for rows in fit_rows(batch):
             sums = sums + temperature_first_sums(rows)
@@ -316,11 +337,7 @@ def _merge_first(*parts: tuple[str, int, np.ndarray] | None) -> tuple[str, int, 
 
 def _temperature_task(part: Part, settings: _Settings, beta: float, *data: Any) -> np.ndarray:
     """One part's sums of f and its derivatives at beta."""
-    out = np.zeros(4)
-    for batch in _part_batches(part, settings, data):
-        for rows in fit_rows(batch):
-            out += temperature_sums(rows, beta)
-    return out
+    return _fit_sums(part, settings, data, 4, lambda rows: temperature_sums(rows, beta))
 
 
 def _probe_task(part: Part, settings: _Settings, *data: Any) -> tuple[str, int] | None:
@@ -329,7 +346,7 @@ def _probe_task(part: Part, settings: _Settings, *data: Any) -> tuple[str, int] 
         if batch.inputs.kind == "confidences":
             raise ValueError(f"{batch.source}: {settings.purpose} needs logits= or probs= "
                              f"(the whole vector)")
-        return ("logits" if batch.inputs.kind == "logits" else "probs"), batch.inputs.n_classes
+        return _scores_kind(batch), batch.inputs.n_classes
     return None
 
 
@@ -346,11 +363,8 @@ def _vector_task(part: Part, settings: _Settings, coef: np.ndarray, intercept: n
     from trueprob.streaming import vector_sums
 
     k = len(coef)
-    out = np.zeros(2 + 2 * k + 4 * k * k)
-    for batch in _part_batches(part, settings, data):
-        for rows in fit_rows(batch, purpose="vector scaling"):
-            out += vector_sums(rows, coef, intercept)
-    return out
+    return _fit_sums(part, settings, data, 2 + 2 * k + 4 * k * k,
+                     lambda rows: vector_sums(rows, coef, intercept))
 
 
 def _add(*arrays: np.ndarray) -> np.ndarray:
@@ -365,6 +379,28 @@ class _Plan:
     parts: list[Part]
     data: list[tuple[Any, ...]]
     label: str
+
+    def rows(self, result: Any) -> Any:
+        """``result`` of a map-reduce, or the error of an input without rows (None)."""
+        if result is None:
+            raise ValueError(f"{self.label}: no rows; at least one row is needed")
+        return result
+
+
+@dataclass(frozen=True)
+class _Passes:
+    """Where the map-reduce passes of one call run: its parts, fan-in, client and bar."""
+
+    plan: _Plan
+    split_every: int
+    client: Any
+    bar: ProgressBar
+
+    def run(self, task: Callable[..., Any], args: tuple[Any, ...],
+            combine: Callable[..., Any], description: str) -> Any:
+        """One pass (see :func:`_map_reduce`), the bar restarted with ``description``."""
+        return _map_reduce(self.plan, task, args, combine, self.split_every, self.client,
+                           self.bar, description)
 
 
 def _tree(nodes: list[Any], combine: Callable[..., Any], split_every: int) -> Any:
@@ -532,6 +568,21 @@ def _array_parts(arrays: dict[str, Any]) -> _Plan:
     return _Plan(parts, data, "<dask arrays>")
 
 
+def _planned(data: Any, fields: dict[str, Any], batch_rows: int, partition_rows: int,
+             split_every: int) -> tuple[_Plan, int]:
+    """The options every public function checks, then the parts of ``data``: (plan, fan-in).
+
+    ``fields`` holds the field options the function takes; the others are None.
+    """
+    from trueprob.streaming import _check_batch_rows
+
+    batch_rows = _check_batch_rows(batch_rows)
+    partition_rows = _check_batch_rows(partition_rows)
+    fan_in = _check_split_every(split_every)
+    specs = dict.fromkeys(_FIELDS) | fields  # always every field, in the order of _FIELDS
+    return _plan_inputs(data, specs, batch_rows, partition_rows), fan_in
+
+
 def _plan_inputs(data: Any, specs: dict[str, Any], batch_rows: int,
                  partition_rows: int) -> _Plan:
     """Parts of a path, a dask DataFrame, or dask arrays (``data`` = labels or None)."""
@@ -646,38 +697,27 @@ def evaluate(
     check_reduce(reduce)
     if binning not in ("width", "mass"):
         raise ValueError(f"binning must be 'width' or 'mass'; got {binning!r}")
-    from trueprob.streaming import _check_batch_rows
-
-    batch_rows = _check_batch_rows(batch_rows)
-    partition_rows = _check_batch_rows(partition_rows)
-    fan_in = _check_split_every(split_every)
-    specs = {"logits": logits, "probs": probs, "labels": labels, "targets": targets,
-             "counts": counts, "sample_weight": sample_weight, "confidences": confidences,
-             "predictions": predictions}
-    plan = _plan_inputs(data, specs, batch_rows, partition_rows)
+    plan, fan_in = _planned(
+        data, {"logits": logits, "probs": probs, "labels": labels, "targets": targets,
+               "counts": counts, "sample_weight": sample_weight, "confidences": confidences,
+               "predictions": predictions}, batch_rows, partition_rows, split_every)
     cal = None if calibrator is None else (type(calibrator).__module__, calibrator.to_dict())
     settings = _Settings(n_classes=n_classes, calibrator=cal, n_bins=n_bins, closed=closed)
     EvaluationStats(2, n_bins=n_bins, closed=closed)  # bad settings fail here, not in a task
     with _progress.progress("evaluating", total=len(plan.parts), quiet=quiet) as bar:
+        passes = _Passes(plan, fan_in, client, bar)
         last = "evaluating"
         if binning == "mass":
             search = QuantileSearch(n_bins)
             while (step := search.plan()) is not None:
-                total, merged = _map_reduce(plan, _search_task, (settings, step),
-                                            _merge_search_parts, fan_in, client, bar,
-                                            f"pass {search.passes + 1}: equal-mass edges")
-                if merged is None:
-                    raise ValueError(f"{plan.label}: no rows; at least one row is needed")
-                search.update(step, merged, total)
-            settings = _Settings(n_classes=n_classes, calibrator=cal, n_bins=n_bins,
-                                 closed=closed, edges=tuple(float(e) for e in search.edges()),
-                                 binning="mass")
+                total, merged = passes.run(_search_task, (settings, step), _merge_search_parts,
+                                           f"pass {search.passes + 1}: equal-mass edges")
+                search.update(step, plan.rows(merged), total)
+            settings = dataclasses.replace(
+                settings, edges=tuple(float(e) for e in search.edges()), binning="mass")
             last = "last pass: evaluating"
-        blob = _map_reduce(plan, _state_task, (settings,), _merge_states, fan_in, client,
-                           bar, last)
-    if blob is None:
-        raise ValueError(f"{plan.label}: no rows; at least one row is needed")
-    return EvaluationStats.from_bytes(blob).finalize(unit=unit, reduce=reduce)
+        blob = passes.run(_state_task, (settings,), _merge_states, last)
+    return EvaluationStats.from_bytes(plan.rows(blob)).finalize(unit=unit, reduce=reduce)
 
 
 def fit_temperature(
@@ -722,30 +762,22 @@ def fit_temperature(
     >>> round(ts.temperature_, 6)
     3.640957
     """
-    from trueprob.streaming import _check_batch_rows
-
-    batch_rows = _check_batch_rows(batch_rows)
-    partition_rows = _check_batch_rows(partition_rows)
-    fan_in = _check_split_every(split_every)
-    specs = {"logits": logits, "probs": probs, "labels": labels, "targets": targets,
-             "counts": counts, "sample_weight": sample_weight, "confidences": None,
-             "predictions": None}
-    plan = _plan_inputs(data, specs, batch_rows, partition_rows)
+    plan, fan_in = _planned(
+        data, {"logits": logits, "probs": probs, "labels": labels, "targets": targets,
+               "counts": counts, "sample_weight": sample_weight},
+        batch_rows, partition_rows, split_every)
     settings = _Settings(purpose="temperature scaling")
     with _progress.progress("temperature", total=len(plan.parts), quiet=quiet) as bar:
-        first = _map_reduce(plan, _first_task, (settings,), _merge_first, fan_in, client,
-                            bar, "temperature: first pass (T = 1)")
-        if first is None:
-            raise ValueError(f"{plan.label}: no rows; at least one row is needed")
-        kind, k, sums = first
+        passes = _Passes(plan, fan_in, client, bar)
+        kind, k, sums = plan.rows(passes.run(_first_task, (settings,), _merge_first,
+                                             "temperature: first pass (T = 1)"))
         halley = 0
 
         def run_pass(beta: float) -> np.ndarray:
             nonlocal halley
             halley += 1
-            return np.asarray(_map_reduce(plan, _temperature_task, (settings, float(beta)),
-                                          _add, fan_in, client, bar,
-                                          f"temperature: Halley pass {halley}"))
+            return np.asarray(passes.run(_temperature_task, (settings, float(beta)), _add,
+                                         f"temperature: Halley pass {halley}"))
 
         return fit_temperature_sums(sums, run_pass, kind=kind, n_classes=k,
                                     max_iter=max_iter)
@@ -795,30 +827,24 @@ def fit_vector_scaling(
     >>> np.round(1 / vs.coef_)
     array([3., 3., 3.])
     """
-    from trueprob.streaming import _check_batch_rows, fit_vector_sums
+    from trueprob.streaming import fit_vector_sums
 
-    batch_rows = _check_batch_rows(batch_rows)
-    partition_rows = _check_batch_rows(partition_rows)
-    fan_in = _check_split_every(split_every)
-    specs = {"logits": logits, "probs": probs, "labels": labels, "targets": targets,
-             "counts": counts, "sample_weight": sample_weight, "confidences": None,
-             "predictions": None}
-    plan = _plan_inputs(data, specs, batch_rows, partition_rows)
+    plan, fan_in = _planned(
+        data, {"logits": logits, "probs": probs, "labels": labels, "targets": targets,
+               "counts": counts, "sample_weight": sample_weight},
+        batch_rows, partition_rows, split_every)
     settings = _Settings(purpose="vector scaling")
     with _progress.progress("vector scaling", total=len(plan.parts), quiet=quiet) as bar:
-        probe = _map_reduce(plan, _probe_task, (settings,), _merge_probe, fan_in, client,
-                            bar, "vector scaling: checking the inputs")
-        if probe is None:
-            raise ValueError(f"{plan.label}: no rows; at least one row is needed")
-        kind, k = probe
+        passes = _Passes(plan, fan_in, client, bar)
+        kind, k = plan.rows(passes.run(_probe_task, (settings,), _merge_probe,
+                                       "vector scaling: checking the inputs"))
         newton = 0
 
         def run_pass(coef: np.ndarray, intercept: np.ndarray) -> np.ndarray:
             nonlocal newton
             newton += 1
-            return np.asarray(_map_reduce(plan, _vector_task, (settings, coef, intercept),
-                                          _add, fan_in, client, bar,
-                                          f"vector scaling: Newton pass {newton}"))
+            return np.asarray(passes.run(_vector_task, (settings, coef, intercept), _add,
+                                         f"vector scaling: Newton pass {newton}"))
 
         return fit_vector_sums(run_pass, kind=kind, n_classes=k, reg=reg,
                                reg_lambda=reg_lambda, reg_mu=reg_mu, tol=tol,
