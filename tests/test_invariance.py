@@ -393,3 +393,31 @@ def test_top_label_sums_from_class_conditional_equal_their_own_pass(rng, weighte
     for field in ("weight", "sum_score", "sum_outcome"):
         np.testing.assert_allclose(a[field], b[field], rtol=1e-12, atol=1e-12, err_msg=field)
     assert both.finalize().ece == pytest.approx(alone.finalize().ece, rel=1e-12)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_binned_sums_added_in_place_equal_bincount(rng, weighted):
+    """More cells than rows: BinnedStats adds with ufunc.at into the state; the sums must be
+    those of a plain bincount (float32 scores, zero weights counted as dropped rows)."""
+    from trueprob.core.binning import Binning
+    from trueprob.stats.binned import BinnedStats
+
+    n_cells = 1 << 12
+    state = BinnedStats(Binning(n_cells))
+    expect = {f: np.zeros(n_cells) for f in ("count", "weight", "sum_score", "sum_outcome")}
+    for _ in range(3):  # three chunks of 500 rows into 4096 cells
+        idx = rng.integers(0, n_cells, size=500)
+        score = rng.random(500).astype(np.float32)
+        outcome = (rng.random(500) < 0.5).astype(np.float64)
+        w = rng.random(500) * (rng.random(500) > 0.3) if weighted else None
+        assert state.add(np, None, idx, score, outcome, w) is None  # the in-place path
+        wt = np.ones(500) if w is None else w
+        expect["count"] += np.bincount(idx, (wt > 0).astype(float), n_cells)
+        expect["weight"] += np.bincount(idx, wt, n_cells)
+        expect["sum_score"] += np.bincount(idx, score.astype(np.float64) * wt, n_cells)
+        expect["sum_outcome"] += np.bincount(idx, outcome * wt, n_cells)
+    got = state.arrays()
+    assert got["count"].dtype == np.int64
+    np.testing.assert_array_equal(got["count"][0], expect["count"])
+    for field in ("weight", "sum_score", "sum_outcome"):
+        np.testing.assert_allclose(got[field][0], expect[field], rtol=1e-13, atol=1e-13)

@@ -59,14 +59,16 @@ class Binning:
         """Bin index (int64, same shape as ``x``) of every value of ``x``."""
         b = self.n_bins
         if self.edges is None and isinstance(x, np.ndarray):
-            # numpy: the same float64 arithmetic in place (3x faster than the generic path)
+            # numpy: the same float64 arithmetic in place (3x faster than the generic path;
+            # np.maximum/np.minimum rather than np.clip, whose Python wrapper costs ~15 us)
             t = np.multiply(x, float(b), dtype=np.float64)
             if self.closed == "right":
                 np.ceil(t, out=t)
                 t -= 1.0
             else:
                 np.floor(t, out=t)
-            np.clip(t, 0.0, float(b - 1), out=t)
+            np.maximum(t, 0.0, out=t)
+            np.minimum(t, float(b - 1), out=t)
             return t.astype(np.int64)
         if self.edges is None:
             scaled = xp.astype(x, xp.float64) * float(b)

@@ -8,6 +8,7 @@ floating-point rounding.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import warnings
@@ -310,10 +311,11 @@ class EvaluationStats:
                 # the top-label sums are the class-conditional ones summed over the predicted
                 # class: cheaper than another pass over the rows while there are fewer cells
                 # than rows (same counts; float sums up to the order of the additions)
-                top_from_classes = self.n_blocks * k * b <= n
+                top_from_classes = added is not None and self.n_blocks * k * b <= n
             if "top_label" in parts:
                 if top_from_classes:
                     g = self.n_blocks
+                    assert added is not None
                     self.top_label.add_sums(xp, dev, *(
                         None if a is None else xp.reshape(xp.sum(xp.reshape(a, (g, k, b)),
                                                                  axis=1), (-1,))
@@ -770,20 +772,28 @@ def _above_first_bin(q: np.ndarray, n_bins: int, closed: str) -> np.ndarray:
     a comparison with the float32 threshold next to 1/B, without a float64 copy of q.
     """
     if q.dtype == np.float32:
-        t = np.float32(1.0 / n_bins)
-        if closed == "right":
-            while float(t) * n_bins > 1.0:  # largest float32 t with B t <= 1
-                t = np.nextafter(t, np.float32(0))
-            while float(np.nextafter(t, np.float32(1))) * n_bins <= 1.0:
-                t = np.nextafter(t, np.float32(1))
-            return q > t
-        while float(t) * n_bins < 1.0:  # smallest float32 t with B t >= 1
-            t = np.nextafter(t, np.float32(1))
-        while float(np.nextafter(t, np.float32(0))) * n_bins >= 1.0:
-            t = np.nextafter(t, np.float32(0))
-        return q >= t
+        t = _float32_first_edge(n_bins, closed)
+        return q > t if closed == "right" else q >= t
     scaled = q.astype(np.float64, copy=False) * float(n_bins)
     return scaled > 1.0 if closed == "right" else scaled >= 1.0
+
+
+@functools.lru_cache(maxsize=64)
+def _float32_first_edge(n_bins: int, closed: str) -> np.float32:
+    """Right-closed: the largest float32 t with B t <= 1 (q > t leaves bin 0); left-closed:
+    the smallest float32 t with B t >= 1 (q >= t leaves bin 0)."""
+    t = np.float32(1.0 / n_bins)
+    if closed == "right":
+        while float(t) * n_bins > 1.0:
+            t = np.nextafter(t, np.float32(0))
+        while float(np.nextafter(t, np.float32(1))) * n_bins <= 1.0:
+            t = np.nextafter(t, np.float32(1))
+        return t
+    while float(t) * n_bins < 1.0:
+        t = np.nextafter(t, np.float32(1))
+    while float(np.nextafter(t, np.float32(0))) * n_bins >= 1.0:
+        t = np.nextafter(t, np.float32(0))
+    return t
 
 
 def _on_device(xp: Any, value: Any, dtype: Any, dev: Any) -> Array:
