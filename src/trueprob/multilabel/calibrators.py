@@ -148,9 +148,7 @@ class PerLabelCalibration(Calibrator):
             cols.append(lp[:, 1] - lp[:, 0])
         return xp.stack(cols, axis=1)
 
-    def predict_logproba(  # type: ignore[override]  # the base declares (**inputs)
-        self, *, logits: Any = None, probs: Any = None
-    ) -> Array:
+    def predict_logproba(self, *, logits: Any = None, probs: Any = None) -> Array:
         """log q'_il (N, L): calibrated log-probabilities that each label is present."""
         s = self.predict_logits(logits=logits, probs=probs)
         return log_sigmoid(namespace(s), s)
