@@ -432,3 +432,20 @@ def test_binned_sums_added_in_place_equal_bincount(rng, weighted):
     np.testing.assert_array_equal(got["count"][0], expect["count"])
     for field in ("weight", "sum_score", "sum_outcome"):
         np.testing.assert_allclose(got[field][0], expect[field], rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.parametrize("n", [1, 2, 500])
+@pytest.mark.parametrize("k", [3, 100])
+@pytest.mark.parametrize("kind", ["logits", "probs"])
+def test_inputs_are_never_written(rng, n, k, kind):
+    """The numpy path works in place on its own buffer, never on the caller's array (a single
+    row transposed is C-contiguous already: a copy must still be made)."""
+    z = rng.normal(size=(n, k)).astype(np.float32)
+    if kind == "probs":
+        z = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    y = rng.integers(0, k, size=n)
+    before = z.copy()
+    a = trueprob.evaluate(y, **{kind: z})
+    b = trueprob.evaluate(y, **{kind: z})
+    np.testing.assert_array_equal(z, before)
+    assert_same(a, b, rel=0, abs_=0)

@@ -174,7 +174,9 @@ def _numpy_rows(chunk: Chunk, need_scores: bool) -> RowQuantities:
     major = k <= CLASS_MAJOR_MAX_K
     ax = 0 if major else 1  # the class axis of the working buffer
     # the working buffer: (K, n) class-major or (n, K) row-major, overwritten in place
-    buf = np.ascontiguousarray(x.T) if major else x
+    # (a copy always: for a single row x.T is already C-contiguous and ascontiguousarray
+    # would hand back the caller's array, which the in-place softmax would overwrite)
+    buf = x.T.copy(order="C") if major else x
     z_y = m = s = None
     if chunk.kind == "logits":
         # x_iy from the input (the NLL uses it exactly)
