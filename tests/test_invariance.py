@@ -449,3 +449,19 @@ def test_inputs_are_never_written(rng, n, k, kind):
     b = trueprob.evaluate(y, **{kind: z})
     np.testing.assert_array_equal(z, before)
     assert_same(a, b, rel=0, abs_=0)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_row_parts_binned_in_batches_equal_chunk_by_chunk(rng, threads, monkeypatch):
+    """Small numpy chunks have their row parts (scores, bins, KS and smooth grids) added
+    ROW_BATCH rows at a time; the state must be that of adding them chunk by chunk."""
+    import trueprob.stats.evaluation as evaluation
+
+    z, y = _synthetic_logits_f32(rng, 70_000, 20)
+    w = rng.random(len(y))
+    inputs = trueprob._validation.prepare(y, logits=z, sample_weight=w)
+    batched = EvaluationStats(20).update_inputs(inputs, rows=1000, threads=threads)
+    monkeypatch.setattr(evaluation, "ROW_BATCH", 1)  # every chunk on its own
+    alone = EvaluationStats(20).update_inputs(inputs, rows=1000, threads=threads)
+    assert_same(batched.finalize(), alone.finalize(), rel=1e-11, abs_=1e-13)
+    assert batched.smooth.n_rows == alone.smooth.n_rows == 70_000
