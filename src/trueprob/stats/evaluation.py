@@ -8,6 +8,7 @@ floating-point rounding.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import os
@@ -258,7 +259,9 @@ class EvaluationStats:
         (many classes) have their classwise sums added one by one and everything else from
         the per-row quantities of :data:`ROW_BATCH` rows at once: the per-call cost of those
         parts (bins, KS and smooth-ECE grids) was a sixth of the time at 100k x 1000."""
-        pending: list[tuple[Chunk, RowQuantities]] = []
+        # (weights, per-row quantities without the (n, K) probabilities): what is held
+        # between flushes is ROW_BATCH rows of per-row vectors, never a chunk's (n, K) arrays
+        pending: list[tuple[Array | None, RowQuantities]] = []
         pending_rows = 0
         for chunk in chunks:
             if not (is_numpy(xp) and chunk.n_rows < ROW_BATCH):
@@ -269,7 +272,7 @@ class EvaluationStats:
             self._ensure(xp, None)
             if "classwise" in self.parts and vector:
                 self._update_classwise(xp, None, rows.probs, chunk, chunk.weights, None)
-            pending.append((chunk, rows))
+            pending.append((chunk.weights, dataclasses.replace(rows, probs=None, targets=None)))
             pending_rows += chunk.n_rows
             if pending_rows >= ROW_BATCH:
                 self._add_pending(pending)
@@ -277,7 +280,7 @@ class EvaluationStats:
         if pending:
             self._add_pending(pending)
 
-    def _add_pending(self, pending: list[tuple[Chunk, RowQuantities]]) -> None:
+    def _add_pending(self, pending: list[tuple[Array | None, RowQuantities]]) -> None:
         """The row parts of several numpy chunks (all of one kind), rows concatenated."""
         rows = [r for _, r in pending]
 
@@ -288,10 +291,8 @@ class EvaluationStats:
         merged = RowQuantities(None, None, cat("confidence"), cat("prediction"),
                                cat("correct"), cat("nll"), cat("brier"), cat("entropy"),
                                cat("kl"))
-        weights = None if pending[0][0].weights is None \
-            else np.concatenate([c.weights for c, _ in pending])
-        n = sum(c.n_rows for c, _ in pending)
-        self._add_row_parts(np, None, merged, weights, n, None)
+        weights = None if pending[0][0] is None else np.concatenate([w for w, _ in pending])
+        self._add_row_parts(np, None, merged, weights, int(merged.confidence.shape[0]), None)
 
     def update_chunk(self, xp: Any, chunk: Chunk, block: Array | None = None) -> None:
         """Add one validated chunk (the hot loop: one pass over its (n, K) values).
