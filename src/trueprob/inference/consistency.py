@@ -6,8 +6,9 @@ fixed, and reports p = (1 + #{T* >= T}) / (1 + B) (SPEC.md, "Inference").
 
 Only the outcomes change between resamples, so the per-bin weights and score sums are computed
 once; each resample only re-adds outcomes per bin. Top-label ECE needs one Bernoulli draw per row
-and resample (P(y*_i = yhat_i) = c_i); classwise ECE needs one categorical draw per row and
-resample. Cost O(N B) (O(N K B) for classwise) in bounded memory.
+and resample (P(y*_i = yhat_i) = c_i, drawn as u < c_i with u uniform on the float32 grid of
+2**-24, c_i rounded to float32: a bias of at most 6e-8 per row); classwise ECE needs one
+categorical draw per row and resample. Cost O(N B) (O(N K B) for classwise) in bounded memory.
 """
 
 from __future__ import annotations
@@ -184,13 +185,25 @@ class ConsistencyStats:
             self.weight += np.bincount(cell, w, b)
             self.sum_score += np.bincount(cell, w * conf, b)
             self.observed += np.bincount(cell, w * (pred == y), b)
+            if conf.size == 0:
+                advance(self.n_resamples)
+                return
+            # rows sorted by bin once: each resample's bin sums are sums over contiguous
+            # segments (add.reduceat), about 3x faster than a bincount per resample
+            order = np.argsort(cell, kind="stable")
+            present = np.flatnonzero(np.bincount(cell, minlength=b))
+            starts = np.searchsorted(cell[order], present)
+            c32 = conf[order].astype(np.float32)
+            ws = w[order]
+            unit = bool(np.all(ws == 1.0))
             per = max(1, _DRAWS_PER_BATCH // max(conf.size, 1))
             for start in range(0, self.n_resamples, per):
                 r = min(per, self.n_resamples - start)
-                hits = rng.random((r, conf.size)) < conf  # a*_i ~ Bernoulli(c_i)
-                flat = (np.arange(r)[:, None] * b + cell[None, :]).ravel()
-                self.null[start:start + r] += np.bincount(flat, (hits * w).ravel(),
-                                                          r * b).reshape(r, b)
+                # a*_i ~ Bernoulli(c_i): u < c_i with u uniform on the float32 grid (2**-24)
+                hits = rng.random((r, conf.size), dtype=np.float32) < c32
+                sums = (np.add.reduceat(hits, starts, axis=1, dtype=np.int64) if unit
+                        else np.add.reduceat(hits * ws, starts, axis=1))
+                self.null[start:start + r, present] += sums
                 advance(r)
             return
         assert q is not None
