@@ -484,3 +484,23 @@ def test_batched_rows_hold_no_chunk_arrays(rng):
     finally:
         tracemalloc.stop()
     assert peak < 40 * 2**20, f"traced peak {peak / 2**20:.1f} MiB"
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("k", [20, 300])
+def test_sparse_classwise_soft_targets_equal_torch_dense(rng, k):
+    """numpy's sparse classwise path (ufunc.at above the first bin, bin 0 from the column
+    totals) against torch's dense path, soft targets from counts, zero weights included."""
+    q = rng.dirichlet(np.full(k, 0.3), size=3000)
+    c = rng.integers(0, 4, size=(3000, k))
+    c[:, 0] += 1
+    w = rng.random(3000)
+    w[::5] = 0
+    a = EvaluationStats(k).update(probs=q, counts=c, sample_weight=w)
+    b = EvaluationStats(k).update(probs=torch.from_numpy(q), counts=torch.from_numpy(c),
+                                  sample_weight=torch.from_numpy(w))
+    ga, gb = a.classwise.arrays(), b.classwise.arrays()
+    np.testing.assert_array_equal(ga["count"], gb["count"])
+    for field in ("weight", "sum_score", "sum_outcome"):
+        np.testing.assert_allclose(ga[field], gb[field], rtol=1e-10, atol=1e-12, err_msg=field)
+    assert_same(a.finalize(), b.finalize(), rel=1e-10, abs_=1e-12)

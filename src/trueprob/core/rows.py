@@ -186,8 +186,8 @@ def _numpy_rows(chunk: Chunk, need_scores: bool) -> RowQuantities:
         np.exp(buf, out=buf)
         s = buf.sum(axis=ax, dtype=np.float64, keepdims=True)
         np.divide(buf, s.astype(x.dtype), out=buf)
-    conf = buf.max(axis=ax)
     if major:
+        conf = buf.max(axis=0)
         # argmax with ties to the lowest index: class j scores K - j where q_ij is the
         # maximum (0 elsewhere); the largest score is the lowest such class (K <= 64: uint8)
         key = (buf == conf).view(np.uint8)
@@ -195,6 +195,7 @@ def _numpy_rows(chunk: Chunk, need_scores: bool) -> RowQuantities:
         pred = k - key.max(axis=0).astype(np.int64)
     else:
         pred = buf.argmax(axis=1)  # contiguous rows of K values: numpy's loop is fast
+        conf = buf.reshape(-1)[rows * k + pred]  # the maximum itself (no second pass)
     correct = (pred == y).astype(np.float64)
     nll = brier = None
     if need_scores:

@@ -517,36 +517,43 @@ class EvaluationStats:
         rows, cols = np.divmod(flat_pos, k)
         vals = q.reshape(-1)[flat_pos]
         flat = cols * b + binning.index(np, vals)
-        size = k * b
+        vals = vals.astype(np.float64)  # ufunc.at is fast only on the state's dtype
         wr = None if w is None else w[rows]
-        count = np.bincount(flat, None if wr is None else (wr > 0).astype(np.float64),
-                            size).astype(np.int64)
-        weight = count.astype(np.float64) if wr is None else np.bincount(flat, wr, size)
-        sum_q = np.bincount(flat, vals if wr is None else vals * wr, size)
-        # bin 0 of each class: column totals minus the bins above
+        cw = self.classwise
+        cw._ensure(np, None)
+        # the entries above the first bin go in place (ufunc.at); bin 0 of each class gets
+        # the column totals minus what went above: K values a chunk, not K * B temporaries
+        # (a third of the classwise time at 100k x 1000 went to 15000-cell arrays)
         first = np.arange(k) * b
         n_pos = n if w is None else int(np.count_nonzero(w > 0))
         total_w = float(n) if w is None else float(np.sum(w))
         col_q = np.sum(q, axis=0, dtype=np.float64) if w is None else w @ q.astype(np.float64)
-        count[first] = n_pos - count.reshape(k, b).sum(axis=1)
-        weight[first] = total_w - weight.reshape(k, b).sum(axis=1)
-        sum_q[first] = col_q - sum_q.reshape(k, b).sum(axis=1)
+        if wr is None:
+            np.add.at(cw.count, flat, 1)
+            np.add.at(cw.weight, flat, 1.0)
+            above_count = np.bincount(cols, None, k)
+            cw.count[first] += n_pos - above_count
+            cw.weight[first] += total_w - above_count
+            scores = vals
+        else:
+            positive = (wr > 0).astype(np.int64)
+            np.add.at(cw.count, flat, positive)
+            np.add.at(cw.weight, flat, wr)
+            cw.count[first] += n_pos - np.bincount(cols, positive, k).astype(np.int64)
+            cw.weight[first] += total_w - np.bincount(cols, wr, k)
+            scores = vals * wr
+        np.add.at(cw.sum_score, flat, scores)
+        cw.sum_score[first] += col_q - np.bincount(cols, scores, k)
         if chunk.targets is None:
             y = chunk.labels
             at_label = y * b + binning.index(np, q[np.arange(n), y])
-            outcome = np.bincount(at_label, None if w is None else w, size)
+            np.add.at(cw.sum_outcome, at_label, 1.0 if w is None else w)
         else:
             t = chunk.targets
-            outcome = np.bincount(flat, t[rows, cols] if wr is None else t[rows, cols] * wr,
-                                  size)
+            outcomes = t[rows, cols] if wr is None else t[rows, cols] * wr
             col_t = np.sum(t, axis=0) if w is None else w @ t
-            outcome[first] = col_t - outcome.reshape(k, b).sum(axis=1)
-        cw = self.classwise
-        cw._ensure(np, None)
-        cw.count += count
-        cw.weight += weight
-        cw.sum_score += sum_q
-        cw.sum_outcome += outcome
+            np.add.at(cw.sum_outcome, flat, outcomes)
+            cw.sum_outcome[first] += col_t - np.bincount(cols, outcomes, k)
 
     # ------------------------------------------------------------------ merge
     def _compatible(self, other: EvaluationStats) -> None:
