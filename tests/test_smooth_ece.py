@@ -425,3 +425,19 @@ def test_grid_state_within_documented_bound(name, optional_data):
         bound = GRID_BOUND_CONSTANT * (1.0 / (n_grid * exact.bandwidth)) ** 2
         assert abs(r.ece - exact.ece) <= bound + 1e-12
         assert abs(r.bandwidth - exact.bandwidth) <= bound + 1e-12
+
+
+def test_numpy_grid_in_place_equals_the_array_api_grid(rng):
+    from trueprob.stats.smooth import add_grid_masses, grid_masses
+
+    f = np.concatenate([rng.random(5000), [0.0, 1.0, 0.5, 1 - 1e-17]])
+    y = (rng.random(f.size) < f).astype(np.float64)
+    w = rng.uniform(0, 2, f.size)
+    for weights in (None, w):
+        for g in (16, 1 << 12):
+            expected = grid_masses(np, f, y, weights, g)
+            sums = np.zeros((3, g + 1))
+            add_grid_masses(sums, f, y, weights, g)
+            np.testing.assert_allclose(sums, expected, rtol=1e-13, atol=1e-12)
+            total = np.sum(weights) if weights is not None else f.size
+            assert sums[0].sum() == pytest.approx(total, rel=1e-13)
