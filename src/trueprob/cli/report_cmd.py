@@ -132,7 +132,7 @@ def report(file: str, output: str, fmt: str, calibrator: str | None, fit_file: s
     A folder of files or a glob (and FILE with --stream) is read in batches of --batch-rows,
     so memory does not grow with the rows: every number comes from fixed-size states filled
     pass by pass (the log-loss split then uses a temperature fitted on all rows; the SKCE is
-    left out; the consistency tests cap their resamples at N x R <= 1e9 draws).
+    left out; the consistency tests cap their resamples at N x R <= 2e9 draws).
 
     --task multilabel reports per-label probabilities (micro/macro scores, the worst-calibrated
     labels with their reliability diagrams, every label by ECE); --task regression reports

@@ -53,8 +53,8 @@ from trueprob.report.verdict import (
 )
 
 #: Budget of the streamed top-label consistency test: N x R Bernoulli draws at most (about
-#: 10 s on one core); fewer than ``MIN_RESAMPLES`` resamples and the test is left out.
-TOP_LABEL_DRAWS = 1_000_000_000
+#: 15 s on one core); fewer than ``MIN_RESAMPLES`` resamples and the test is left out.
+TOP_LABEL_DRAWS = 2_000_000_000
 
 PathLike = str | Path
 
