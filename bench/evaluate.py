@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common
 
 N_BINS = 15
-#: Per-worker limit; the full run's slowest worker (trueprob on 100k x 1000) takes ~40 s.
+#: Per-worker limit (generous: each worker of the full run takes well under a minute).
 WORKER_TIMEOUT = 600.0
 #: The whole report must be at least as fast as torchmetrics' single ECE, and its peak memory
 #: over the input at most this, whatever N (the issue's targets).
