@@ -195,3 +195,49 @@ def test_unchecked_chunks_and_invalid_rows_mask():
     assert invalid_rows(np, chunk, 3).tolist() == [True, False, False, False]
     with pytest.raises(ValueError, match="n_classes is needed in top-label mode"):
         prepare(Y, confidences=np.full(4, 0.5), predictions=Y, check=False)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_invalid_rows_flags_every_count_row_the_checks_refuse(backend):
+    """Rows refused by the checked path (negative, fractional, all-zero counts) are exactly
+    the rows flagged unchecked; valid rows keep their normalised targets; no warning."""
+    from trueprob._validation import invalid_rows, prepare
+
+    counts = np.array([[3, -1, 2], [1, 1, 1], [0, 0, 0], [1.5, 0.5, 1.0], [2, 0, 0]])
+    z = np.zeros((5, 3))
+    if backend == "torch":
+        torch = pytest.importorskip("torch")
+        counts_in, z_in = torch.tensor(counts), torch.tensor(z)
+    else:
+        counts_in, z_in = counts, z
+    inputs = prepare(counts=counts_in, logits=z_in, check=False)
+    (chunk,) = list(inputs.chunks())
+    flagged = np.asarray(invalid_rows(inputs.xp, chunk, 3)).tolist()
+    refused = []
+    for row in counts:  # the checked path, one row at a time
+        try:
+            list(prepare(counts=row[None], logits=np.zeros((1, 3))).chunks())
+            refused.append(False)
+        except ValueError:
+            refused.append(True)
+    assert flagged == refused == [True, False, True, True, False]
+    targets = np.asarray(chunk.targets)
+    np.testing.assert_allclose(targets[[1, 4]], [[1 / 3] * 3, [1.0, 0.0, 0.0]])
+
+
+def test_bfloat16_scores_have_their_own_tolerance_and_evaluate():
+    torch = pytest.importorskip("torch")
+    from trueprob._array import float_eps
+
+    assert float_eps(torch.bfloat16) == 2.0 ** -7  # 8 significant bits
+    assert float_eps(torch.float16) == 2.0 ** -10
+    with pytest.raises(TypeError, match="expected a floating dtype"):
+        float_eps("not-a-dtype")
+    z = torch.tensor(Z, dtype=torch.float32)
+    q = torch.softmax(z, dim=1).to(torch.bfloat16)  # rows sum to 1 within bf16 rounding
+    report = trueprob.evaluate(torch.tensor(Y), probs=q)
+    q64 = q.to(torch.float64).numpy()  # the bf16 values, off the float64 simplex
+    with pytest.raises(ValueError, match="pass them in that precision"):
+        trueprob.evaluate(Y, probs=q64)
+    assert report.accuracy == np.mean(q64.argmax(1) == Y)  # ties: the first index (row 3)
+    assert report.nll == pytest.approx(-np.mean(np.log(q64[np.arange(4), Y])), rel=1e-6)

@@ -83,4 +83,12 @@ def float_eps(dtype: Any) -> float:
         return float(np.finfo(dtype).eps)  # numpy dtypes and scalar types
     except (TypeError, ValueError):
         name = str(dtype).rsplit(".", 1)[-1]  # e.g. torch.float32 -> float32
-        return float(np.finfo(np.dtype(name)).eps)
+        try:
+            return float(np.finfo(np.dtype(name)).eps)
+        except TypeError:  # a dtype numpy lacks, e.g. torch.bfloat16: ask its own library
+            try:
+                import torch
+
+                return float(torch.finfo(dtype).eps)
+            except (ImportError, TypeError) as exc:
+                raise TypeError(f"expected a floating dtype; got {dtype!r}") from exc

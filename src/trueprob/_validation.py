@@ -128,7 +128,7 @@ class Inputs:
             if self.target_kind == "counts":
                 if check:
                     _check_counts(xp, targets, start)
-                targets = _normalise_counts(xp, targets)
+                targets = _normalise_counts(xp, targets, check)
             else:
                 if check:
                     _check_finite(xp, targets, "targets", start)
@@ -255,10 +255,22 @@ def _check_counts(xp: Any, n: Array, offset: int) -> None:
         raise ValueError(f"counts rows must have at least one annotation; row {offset + row} is 0")
 
 
-def _normalise_counts(xp: Any, n: Array) -> Array:
-    """Counts n_ik -> targets n_ik / sum_k n_ik (float64)."""
+def _normalise_counts(xp: Any, n: Array, check: bool = True) -> Array:
+    """Counts n_ik -> targets n_ik / sum_k n_ik (float64).
+
+    Unchecked (``check=False``), a row that the checks would refuse comes out non-finite or
+    negative, so :func:`invalid_rows` flags it from the targets alone: a row of zeros gives
+    0/0, a row with a fractional count is divided by 0, and a negative count stays negative.
+    Nothing is read back to the host and numpy does not warn.
+    """
     n = xp.astype(n, xp.float64)
-    return n / xp.sum(n, axis=1, keepdims=True)
+    total = xp.sum(n, axis=1, keepdims=True)
+    if check:
+        return n / total
+    whole = xp.all(n == xp.round(n), axis=1, keepdims=True)
+    total = xp.where(whole, total, xp.zeros_like(total))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return n / total
 
 
 def invalid_rows(xp: Any, chunk: Chunk, n_classes: int) -> Array:
@@ -267,7 +279,8 @@ def invalid_rows(xp: Any, chunk: Chunk, n_classes: int) -> Array:
     Computed on the chunk's device without reading anything back (no synchronisation), so a
     stream on an accelerator can count bad rows and report them once, at the end. Covers
     non-finite values, labels out of range, probabilities outside [0, 1] or off the simplex,
-    soft targets off the simplex and negative weights.
+    soft targets off the simplex, counts that are negative, fractional or all zero (see
+    :func:`_normalise_counts`) and negative weights.
     """
     def rows_any(mask: Array) -> Array:
         return xp.any(mask, axis=1) if mask.ndim > 1 else mask
