@@ -49,6 +49,7 @@ from trueprob.report.verdict import (
     Evaluation,
     _calibrated_label,
     _check_int,
+    checked_settings,
     diagram_data,
 )
 
@@ -144,17 +145,13 @@ def analyze_path(
     from trueprob.streaming import BATCH_ROWS, _check_batch_rows, _stream, pass_progress
 
     start = time.perf_counter()
-    _check_int("n_replicates", n_replicates, 2)
-    _check_int("n_resamples", n_resamples, 1)
-    _check_int("max_panels", max_panels, 1)
-    _check_int("random_state", random_state, 0)
+    # n_folds 0: the log-loss split's temperature is fitted on all rows (in-sample)
+    settings = checked_settings(n_bins, binning, closed, unit, level, n_replicates,
+                                n_resamples, "temperature", 0, max_panels, random_state)
     _check_int("max_blocks", max_blocks, 1)
     if binning not in ("width", "mass"):
         raise ValueError(f"binning must be 'width' or 'mass'; got {binning!r}")
     rows = _check_batch_rows(BATCH_ROWS if batch_rows is None else batch_rows)
-    settings = AnalysisSettings(int(n_bins), binning, closed, unit, float(level),
-                                int(n_replicates), int(n_resamples), "temperature", 0,
-                                int(max_panels), int(random_state))
     specs = {"logits": logits, "probs": probs, "labels": labels, "targets": targets,
              "counts": counts, "sample_weight": sample_weight, "confidences": confidences,
              "predictions": predictions}

@@ -131,6 +131,20 @@ def _check_int(name: str, value: object, minimum: int) -> int:
     return int(value)
 
 
+def checked_settings(n_bins: int, binning: str, closed: str, unit: str, level: float,
+                     n_replicates: int, n_resamples: int, decomposition: str, n_folds: int,
+                     max_panels: int, random_state: int) -> AnalysisSettings:
+    """The :class:`AnalysisSettings` of an analysis, its counts checked (the metrics check
+    the rest when they run)."""
+    _check_int("n_replicates", n_replicates, 2)
+    _check_int("n_resamples", n_resamples, 1)
+    _check_int("max_panels", max_panels, 1)
+    _check_int("random_state", random_state, 0)
+    return AnalysisSettings(int(n_bins), binning, closed, unit, float(level),
+                            int(n_replicates), int(n_resamples), decomposition, int(n_folds),
+                            int(max_panels), int(random_state))
+
+
 def _smooth_module() -> Any:
     """trueprob.metrics.smooth, or None in an installation without it."""
     try:
@@ -235,13 +249,8 @@ def analyze(
     from trueprob.inference import bootstrap
 
     start = time.perf_counter()
-    _check_int("n_replicates", n_replicates, 2)
-    _check_int("n_resamples", n_resamples, 1)
-    _check_int("max_panels", max_panels, 1)
-    _check_int("random_state", random_state, 0)
-    settings = AnalysisSettings(int(n_bins), binning, closed, unit, float(level),
-                                int(n_replicates), int(n_resamples), decomposition,
-                                int(n_folds), int(max_panels), int(random_state))
+    settings = checked_settings(n_bins, binning, closed, unit, level, n_replicates,
+                                n_resamples, decomposition, n_folds, max_panels, random_state)
     common = {"targets": targets, "counts": counts, "sample_weight": sample_weight}
     given = {"logits": logits, "probs": probs, "confidences": confidences,
              "predictions": predictions}
