@@ -1,4 +1,4 @@
-"""Helpers shared by the CLI commands: error handling and atomic writes."""
+"""Helpers shared by the CLI commands: error handling, atomic writes, warnings, paths."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import contextlib
 import os
 import sys
 import tempfile
+import warnings
 from collections.abc import Callable, Iterator
 from functools import wraps
 from pathlib import Path
@@ -36,6 +37,35 @@ def data_errors(func: F) -> F:
             raise DataError(str(exc)) from exc
 
     return wrapper  # type: ignore[return-value]
+
+
+@contextlib.contextmanager
+def warnings_to_stderr() -> Iterator[None]:
+    """Library warnings raised in the block, printed once each on stderr after it."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for w in caught:
+        echo_err(f"trueprob: warning: {w.message}")
+
+
+def path_exists(path: str) -> bool:
+    """``-`` (stdin), an existing file or folder, or a glob (checked when it is read)."""
+    return path == "-" or any(c in path for c in "*?[") or Path(path).exists()
+
+
+def is_dataset(path: str) -> bool:
+    """A folder of files or a glob: read in batches, never whole."""
+    return path != "-" and not Path(path).is_file()
+
+
+def load_calibrator(path: str | None) -> Any:
+    """The saved calibrator at ``path`` (plain JSON, never unpickled), or ``None``."""
+    if path is None:
+        return None
+    from trueprob.calibrators import load
+
+    return load(path)
 
 
 @contextlib.contextmanager

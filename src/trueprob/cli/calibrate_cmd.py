@@ -8,13 +8,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import math
 import sys
-import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +23,11 @@ from trueprob.cli._common import (
     data_errors,
     echo_err,
     field_options,
+    is_dataset,
+    path_exists,
     quiet_option,
     read_fields,
+    warnings_to_stderr,
 )
 
 #: --method name -> (module, class); binary methods are wrapped for K > 2
@@ -112,15 +112,6 @@ def make_calibrator(method: str, n_classes: int, multiclass: str) -> tuple[Any, 
     return calibrator, None
 
 
-@contextlib.contextmanager
-def _warnings_to_stderr() -> Iterator[None]:
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        yield
-    for w in caught:
-        echo_err(f"trueprob: warning: {w.message}")
-
-
 def _calibrated(calibrator: Any, arrays: dict[str, Any]) -> Any:
     return calibrator.predict_logproba(**_scores(arrays))
 
@@ -190,17 +181,17 @@ def fit(file: str, method: str, output: str, force: bool, stream: bool, batch_ro
     _check_free(output, force)
     names = {"logits": logits, "probs": probs, "labels": labels, "targets": targets,
              "counts": counts, "sample_weight": sample_weight}
-    if file != "-" and not any(c in file for c in "*?[") and not Path(file).exists():
+    if not path_exists(file):
         raise click.BadParameter(f"{file!r} does not exist", param_hint="'FILE'")
     distributed = dask_local is not None or scheduler is not None
-    if distributed or stream or (file != "-" and not Path(file).is_file()):
+    if distributed or stream or is_dataset(file):
         _fit_in_passes(file, method, output, force, names, batch_rows, dask_local, scheduler,
                        quiet)
         return
     arrays = _read_scored(file, names, need_targets=True, quiet=quiet)
     calibrator, note = make_calibrator(method, _n_classes(arrays), multiclass)
     y, inputs = _fit_inputs(arrays)
-    with _warnings_to_stderr():
+    with warnings_to_stderr():
         before = _evaluate(arrays).nll
         calibrator.fit(y, **inputs)
         after = _evaluate(arrays, _calibrated(calibrator, arrays)).nll
@@ -214,29 +205,36 @@ def fit(file: str, method: str, output: str, force: bool, stream: bool, batch_ro
              f"nats; saved {output}")
 
 
-def _fit_in_passes(file: str, method: str, output: str, force: bool,
-                   names: dict[str, Any], batch_rows: int, dask_local: str | None,
-                   scheduler: str | None, quiet: bool = False) -> None:
+def fit_in_passes(file: str, method: str, names: dict[str, Any], batch_rows: int, *,
+                  dask_local: str | None = None, scheduler: str | None = None,
+                  quiet: bool = False) -> Any:
     """Temperature / vector scaling over a file, folder or glob without loading it: exact
     Newton sums map-reduced over batches (or Dask partitions); the data stay where they are."""
     if method not in ("temperature", "vector"):
         raise click.UsageError(f"--method {method} needs the rows in memory; streaming and "
-                               f"Dask fits support temperature and vector")
-    with _warnings_to_stderr():
+                               f"Dask fits support --method temperature or vector")
+    with warnings_to_stderr():
         if dask_local is not None or scheduler is not None:
             import trueprob.dask as tdask
 
             with tdask.dask_client(scheduler=scheduler, local=dask_local) as client:
                 fitter = tdask.fit_temperature if method == "temperature" \
                     else tdask.fit_vector_scaling
-                calibrator = fitter(file, **names, batch_rows=batch_rows, client=client,
-                                    quiet=quiet)
-        else:
-            from trueprob import streaming
+                return fitter(file, **names, batch_rows=batch_rows, client=client,
+                              quiet=quiet)
+        from trueprob import streaming
 
-            local: Any = streaming.fit_temperature_path if method == "temperature" \
-                else streaming.fit_vector_scaling_path
-            calibrator = local(file, **names, batch_rows=batch_rows, quiet=quiet)
+        local: Any = streaming.fit_temperature_path if method == "temperature" \
+            else streaming.fit_vector_scaling_path
+        return local(file, **names, batch_rows=batch_rows, quiet=quiet)
+
+
+def _fit_in_passes(file: str, method: str, output: str, force: bool,
+                   names: dict[str, Any], batch_rows: int, dask_local: str | None,
+                   scheduler: str | None, quiet: bool = False) -> None:
+    """:func:`fit_in_passes`, saved to ``output``."""
+    calibrator = fit_in_passes(file, method, names, batch_rows, dask_local=dask_local,
+                               scheduler=scheduler, quiet=quiet)
     text = calibrator.to_json().encode()
     with atomic_write(output, force=force) as fh:
         fh.write(text)
@@ -282,7 +280,7 @@ def apply(calibrator: str, file: str, output: str, force: bool, logits: str | No
                                  "targets": targets, "counts": counts,
                                  "sample_weight": sample_weight}, need_targets=False,
                           quiet=quiet)
-    with _warnings_to_stderr():
+    with warnings_to_stderr():
         out = to_numpy(_calibrated(cal, arrays))
     bad = ~np.isfinite(out)
     if bad.any():
@@ -358,7 +356,7 @@ def compare(fit_file: str, eval_file: str, methods: str, unit: str, n_bins: int,
         raise DataError(f"--fit has K={k_fit} classes but --eval has K={k_eval}")
     options = {"unit": unit, "n_bins": n_bins}
     rows: list[dict[str, Any]] = []
-    with _warnings_to_stderr():
+    with warnings_to_stderr():
         rows.append(_row("uncalibrated", None, _evaluate(eval_arrays, **options)))
         y, inputs = _fit_inputs(fit_arrays)
         for method in chosen:

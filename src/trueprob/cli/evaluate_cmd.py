@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import math
 import sys
-import warnings
-from pathlib import Path
 from typing import Any
 
 import click
@@ -14,10 +12,13 @@ import click
 from trueprob.cli._common import (
     DataError,
     data_errors,
-    echo_err,
     field_options,
+    is_dataset,
+    load_calibrator,
+    path_exists,
     quiet_option,
     read_fields,
+    warnings_to_stderr,
 )
 from trueprob.cli.report_tasks import parse_floats, read_multilabel, read_regression
 
@@ -201,7 +202,7 @@ def evaluate(file: str, logits: str | None, probs: str | None, labels: str | Non
     """
     import trueprob
 
-    if file != "-" and not any(c in file for c in "*?[") and not Path(file).exists():
+    if not path_exists(file):
         raise click.BadParameter(f"{file!r} does not exist", param_hint="'FILE'")
     if task == "regression":
         _regression(file, labels or observed, mean_col, std_col, scale_col, df_spec,
@@ -224,7 +225,7 @@ def evaluate(file: str, logits: str | None, probs: str | None, labels: str | Non
                                 batch_rows, n_bins, binning, closed, unit, reduce, quiet)
         _print(report, {}, fmt, file)
         return
-    many = file != "-" and not Path(file).is_file()
+    many = is_dataset(file)
     if (many or stream) and not in_memory:
         # bounded memory: one batch at a time, for a file, a folder of files or a glob
         if file == "-":
@@ -242,7 +243,7 @@ def evaluate(file: str, logits: str | None, probs: str | None, labels: str | Non
                                                     n_bins, closed, resamples, seed, quiet)
         _print(report, streamed, fmt, file)
         return
-    if file != "-" and not Path(file).is_file():
+    if many:
         raise DataError(f"{file}: --convention needs one file (not a folder or a glob)")
     arrays = read_fields(file, names, quiet=quiet)
     if not any(t in arrays for t in _TARGETS):
@@ -256,8 +257,7 @@ def evaluate(file: str, logits: str | None, probs: str | None, labels: str | Non
     common: dict[str, Any] = {"n_bins": n_bins, "binning": binning, "closed": closed,
                               "unit": unit, "reduce": reduce}
     extra: dict[str, Any] = {}
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with warnings_to_stderr():
         if n_bootstrap:
             boot = trueprob.bootstrap(labels_arr, **arrays, n_classes=n_classes, **common,
                                       n_replicates=n_bootstrap, level=ci_level,
@@ -272,8 +272,6 @@ def evaluate(file: str, logits: str | None, probs: str | None, labels: str | Non
         if convention is not None:
             extra["convention"] = _convention_numbers(convention, labels_arr, arrays, n_bins)
         extra["skce"] = _skce(labels_arr, arrays, seed)
-    for w in caught:
-        echo_err(f"trueprob: warning: {w.message}")
     _print(report, extra, fmt, file)
 
 
@@ -290,28 +288,16 @@ def _print(report: Any, extra: dict[str, Any], fmt: str, file: str) -> None:
             click.echo(line)
 
 
-def _load_calibrator(path: str | None) -> Any:
-    if path is None:
-        return None
-    from trueprob.calibrators import load
-
-    return load(path)
-
-
 def _evaluate_stream(file: str, names: dict[str, Any], n_classes: int | None,
                      calibrator: str | None, batch_rows: int, n_bins: int, binning: str,
                      closed: str, unit: str, reduce: str, quiet: bool = False) -> Any:
     from trueprob.streaming import evaluate_path
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        report = evaluate_path(file, **names, n_classes=n_classes,
-                               calibrator=_load_calibrator(calibrator), batch_rows=batch_rows,
-                               n_bins=n_bins, binning=binning, closed=closed, unit=unit,
-                               reduce=reduce, quiet=quiet)
-    for w in caught:
-        echo_err(f"trueprob: warning: {w.message}")
-    return report
+    with warnings_to_stderr():
+        return evaluate_path(file, **names, n_classes=n_classes,
+                             calibrator=load_calibrator(calibrator), batch_rows=batch_rows,
+                             n_bins=n_bins, binning=binning, closed=closed, unit=unit,
+                             reduce=reduce, quiet=quiet)
 
 
 def _bootstrap_stream(file: str, names: dict[str, Any], n_classes: int | None,
@@ -321,15 +307,12 @@ def _bootstrap_stream(file: str, names: dict[str, Any], n_classes: int | None,
     """The report and its intervals from one streamed pass (blocked states)."""
     from trueprob.streaming import bootstrap_path
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with warnings_to_stderr():
         boot = bootstrap_path(file, **names, n_classes=n_classes,
-                              calibrator=_load_calibrator(calibrator), batch_rows=batch_rows,
+                              calibrator=load_calibrator(calibrator), batch_rows=batch_rows,
                               n_bins=n_bins, binning=binning, closed=closed, unit=unit,
                               reduce=reduce, n_replicates=n_bootstrap, level=ci_level,
                               method=ci_method, random_state=seed, quiet=quiet)
-    for w in caught:
-        echo_err(f"trueprob: warning: {w.message}")
     return boot.report, boot.to_dict()
 
 
@@ -343,7 +326,7 @@ def _p_values_stream(file: str, names: dict[str, Any], calibrator: str | None,
     fields = {k: names[k] for k in ("logits", "probs", "labels", "sample_weight")}
     if any(names.get(k) is not None for k in ("targets", "counts", "confidences")):
         raise DataError("--test needs hard labels and logits or probabilities")
-    cal = _load_calibrator(calibrator)
+    cal = load_calibrator(calibrator)
     return {statistic: consistency_test_path(file, **fields, calibrator=cal,
                                              batch_rows=batch_rows, statistic=statistic,
                                              n_bins=n_bins, closed=closed,
@@ -360,7 +343,7 @@ def _evaluate_dask(file: str, names: dict[str, Any], dask_local: str | None,
 
     with tdask.dask_client(scheduler=scheduler, local=dask_local) as client:
         return tdask.evaluate(file, **names, n_classes=n_classes,
-                              calibrator=_load_calibrator(calibrator), batch_rows=batch_rows,
+                              calibrator=load_calibrator(calibrator), batch_rows=batch_rows,
                               n_bins=n_bins, binning=binning, closed=closed, unit=unit,
                               reduce=reduce, client=client, quiet=quiet)
 

@@ -15,12 +15,16 @@ from trueprob.cli._common import (
     data_errors,
     echo_err,
     field_options,
+    is_dataset,
+    load_calibrator,
+    path_exists,
     read_fields,
+    warnings_to_stderr,
 )
 from trueprob.cli.calibrate_cmd import (
     METHODS,
     _read_scored,
-    _warnings_to_stderr,
+    fit_in_passes,
     make_calibrator,
     multiclass_option,
 )
@@ -34,12 +38,6 @@ from trueprob.cli.report_tasks import (
 
 FORMATS = ("html", "markdown")
 _TARGETS = ("labels", "targets", "counts")
-
-
-def _load_calibrator(path: str) -> Any:
-    from trueprob.calibrators import load
-
-    return load(path)
 
 
 def _fit_calibrator(path: str, names: dict[str, str | None], method: str,
@@ -153,11 +151,11 @@ def report(file: str, output: str, fmt: str, calibrator: str | None, fit_file: s
     from trueprob.report.verdict import analyze
 
     check_task_options(task)
-    if not _exists(file):
+    if not path_exists(file):
         raise click.BadParameter(f"{file!r} does not exist", param_hint="'FILE'")
-    if fit_file is not None and not _exists(fit_file):
+    if fit_file is not None and not path_exists(fit_file):
         raise click.BadParameter(f"{fit_file!r} does not exist", param_hint="'--fit'")
-    many = _is_dataset(file)
+    many = is_dataset(file)
     if calibrator is not None and fit_file is not None:
         raise click.UsageError("pass --calibrator or --fit, not both")
     if fmt == "html":
@@ -182,91 +180,61 @@ def report(file: str, output: str, fmt: str, calibrator: str | None, fit_file: s
                            fmt=fmt, image_format=image_format, quiet=quiet)
         _deliver(done.text, output, fmt, force, done.verdict, done.seconds)
         return
-    names = {"logits": logits, "probs": probs, "labels": labels, "targets": targets,
-             "counts": counts, "sample_weight": sample_weight, "confidences": confidences,
-             "predictions": predictions}
-    if many or stream:
-        if file == "-":
-            raise click.UsageError("--stream reads a file, a folder or a glob, not stdin")
-        analysis = _streamed(file, names, calibrator, fit_file, method, multiclass,
-                             n_classes, batch_rows, n_bins=n_bins, binning=binning,
-                             closed=closed, unit=unit, level=level,
-                             n_replicates=n_replicates, n_resamples=n_resamples,
-                             max_panels=max_panels, random_state=seed, quiet=quiet)
-        with _warnings_to_stderr(), progress(f"report: writing {fmt}", quiet=quiet):
-            text = (render_html(analysis, image_format=image_format) if fmt == "html"
-                    else render_markdown(analysis))
-        _deliver(text, output, fmt, force, analysis.verdict(), analysis.seconds)
-        return
-    arrays = read_fields(file, names, quiet=quiet)
-    if not any(t in arrays for t in _TARGETS):
-        raise DataError(
-            f"{file}: no targets found (no array or column named 'labels', 'targets' or "
-            f"'counts'); name them with --labels, --targets or --counts"
-        )
-    cal, source = None, ""
-    if calibrator is not None:
-        cal, source = _load_calibrator(calibrator), f"loaded from {calibrator}"
-    elif fit_file is not None:
-        fit_names = {k: v for k, v in names.items() if k not in ("confidences", "predictions")}
-        with _warnings_to_stderr():
-            cal, source = _fit_calibrator(fit_file, fit_names, method, multiclass)
-    if cal is not None and "logits" not in arrays and "probs" not in arrays:
+    names: dict[str, Any] = {
+        "logits": logits, "probs": probs, "labels": labels, "targets": targets,
+        "counts": counts, "sample_weight": sample_weight, "confidences": confidences,
+        "predictions": predictions}
+    settings: dict[str, Any] = {
+        "n_classes": n_classes, "n_bins": n_bins, "binning": binning, "closed": closed,
+        "unit": unit, "level": level, "n_replicates": n_replicates,
+        "n_resamples": n_resamples, "max_panels": max_panels, "random_state": seed,
+        "quiet": quiet}
+    if (many or stream) and file == "-":
+        raise click.UsageError("--stream reads a file, a folder or a glob, not stdin")
+    arrays: dict[str, Any] = {}
+    if not (many or stream):
+        arrays = read_fields(file, names, quiet=quiet)
+        if not any(t in arrays for t in _TARGETS):
+            raise DataError(
+                f"{file}: no targets found (no array or column named 'labels', 'targets' or "
+                f"'counts'); name them with --labels, --targets or --counts"
+            )
+    cal, source = _calibration(calibrator, fit_file, method, multiclass, names, batch_rows,
+                               quiet)
+    if cal is not None and arrays and "logits" not in arrays and "probs" not in arrays:
         raise click.UsageError("--calibrator/--fit need logits or probabilities in FILE; it "
                                "gives only top-label confidences and predictions")
-    with _warnings_to_stderr():
-        analysis = analyze(arrays.pop("labels", None), **arrays, n_classes=n_classes,
-                           calibrator=cal, calibration_source=source,
-                           source="<stdin>" if file == "-" else file, n_bins=n_bins,
-                           binning=binning, closed=closed, unit=unit, level=level,
-                           n_replicates=n_replicates, n_resamples=n_resamples,
-                           max_panels=max_panels, random_state=seed, quiet=quiet)
+    with warnings_to_stderr():
+        if many or stream:  # bounded memory: fixed-size states filled batch by batch
+            from trueprob.report.streamed import analyze_path
+
+            analysis = analyze_path(file, **names, calibrator=cal, calibration_source=source,
+                                    batch_rows=batch_rows, **settings)
+        else:
+            analysis = analyze(arrays.pop("labels", None), **arrays, calibrator=cal,
+                               calibration_source=source,
+                               source="<stdin>" if file == "-" else file, **settings)
         with progress(f"report: writing {fmt}", quiet=quiet):
             text = (render_html(analysis, image_format=image_format) if fmt == "html"
                     else render_markdown(analysis))
     _deliver(text, output, fmt, force, analysis.verdict(), analysis.seconds)
 
 
-def _exists(path: str) -> bool:
-    """``-`` (stdin), an existing file or folder, or a glob (checked when it is read)."""
-    return path == "-" or any(c in path for c in "*?[") or Path(path).exists()
-
-
-def _is_dataset(path: str) -> bool:
-    """A folder of files or a glob: read in batches, never whole."""
-    return path != "-" and not Path(path).is_file()
-
-
-def _streamed(file: str, names: dict[str, Any], calibrator: str | None,
-              fit_file: str | None, method: str, multiclass: str, n_classes: int | None,
-              batch_rows: int, **settings: Any) -> Any:
-    """The analysis of FILE read in batches (:func:`trueprob.report.streamed.analyze_path`),
-    with a calibrator loaded, or fitted on --fit: in passes over batches for a folder or glob
-    (temperature and vector scaling), in memory for one file."""
-    from trueprob.report.streamed import analyze_path
-
-    cal, source = None, ""
+def _calibration(calibrator: str | None, fit_file: str | None, method: str, multiclass: str,
+                 names: dict[str, Any], batch_rows: int, quiet: bool) -> tuple[Any, str]:
+    """The report's calibrator and where it came from: loaded (--calibrator), or fitted on
+    --fit: in passes over batches for a folder or glob (temperature and vector scaling), in
+    memory for one file."""
+    if calibrator is not None:
+        return load_calibrator(calibrator), f"loaded from {calibrator}"
+    if fit_file is None:
+        return None, ""
     fit_names = {k: v for k, v in names.items() if k not in ("confidences", "predictions")}
-    with _warnings_to_stderr():
-        if calibrator is not None:
-            cal, source = _load_calibrator(calibrator), f"loaded from {calibrator}"
-        elif fit_file is not None and _is_dataset(fit_file):
-            if method not in ("temperature", "vector"):
-                raise click.UsageError(f"--fit on a folder or glob fits in passes over "
-                                       f"batches: --method temperature or vector (got "
-                                       f"{method}; fit it with trueprob calibrate fit on one "
-                                       f"file and pass --calibrator)")
-            from trueprob import streaming
-
-            fitter: Any = (streaming.fit_temperature_path if method == "temperature"
-                           else streaming.fit_vector_scaling_path)
-            cal = fitter(fit_file, **fit_names, batch_rows=batch_rows,
-                         quiet=settings["quiet"])
-            source = f"fitted on {fit_file} in passes over batches"
-        elif fit_file is not None:
-            cal, source = _fit_calibrator(fit_file, fit_names, method, multiclass)
-        return analyze_path(file, **names, n_classes=n_classes, calibrator=cal,
-                            calibration_source=source, batch_rows=batch_rows, **settings)
+    if is_dataset(fit_file):
+        return (fit_in_passes(fit_file, method, fit_names, batch_rows, quiet=quiet),
+                f"fitted on {fit_file} in passes over batches")
+    with warnings_to_stderr():
+        return _fit_calibrator(fit_file, fit_names, method, multiclass)
 
 
 def _deliver(text: str, output: str, fmt: str, force: bool, verdict: Sequence[str],
