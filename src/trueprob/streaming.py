@@ -740,9 +740,7 @@ def blocked_states_of_batches(
     not known before the pass, so G does not shrink to N for small data (empty blocks are
     harmless: they add nothing to any replicate).
     """
-    from trueprob._array import as_array, device
-    from trueprob.core.rows import row_quantities
-    from trueprob.inference.bootstrap import _state_values, default_blocks
+    from trueprob.inference.bootstrap import _state_values, add_blocked, default_blocks
 
     _check_binning(binning)
     rng = random_state if isinstance(random_state, np.random.Generator) \
@@ -751,7 +749,7 @@ def blocked_states_of_batches(
     point: EvaluationStats | None = None
     blocked: EvaluationStats | None = None
     squares: EvaluationStats | None = None
-    g, n_rows = 1, 0
+    n_rows = 0
     last = "evaluating" if edges is None else "last pass: evaluating"
     for batch in counted(passes, bar, last):
         inputs = batch.inputs
@@ -775,12 +773,8 @@ def blocked_states_of_batches(
         for state in (point, blocked):
             state.input_kinds.add(inputs.kind)
             state.target_kinds.add(inputs.target_kind)
-        xp = inputs.xp
         for chunk in _checked_chunks(batch):
-            rows = row_quantities(xp, chunk, need_scores=vector)
-            block = rng.integers(0, g, size=chunk.n_rows, dtype=np.int64)
-            point.update_rows(xp, chunk, rows)
-            blocked.update_rows(xp, chunk, rows, as_array(block, xp, device(chunk.scores)))
+            add_blocked(inputs.xp, chunk, point, blocked, rng)
         if squares is not None and inputs.weights is not None:
             squares.update_inputs(replace(inputs, weights=inputs.weights ** 2))
         n_rows += inputs.n_rows

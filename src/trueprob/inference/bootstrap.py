@@ -287,14 +287,21 @@ def _one_pass(inputs: Inputs, point: EvaluationStats, blocked: EvaluationStats, 
     blocked.target_kinds.add(inputs.target_kind)
     exact_rows = g >= inputs.n_rows
     for chunk in inputs.chunks():
-        rows = row_quantities(xp, chunk, need_scores=chunk.kind != "confidences")
-        n = chunk.n_rows
-        if exact_rows:
-            block = np.arange(chunk.offset, chunk.offset + n, dtype=np.int64)
-        else:
-            block = rng.integers(0, g, size=n, dtype=np.int64)
-        point.update_rows(xp, chunk, rows)
-        blocked.update_rows(xp, chunk, rows, as_array(block, xp, device(chunk.scores)))
+        block = (np.arange(chunk.offset, chunk.offset + chunk.n_rows, dtype=np.int64)
+                 if exact_rows else None)
+        add_blocked(xp, chunk, point, blocked, rng, block)
+
+
+def add_blocked(xp: Any, chunk: Any, point: EvaluationStats, blocked: EvaluationStats,
+                rng: np.random.Generator, block: np.ndarray | None = None) -> None:
+    """One softmax of a chunk into the plain state and the blocked state: row i goes to
+    ``block[i]``, or, by default, to a block drawn uniformly from ``rng`` (int64 draws in row
+    order, so any chunking of the same rows deals them alike)."""
+    if block is None:
+        block = rng.integers(0, blocked.n_blocks, size=chunk.n_rows, dtype=np.int64)
+    rows = row_quantities(xp, chunk, need_scores=chunk.kind != "confidences")
+    point.update_rows(xp, chunk, rows)
+    blocked.update_rows(xp, chunk, rows, as_array(block, xp, device(chunk.scores)))
 
 
 def _summaries(stats: EvaluationStats, weights: np.ndarray, matrix: np.ndarray,

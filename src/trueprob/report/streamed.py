@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -178,17 +178,15 @@ def analyze_path(
                     settings, __version__, time.perf_counter() - start, notes)
 
 
-def _evaluation(label: str, passes: Callable[[], Iterator[Any]], s: AnalysisSettings,
+def _evaluation(label: str, passes: Callable[[], Iterable[Any]], s: AnalysisSettings,
                 class_names: Any, max_blocks: int, bar: Any) -> Evaluation:
     """Report, intervals, tests, decomposition and diagram data of one streamed dataset."""
     from trueprob.inference.bootstrap import intervals_from_states
     from trueprob.report.plots.data import smooth_curve_data
-    from trueprob.streaming import blocked_states_of_batches
+    from trueprob.streaming import blocked_states_of_batches, counted
 
-    def named(step: str) -> Callable[[], Iterator[Any]]:  # passes whose bar says what runs
-        def start() -> Iterator[Any]:
-            return _named(passes(), bar, f"report ({label}): {step}")
-        return start
+    def named(step: str) -> Callable[[], Iterable[Any]]:  # passes whose bar says what runs
+        return lambda: counted(passes, bar, f"report ({label}): {step}")
 
     rng = np.random.default_rng(s.seed)
     first = ("metrics and bootstrap blocks" if s.binning == "width"
@@ -236,7 +234,7 @@ def _evaluation(label: str, passes: Callable[[], Iterator[Any]], s: AnalysisSett
                       smooth, classwise, classes, boot.n_blocks, None, tuple(notes))
 
 
-def _tests(passes: Callable[[], Iterator[Any]], report: Any, vector: bool, targets: set[str],
+def _tests(passes: Callable[[], Iterable[Any]], report: Any, vector: bool, targets: set[str],
            s: AnalysisSettings, notes: list[str]) -> dict[str, Any]:
     """Both consistency tests, filled in one more pass, within the draw budgets."""
     from trueprob.inference import ConsistencyStats
@@ -277,7 +275,7 @@ def _tests(passes: Callable[[], Iterator[Any]], report: Any, vector: bool, targe
     return {name: state.finalize() for name, state in states.items()}
 
 
-def _decomposition(passes: Callable[[], Iterator[Any]], report: Any, classes: Any,
+def _decomposition(passes: Callable[[], Iterable[Any]], report: Any, classes: Any,
                    s: AnalysisSettings) -> Any:
     """S(q) = MCB - DSC + UNC of the log loss with r = softmax(s_i / T), T fitted on all rows.
 
@@ -301,15 +299,6 @@ def _decomposition(passes: Callable[[], Iterator[Any]], report: Any, classes: An
                          unc, s_r, n_folds=None,
                          entropy=float(report.entropy) if soft else None,
                          kl=float(report.kl) if soft else None)
-
-
-def _named(batches: Iterator[Any], bar: Any, description: str) -> Iterator[Any]:
-    """A pass over ``batches`` that restarts ``bar`` with ``description`` and advances it by
-    the rows of each batch (the total of the bar, when known, is the dataset's rows)."""
-    bar.restart(description, total=bar.total)
-    for batch in batches:
-        yield batch
-        bar.advance(batch.inputs.n_rows)
 
 
 __all__ = ["TOP_LABEL_DRAWS", "analyze_path"]
