@@ -195,8 +195,18 @@ def test_bad_arguments(dataset, tmp_path):
         analyze_path(folder, batch_rows=0)
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises((ValueError, FileNotFoundError)):
+    with pytest.raises(FileNotFoundError, match="the folder holds no readable files"):
         analyze_path(empty)
+    np.savez(empty / "none.npz", logits=np.zeros((0, 3)), labels=np.zeros(0, dtype=int))
+    with pytest.raises(ValueError, match="the dataset has no rows"):
+        analyze_path(empty)
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    z = np.zeros((40, 3))
+    z[33, 1] = np.nan
+    np.savez(bad / "b.npz", logits=z, labels=np.zeros(40, dtype=int))
+    with pytest.raises(ValueError, match=r"b\.npz: .*logits.*row 33"):
+        analyze_path(bad, batch_rows=16)
 
 
 def test_memory_does_not_grow_with_rows(tmp_path, rng):
