@@ -677,7 +677,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"\ntotal {run['wall_s']:.0f} s; load average {machine['loadavg']} -> "
           f"{run['loadavg_end']}")
     if args.json is not None:
-        from trueprob.cli._common import atomic_write
+        from trueprob.io import atomic_write
 
         with atomic_write(args.json, force=True, mode="w") as fh:
             json.dump(_json_safe(run), fh, indent=1, allow_nan=False)

@@ -358,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
     text = json.dumps(result, indent=2)
     print(text)
     if args.out is not None:
-        from trueprob.cli._common import atomic_write
+        from trueprob.io import atomic_write
 
         with atomic_write(args.out, force=True, mode="w") as fh:
             fh.write(text + "\n")

@@ -313,7 +313,7 @@ def test_atomic_write_gives_ordinary_permissions(tmp_path):
     import os
     import stat
 
-    from trueprob.cli._common import atomic_write
+    from trueprob.io import atomic_write
 
     umask = os.umask(0o022)
     try:

@@ -8,7 +8,7 @@ from trueprob._version import __version__
 from trueprob.api import evaluate
 from trueprob.decomposition import Decomposition, decompose
 from trueprob.inference import bootstrap, consistency_test
-from trueprob.report import BinRow, Report, Settings
+from trueprob.results import BinRow, Report, Settings
 from trueprob.stats.evaluation import EvaluationStats, InfiniteLossWarning
 
 __all__ = [

@@ -4,47 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
-from trueprob._array import to_numpy
-from trueprob._validation import Inputs, prepare
-from trueprob.core.binning import equal_mass_edges
-from trueprob.core.rows import row_quantities
-from trueprob.report.result import Report
-from trueprob.stats.evaluation import PARTS, EvaluationStats, check_reduce, check_unit
-
-
-def _check_binning(binning: str) -> None:
-    if binning not in ("width", "mass"):
-        raise ValueError(f"binning must be 'width' or 'mass'; got {binning!r}")
-
-
-def confidences_of(inputs: Inputs) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """(c_i, a_i, w_i) of every row as float64 numpy arrays (O(N) memory, one pass)."""
-    conf, corr, wts = [], [], []
-    for chunk in inputs.chunks():
-        rows = row_quantities(inputs.xp, chunk, need_scores=False)
-        conf.append(to_numpy(rows.confidence))
-        corr.append(to_numpy(rows.correct))
-        if chunk.weights is not None:
-            wts.append(to_numpy(chunk.weights))
-    return (np.concatenate(conf), np.concatenate(corr),
-            np.concatenate(wts) if wts else None)
-
-
-def build_stats(
-    inputs: Inputs, *, n_bins: int, binning: str, closed: str, parts: tuple[str, ...] = PARTS
-) -> EvaluationStats:
-    """Run the one-pass engine over prepared inputs (equal-mass edges are found first)."""
-    _check_binning(binning)
-    edges = None
-    if binning == "mass":
-        # equal-mass edges are weighted quantiles of all confidences: a pass that keeps N floats
-        conf, _, w = confidences_of(inputs)
-        edges = equal_mass_edges(conf, w, n_bins)
-    stats = EvaluationStats(inputs.n_classes, n_bins=n_bins, closed=closed, edges=edges,
-                            parts=parts, binning_name=binning)
-    return stats.update_inputs(inputs)
+from trueprob._validation import prepare
+from trueprob.results import Report
+from trueprob.stats.build import build_stats
+from trueprob.stats.evaluation import check_reduce, check_unit
 
 
 def evaluate(

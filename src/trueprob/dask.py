@@ -35,7 +35,7 @@ import numpy as np
 
 from trueprob import _progress
 from trueprob._progress import ProgressBar
-from trueprob.report.result import Report
+from trueprob.results import Report
 from trueprob.stats.evaluation import EvaluationStats, check_reduce, check_unit
 from trueprob.streaming import (
     BATCH_ROWS,

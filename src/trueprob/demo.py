@@ -231,7 +231,7 @@ def write_demo_files(data: DemoData, out_dir: str | os.PathLike[str], /, *,
     >>> bool(np.array_equal(arrays["logits"], data.test_logits))
     True
     """
-    from trueprob.cli._common import atomic_write
+    from trueprob.io import atomic_write
 
     files = demo_files(out_dir)
     if not force:
@@ -278,7 +278,7 @@ def write_demo_report(data: DemoData, out_dir: str | os.PathLike[str], /, *,
     (True, True)
     """
     from trueprob.calibrators import TemperatureScaling
-    from trueprob.cli._common import atomic_write
+    from trueprob.io import atomic_write
     from trueprob.report.html import render_html, render_markdown
     from trueprob.report.verdict import analyze
 

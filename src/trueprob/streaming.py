@@ -36,7 +36,7 @@ import numpy as np
 
 from trueprob._progress import ProgressBar
 from trueprob._validation import Inputs, prepare
-from trueprob.report.result import Report
+from trueprob.results import Report
 from trueprob.stats.evaluation import EvaluationStats, check_reduce, check_unit
 
 PathLike = str | os.PathLike[str]

@@ -146,8 +146,11 @@ class Calibrator:
         return json.dumps(self.to_dict(), indent=1, allow_nan=False)
 
     def save(self, path: str | os.PathLike[str], *, force: bool = False) -> None:
-        """Write the calibrator as JSON, atomically (temp file + rename)."""
-        from trueprob.cli._common import atomic_write
+        """Write the calibrator as JSON, atomically (:func:`trueprob.io.atomic_write`).
+
+        An existing ``path`` raises :class:`FileExistsError` unless ``force``.
+        """
+        from trueprob.io import atomic_write
 
         text = self.to_json().encode()
         with atomic_write(path, force=force) as fh:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-import tempfile
 import warnings
 from collections.abc import Callable, Iterator
 from functools import wraps
@@ -71,30 +70,15 @@ def load_calibrator(path: str | None) -> Any:
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike[str], *, force: bool = False,
                  mode: str = "wb") -> Iterator[Any]:
-    """Write to a temporary file beside ``path`` and rename it into place on success.
+    """:func:`trueprob.io.atomic_write`, with an existing file a usage error naming ``--force``."""
+    from trueprob.io import atomic_write as write
 
-    A failure leaves any earlier file at ``path`` untouched. Without ``force`` an existing
-    file is not replaced.
-    """
-    target = Path(path)
-    if target.exists() and not force:
-        raise click.UsageError(f"{target} exists; pass --force to replace it")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    # mkstemp creates 0600; give the file the permissions a plain open() would (umask applied)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
     try:
-        with os.fdopen(fd, mode) as fh:
+        with write(path, force=force, mode=mode) as fh:
             yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    except FileExistsError as exc:
+        raise click.UsageError(f"{Path(exc.filename or path)} exists; pass --force to replace "
+                               f"it") from None
 
 
 #: CLI option -> (keyword of trueprob.io.read_inputs, what the option names)

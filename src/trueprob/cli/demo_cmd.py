@@ -9,7 +9,7 @@ import click
 from trueprob.cli._common import DataError, data_errors, echo_err
 
 if TYPE_CHECKING:
-    from trueprob.report.result import Report
+    from trueprob.results import Report
 
 #: the summary lines of the test split: (label, Report attribute)
 SUMMARY = (

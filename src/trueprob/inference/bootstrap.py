@@ -27,10 +27,10 @@ from scipy import special
 from trueprob._array import as_array, device
 from trueprob._progress import progress
 from trueprob._validation import Inputs, prepare
-from trueprob.api import _check_binning, confidences_of
 from trueprob.core.binning import equal_mass_edges
 from trueprob.core.rows import row_quantities
-from trueprob.report.result import METRIC_FIELDS, Report
+from trueprob.results import METRIC_FIELDS, Report
+from trueprob.stats.build import check_binning, confidences_of
 from trueprob.stats.evaluation import EvaluationStats, check_reduce, check_unit
 
 #: Fields of a Report that get an interval.
@@ -164,7 +164,7 @@ def bootstrap(
     """
     check_unit(unit)
     check_reduce(reduce)
-    _check_binning(binning)
+    check_binning(binning)
     _check_options(n_replicates, level, method, resampling)
     rng = random_state if isinstance(random_state, np.random.Generator) \
         else np.random.default_rng(random_state)

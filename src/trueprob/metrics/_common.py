@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from trueprob._validation import Inputs, prepare
-from trueprob.api import build_stats
-from trueprob.report.result import Report
+from trueprob.results import Report
+from trueprob.stats.build import build_stats
 
 INPUTS_DOC = """labels : array (N,), optional
         Hard labels y_i in {0..K-1}; or pass ``targets=`` (soft, (N, K)) or ``counts=``.

@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from trueprob.api import confidences_of
 from trueprob.metrics._common import inputs_of, report_of
-from trueprob.report.result import BinRow
+from trueprob.results import BinRow
+from trueprob.stats.build import confidences_of
 
 
 def top_label_ece(

@@ -12,14 +12,14 @@ from trueprob.multilabel.api import (
     evaluate_multilabel,
 )
 from trueprob.multilabel.calibrators import PerLabelCalibration
-from trueprob.multilabel.result import (
+from trueprob.multilabel.stats import MultilabelStats
+from trueprob.results import (
     Aggregate,
     LabelMetrics,
     MultilabelReport,
     MultilabelSettings,
     WorstLabel,
 )
-from trueprob.multilabel.stats import MultilabelStats
 
 __all__ = [
     "Aggregate",

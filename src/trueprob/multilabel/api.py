@@ -11,8 +11,8 @@ import numpy as np
 from trueprob._array import to_numpy
 from trueprob.decomposition import Decomposition, decompose
 from trueprob.multilabel._validation import prepare_multilabel
-from trueprob.multilabel.result import MultilabelReport
 from trueprob.multilabel.stats import MultilabelStats
+from trueprob.results import MultilabelReport
 
 
 def evaluate_multilabel(

@@ -21,14 +21,14 @@ from trueprob.core import summaries as sm
 from trueprob.core.binning import Binning
 from trueprob.core.rows import _safe_log
 from trueprob.multilabel._validation import MultilabelChunk, MultilabelInputs, prepare_multilabel
-from trueprob.multilabel.result import (
+from trueprob.results import (
     Aggregate,
+    BinRow,
     LabelMetrics,
     MultilabelReport,
     MultilabelSettings,
     WorstLabel,
 )
-from trueprob.report.result import BinRow
 from trueprob.stats._bytes import pack, unpack
 from trueprob.stats.binned import FIELDS, BinnedStats
 from trueprob.stats.evaluation import InfiniteLossWarning, check_unit

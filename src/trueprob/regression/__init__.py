@@ -19,14 +19,14 @@ from trueprob.regression.metrics import (
     nll_rows,
     pit_values,
 )
-from trueprob.regression.result import (
+from trueprob.regression.stats import RegressionStats
+from trueprob.results import (
     CoverageRow,
     LevelRow,
     PitHistogram,
     RegressionReport,
     RegressionSettings,
 )
-from trueprob.regression.stats import RegressionStats
 
 __all__ = [
     "CoverageRow",

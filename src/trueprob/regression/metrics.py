@@ -13,8 +13,8 @@ from typing import Any
 from trueprob._array import Array, as_array, device
 from trueprob.regression import core
 from trueprob.regression._validation import RegressionChunk, RegressionInputs, prepare_regression
-from trueprob.regression.result import RegressionReport
 from trueprob.regression.stats import RegressionStats
+from trueprob.results import RegressionReport
 from trueprob.stats.evaluation import check_unit
 
 

@@ -25,7 +25,7 @@ from trueprob.regression._validation import (
     check_levels,
     prepare_regression,
 )
-from trueprob.regression.result import (
+from trueprob.results import (
     CoverageRow,
     LevelRow,
     PitHistogram,

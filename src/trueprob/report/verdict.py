@@ -296,7 +296,7 @@ def _evaluation(label: str, labels: Any, outputs: dict[str, Any], common: dict[s
                 bootstrap: Any, bar: Any) -> Evaluation:
     """Report, intervals, tests, decomposition and diagram data of one set of predictions."""
     from trueprob._validation import prepare
-    from trueprob.api import build_stats
+    from trueprob.stats.build import build_stats
     from trueprob.stats.evaluation import EvaluationStats
 
     s = settings

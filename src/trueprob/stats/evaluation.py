@@ -25,7 +25,7 @@ from trueprob._validation import CHUNK_ELEMENTS, Chunk, Inputs, prepare
 from trueprob.core import summaries as sm
 from trueprob.core.binning import Binning
 from trueprob.core.rows import RowQuantities, row_quantities
-from trueprob.report.result import METRIC_FIELDS, BinRow, Report, Settings
+from trueprob.results import METRIC_FIELDS, BinRow, Report, Settings
 from trueprob.stats._bytes import pack, unpack
 from trueprob.stats.binned import BinnedStats
 from trueprob.stats.smooth import SmoothECEStats

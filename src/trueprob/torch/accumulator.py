@@ -19,7 +19,7 @@ from array_api_compat import array_namespace
 
 from trueprob._validation import Chunk, invalid_rows, prepare
 from trueprob.core.rows import row_quantities
-from trueprob.report.result import Report
+from trueprob.results import Report
 from trueprob.stats.binned import FIELDS
 from trueprob.stats.evaluation import BINNED, PARTS, EvaluationStats, check_reduce, check_unit
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from trueprob.report.result import METRIC_FIELDS, Report
+from trueprob.results import METRIC_FIELDS, Report
 from trueprob.stats.evaluation import check_reduce, check_unit
 from trueprob.torch.accumulator import TARGET_KINDS, CalibrationAccumulator
 

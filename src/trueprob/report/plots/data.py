@@ -24,7 +24,7 @@ from scipy import special
 
 if TYPE_CHECKING:
     from trueprob.decomposition import Decomposition
-    from trueprob.report.result import Report
+    from trueprob.results import Report
     from trueprob.stats.evaluation import EvaluationStats
 
 #: At most this many panels in a classwise grid; beyond, the worst classes are shown.

@@ -27,7 +27,7 @@ from scipy import stats as st
 from trueprob.report.plots.style import ROLES, series_style, style
 
 if TYPE_CHECKING:
-    from trueprob.regression.result import RegressionReport
+    from trueprob.results import RegressionReport
 
 
 def _check_level(level: float) -> float:

@@ -7,7 +7,8 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from trueprob.report.result import BinRow, _clean
+from trueprob.results._json import json_safe
+from trueprob.results.classification import BinRow
 
 METRICS = ("nll", "brier", "ece", "mce", "rmsce", "ece_debiased")
 
@@ -105,7 +106,7 @@ class MultilabelReport:
             "bins": [asdict(b) for b in self.bins], "n_infinite_nll": self.n_infinite_nll,
             "settings": asdict(self.settings), "unavailable": dict(self.unavailable),
         }
-        return _clean(out)
+        return json_safe(out)
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent, allow_nan=False)

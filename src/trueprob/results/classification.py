@@ -1,4 +1,5 @@
-"""`Report`: every metric of one evaluation, the per-bin table and the settings used."""
+"""`Report`: the result record of one classification evaluation — every metric, the per-bin
+table and the settings used (the HTML/Markdown *rendering* of a report is `trueprob.report`)."""
 
 from __future__ import annotations
 
@@ -7,26 +8,13 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from trueprob.results._json import json_safe
+
 #: JSON keys that are always present (see the README); `entropy` / `kl` only for soft targets.
 METRIC_FIELDS = (
     "accuracy", "nll", "brier", "ece", "mce", "rmsce", "ece_debiased", "classwise_ece",
     "class_conditional_ece", "ks", "smooth_ece", "entropy", "kl",
 )
-
-
-def _clean(x: Any) -> Any:
-    """JSON-safe: NaN/inf floats become None/"inf", tuples become lists."""
-    if isinstance(x, float):
-        if math.isnan(x):
-            return None
-        if math.isinf(x):
-            return "inf" if x > 0 else "-inf"
-        return x
-    if isinstance(x, dict):
-        return {k: _clean(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_clean(v) for v in x]
-    return x
 
 
 @dataclass(frozen=True)
@@ -112,7 +100,7 @@ class Report:
         )
         out["settings"] = asdict(self.settings)
         out["unavailable"] = dict(self.unavailable)
-        return _clean(out)
+        return json_safe(out)
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent, allow_nan=False)

@@ -12,7 +12,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from trueprob.report.result import _clean
+from trueprob.results._json import json_safe
 
 
 def level_key(level: float) -> str:
@@ -110,7 +110,7 @@ class RegressionReport:
             "settings": asdict(self.settings),
             "unavailable": dict(self.unavailable),
         }
-        return _clean(out)
+        return json_safe(out)
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
