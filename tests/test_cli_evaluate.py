@@ -230,3 +230,15 @@ def test_real_subprocess(val_npz):
     assert bad.returncode == 1
     assert bad.stdout == b""
     assert b"no array named 'nope'" in bad.stderr
+
+
+def test_table_into_a_pipe_never_wraps_a_long_path(tmp_path, rng):
+    # stdout is not a terminal under CliRunner: the header line keeps the whole path
+    folder = tmp_path / ("a_rather_long_folder_name_" * 3)
+    folder.mkdir()
+    path = folder / "predictions_of_a_model_with_a_long_name.npz"
+    np.savez(path, logits=rng.normal(size=(50, 3)), labels=rng.integers(0, 3, 50))
+    result = CliRunner().invoke(main, ["evaluate", str(path)])
+    assert result.exit_code == 0, result.output
+    first = result.stdout.splitlines()[0]
+    assert first.startswith(f"{path}: 50 rows, K = 3, logits vs labels;")

@@ -187,8 +187,8 @@ def test_cli_fits_temperature_on_val_and_writes_the_report(tmp_path, data):
         assert f'<section id="{section}">' in page
     for sentence in verdict:
         assert sentence[4:].replace("&", "&amp;") in page
-    assert sorted(p.name for p in out.iterdir()) == ["cal.json", "report.html", "test.npz",
-                                                      "val.npz"]
+    assert sorted(p.name for p in out.iterdir()) == [".trueprob-demo.json", "cal.json",
+                                                      "report.html", "test.npz", "val.npz"]
 
 
 def test_report_is_markdown_without_matplotlib(tmp_path, data, monkeypatch):
@@ -224,6 +224,15 @@ def test_cli_refuses_to_overwrite_without_force(tmp_path):
     assert forced.exit_code == 0, forced.output
     with np.load(out / "test.npz") as saved:
         assert saved["logits"].shape == (629, 10)
+    # the README's first command runs `trueprob demo` again: it replaces its own outputs ...
+    again = CliRunner().invoke(main, ["demo", "--out", str(out), "--seed", "3", "-q"])
+    assert again.exit_code == 0, again.output
+    # ... but not a file that was changed since (it is the user's now)
+    (out / "cal.json").write_text("{}")
+    tampered = CliRunner().invoke(main, ["demo", "--out", str(out), "-q"])
+    assert tampered.exit_code == 2
+    assert "cal.json exists; pass --force to replace it" in tampered.stderr
+    assert (out / "cal.json").read_text() == "{}"
 
 
 def test_missing_scikit_learn_names_the_extra(tmp_path, monkeypatch):

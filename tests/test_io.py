@@ -463,7 +463,8 @@ def test_truncated_and_foreign_npy(tmp_path):
     cut = tmp_path / "cut" / "logits.npy"
     cut.write_bytes(data[:-10])
     with pytest.raises(FileFormatError, match=r"logits\.npy: the file is truncated \(expected "
-                       r"1600 more bytes of data, found 1590\)"):
+                       r"1600 more bytes of data, found 1590: its header says shape \(100, 4\) "
+                       r"of float32\)"):
         read_inputs(cut)
     text = tmp_path / "text.npy"
     text.write_text("logits,labels\n")
@@ -559,3 +560,55 @@ def test_arrays_feed_evaluate(tmp_path):
     arrays = read_inputs(path)
     report = trueprob.evaluate(arrays.pop("labels", None), **arrays)
     assert report.to_dict() == trueprob.evaluate(y, logits=z).to_dict()
+
+
+def _npy_header(shape, descr="<f4"):
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": descr, "fortran_order": False,
+                                               "shape": shape})
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_header_promising_more_than_the_file_holds_is_refused_before_allocating(tmp_path,
+                                                                                 stream):
+    import zipfile
+
+    # 10**12 x 4 float32 is 16 TB: allocating first would raise MemoryError (a traceback)
+    npy = tmp_path / "logits.npy"
+    npy.write_bytes(_npy_header((10**12, 4)) + bytes(16))
+    npz = tmp_path / "bomb.npz"
+    with zipfile.ZipFile(npz, "w") as z:
+        z.writestr("logits.npy", _npy_header((10**12, 4)) + bytes(16))
+        z.writestr("labels.npy", _npy_header((10**12,), "<i8") + bytes(8))
+    if stream:
+        with pytest.raises(FileFormatError, match=r"bomb\.npz: array 'logits': the file is "
+                           r"truncated \(expected 16000000000000 more bytes of data, found 16: "
+                           r"its header says shape \(1000000000000, 4\) of float32\)"):
+            next(iter(iter_inputs(npz, batch_rows=1000)))
+        return
+    with pytest.raises(FileFormatError, match=r"logits\.npy: the file is truncated "
+                       r"\(expected 16000000000000 more bytes of data, found 16"):
+        read_inputs(npy, logits="*", labels=None)
+    with pytest.raises(FileFormatError, match=r"bomb\.npz: array 'logits': .*found 16:"):
+        read_inputs(npz)
+
+
+@pytest.mark.parametrize(("conf", "pred"), [("confidence", "preds"),
+                                            ("confidences", "predictions"),
+                                            ("confidence", "prediction")])
+def test_top_label_files_are_recognised_by_their_usual_names(tmp_path, conf, pred):
+    path = tmp_path / "top.npz"
+    np.savez(path, labels=np.array([0, 1, 1]), **{conf: np.array([0.9, 0.6, 0.7]),
+                                                 pred: np.array([0, 1, 0])})
+    got = read_inputs(path)
+    np.testing.assert_array_equal(got["confidences"], [0.9, 0.6, 0.7])
+    np.testing.assert_array_equal(got["predictions"], [0, 1, 0])
+
+
+def test_two_candidate_prediction_names_are_not_guessed(tmp_path):
+    path = tmp_path / "top.npz"
+    np.savez(path, labels=np.array([0, 1]), confidence=np.array([0.9, 0.6]),
+             preds=np.array([0, 1]), predictions=np.array([0, 1]))
+    with pytest.raises(FileFormatError, match=r"no model outputs found.*--confidences"):
+        read_inputs(path)

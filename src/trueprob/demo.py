@@ -304,3 +304,52 @@ def write_demo_report(data: DemoData, out_dir: str | os.PathLike[str], /, *,
     with atomic_write(target, force=True) as fh:
         fh.write(text.encode("utf-8"))
     return DemoReport(calibrator, analysis, target, html)
+
+
+#: the demo's record of what it wrote (name -> sha256), so that a second run replaces its
+#: own unmodified outputs and nothing else
+MANIFEST = ".trueprob-demo.json"
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def own_outputs(out_dir: str | os.PathLike[str], /) -> set[Path]:
+    """The files in ``out_dir`` that an earlier demo run wrote and nobody has changed since.
+
+    A re-run may replace these without ``force``; any other existing file is left alone.
+    """
+    import json
+
+    out = Path(out_dir)
+    try:
+        recorded = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return set()
+    if not isinstance(recorded, dict):
+        return set()
+    own = set()
+    for name, digest in recorded.items():
+        path = out / str(name)
+        if Path(str(name)).name == str(name) and path.is_file() and _sha256(path) == digest:
+            own.add(path)
+    return own
+
+
+def record_outputs(out_dir: str | os.PathLike[str], paths: list[Path], /) -> None:
+    """Write the manifest of :func:`own_outputs` for the files the demo just wrote."""
+    import json
+
+    from trueprob.io import atomic_write
+
+    out = Path(out_dir)
+    manifest = {p.name: _sha256(p) for p in paths if p.is_file()}
+    with atomic_write(out / MANIFEST, force=True, mode="w") as fh:
+        json.dump(manifest, fh, indent=1)

@@ -141,3 +141,13 @@ def echo_err(message: str) -> None:
 
 def stdout_is_tty() -> bool:
     return sys.stdout.isatty()
+
+
+def stdout_console() -> Any:
+    """A rich console on stdout. On a terminal it wraps to the terminal's width; into a file
+    or a pipe nothing is wrapped (a file path is never cut mid-name)."""
+    from rich.console import Console
+
+    if sys.stdout.isatty():
+        return Console(file=sys.stdout, highlight=False)
+    return Console(file=sys.stdout, highlight=False, soft_wrap=True, width=1000)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import json
 import math
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ from trueprob.cli._common import (
     path_exists,
     quiet_option,
     read_fields,
+    stdout_console,
     warnings_to_stderr,
 )
 
@@ -419,7 +419,6 @@ def _markdown(result: dict[str, Any]) -> str:
 
 
 def _table(result: dict[str, Any]) -> None:
-    from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
@@ -429,4 +428,4 @@ def _table(result: dict[str, Any]) -> None:
         table.add_column(head, justify="left" if i == 0 else "right")
     for row in result["rows"]:
         table.add_row(escape(row["method"]), *(_fmt(row[f]) for f, _ in COLUMNS))
-    Console(file=sys.stdout, highlight=False).print(table)
+    stdout_console().print(table)

@@ -55,16 +55,23 @@ def demo(ctx: click.Context, out_dir: str, force: bool, seed: int, quiet: bool) 
     from trueprob._progress import progress
     from trueprob.demo import (
         demo_files,
+        own_outputs,
+        record_outputs,
         train_demo_model,
         write_demo_files,
         write_demo_report,
     )
 
     files = demo_files(out_dir)
+    outputs = [files.val, files.test, files.calibrator, files.report, files.markdown]
     if not force:
-        for path in (files.val, files.test, files.calibrator, files.report, files.markdown):
-            if path.exists():
+        # a re-run replaces the demo's own earlier outputs (unchanged since, by their
+        # recorded hashes); any other file is the user's and is kept
+        own = own_outputs(out_dir)
+        for path in outputs:
+            if path.exists() and path not in own:
                 raise click.UsageError(f"{path} exists; pass --force to replace it")
+        force = True
     echo_err(f"trueprob demo: training a network on scikit-learn's digits (seed {seed}) ...")
     try:
         with progress("demo: training the network", quiet=quiet):
@@ -97,6 +104,7 @@ def demo(ctx: click.Context, out_dir: str, force: bool, seed: int, quiet: bool) 
     echo_err("trueprob demo: fitting temperature scaling on the validation split and "
              "writing the report ...")
     made = write_demo_report(data, out_dir, force=force, quiet=quiet)
+    record_outputs(out_dir, outputs)
     after = made.analysis.after.report
     click.echo(f"temperature scaling fitted on {files.val}: T = "
                f"{made.calibrator.temperature_:.4f}; test split after it: accuracy "

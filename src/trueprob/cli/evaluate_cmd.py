@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 from typing import Any
 
 import click
@@ -18,6 +17,7 @@ from trueprob.cli._common import (
     path_exists,
     quiet_option,
     read_fields,
+    stdout_console,
     warnings_to_stderr,
 )
 from trueprob.cli.report_tasks import parse_floats, read_multilabel, read_regression
@@ -55,11 +55,10 @@ def _fmt(value: Any, digits: int = 4) -> str:
 
 def render_table(report: Any, source: str) -> None:
     """Print a report as rich tables on stdout: the summary, then the non-empty bins."""
-    from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
-    console = Console(file=sys.stdout, highlight=False)
+    console = stdout_console()
     source = escape(source)
     s = report.settings
     console.print(

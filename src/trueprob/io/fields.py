@@ -26,6 +26,11 @@ _SCORE_GROUP = ("logits", "probs", "confidences", "predictions")
 _TARGET_GROUP = ("labels", "targets", "counts")
 #: column-name prefixes auto-detected in tables (csv, parquet): one column per class
 _TABLE_PREFIX = {"logits": "logit_", "probs": "prob_", "targets": "target_", "counts": "count_"}
+#: names auto-detected for the top-label pair (``confidences`` with ``predictions``): the
+#: plural field names and the singular / short forms that published files use (for example
+#: ``confidence`` and ``preds``); exactly one of each must be present
+_CONFIDENCE_NAMES = ("confidences", "confidence")
+_PREDICTION_NAMES = ("predictions", "prediction", "preds", "pred")
 _GLOB_CHARS = re.compile(r"[*?\[]")
 _MAX_LISTED = 20
 
@@ -123,6 +128,13 @@ def _canonical(field: str, names: Sequence[str], table: bool) -> list[str]:
     return []
 
 
+def _top_label_pair(names: Sequence[str]) -> tuple[str, str] | None:
+    """(confidence name, prediction name) when the file holds exactly one of each."""
+    conf = [n for n in _CONFIDENCE_NAMES if n in names]
+    pred = [n for n in _PREDICTION_NAMES if n in names]
+    return (conf[0], pred[0]) if len(conf) == 1 and len(pred) == 1 else None
+
+
 def plan(
     label: str, names: Sequence[str], specs: dict[str, Spec | None], *, table: bool
 ) -> dict[str, list[str]]:
@@ -147,8 +159,9 @@ def plan(
     if not any(specs.get(f) is not None for f in _SCORE_GROUP):
         found = {f: _canonical(f, names, table) for f in ("logits", "probs")}
         found = {f: v for f, v in found.items() if v}
-        if "confidences" in names and "predictions" in names:
-            found["confidences"] = ["confidences"]
+        top_label = _top_label_pair(names)
+        if top_label is not None:
+            found["confidences"] = [top_label[0]]
         if len(found) > 1:
             what = "; ".join(f"{f}: {listing(v)}" for f, v in found.items())
             raise FileFormatError(
@@ -159,14 +172,15 @@ def plan(
             prefixes = " (or columns logit_* / prob_*)" if table else ""
             raise FileFormatError(
                 f"{label}: no model outputs found: no {kind} named 'logits' or 'probs'"
-                f"{prefixes}, nor 'confidences' with 'predictions'; {kind}s in the file: "
-                f"{listing(names)}. Name them with {option_hint('logits')} or "
-                f"{option_hint('probs')}"
+                f"{prefixes}, nor 'confidences' (or 'confidence') with 'predictions' (or "
+                f"'preds'); {kind}s in the file: {listing(names)}. Name them with "
+                f"{option_hint('logits')}, {option_hint('probs')}, or, for top-label "
+                f"outputs, {option_hint('confidences')} with {option_hint('predictions')}"
             )
         (field, chosen), = found.items()
         out[field] = chosen
         if field == "confidences":
-            out["predictions"] = ["predictions"]
+            out["predictions"] = [_top_label_pair(names)[1]]  # type: ignore[index]
 
     if not any(specs.get(f) is not None for f in _TARGET_GROUP):
         found = {f: _canonical(f, names, table) for f in _TARGET_GROUP}

@@ -91,17 +91,18 @@ def _ignore(rows: int) -> None:
 
 
 def iter_rows(fp: IO[bytes], header: NpyHeader, where: str,
-              batch_rows: int | None) -> Iterator[np.ndarray]:
-    """Batches of rows of the array whose header was just read from ``fp``."""
+              batch_rows: int | None, available: int | None = None) -> Iterator[np.ndarray]:
+    """Batches of rows of the array whose header was just read from ``fp`` (``available``:
+    the bytes of data the file holds after the header, when known)."""
     if batch_rows is None:
-        reader = RowReader(fp, header, where)
+        reader = RowReader(fp, header, where, available)
         reader.fill(header.shape[0])
         yield reader.array
         return
-    reader_check(header, where)
+    reader_check(header, where, available)
     n, row_shape = header.shape[0], header.shape[1:]
     if header.fortran_order and len(header.shape) > 1:
-        whole = RowReader(fp, header, where)
+        whole = RowReader(fp, header, where, available)
         whole.fill(n)
         for start in range(0, n, batch_rows):
             yield np.ascontiguousarray(whole.array[start:start + batch_rows])
@@ -112,10 +113,27 @@ def iter_rows(fp: IO[bytes], header: NpyHeader, where: str,
         yield out
 
 
-def reader_check(header: NpyHeader, where: str) -> None:
-    """Refuse an array of Python objects from its header (raw bytes never become objects)."""
+def reader_check(header: NpyHeader, where: str, available: int | None = None) -> None:
+    """Refuse an array of Python objects from its header (raw bytes never become objects),
+    and a header that promises more data than the file holds (checked before any memory is
+    allocated for it, so a 64-byte file claiming 10**12 rows is an error, not an allocation)."""
     if header.dtype.hasobject:
         raise FileFormatError(f"{where}: holds Python objects (a pickle); refused")
+    if available is not None:
+        need = header.dtype.itemsize * math.prod(header.shape)
+        if need > available:
+            raise FileFormatError(
+                f"{where}: the file is truncated (expected {need} more bytes of data, found "
+                f"{max(available, 0)}: its header says shape {header.shape} of {header.dtype})"
+            )
+
+
+def remaining_bytes(fp: IO[bytes]) -> int | None:
+    """Bytes after the current position of an ordinary file, or None when not knowable."""
+    try:
+        return os.fstat(fp.fileno()).st_size - fp.tell()
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is both
+        return None
 
 
 class RowReader:
@@ -126,8 +144,9 @@ class RowReader:
     its first :meth:`fill` reads it whole.
     """
 
-    def __init__(self, fp: IO[bytes], header: NpyHeader, where: str) -> None:
-        reader_check(header, where)
+    def __init__(self, fp: IO[bytes], header: NpyHeader, where: str,
+                 available: int | None = None) -> None:
+        reader_check(header, where, available)
         self._fp, self._where = fp, where
         self.fortran = header.fortran_order and len(header.shape) > 1
         if self.fortran:
@@ -221,20 +240,23 @@ class NpzSource(Source):
         unique = list(dict.fromkeys(names))
         count = on_rows or _ignore
         with contextlib.ExitStack() as stack:
-            files, headers = {}, {}
+            files, headers, available = {}, {}, {}
             for name in unique:
                 fp = stack.enter_context(self._open(name))
                 files[name] = fp
                 headers[name] = read_header(fp, f"{self.label}: array {name!r}")
+                # the member's uncompressed size from the zip directory, less its header
+                available[name] = self._npz.zip.getinfo(name + ".npy").file_size - fp.tell()
             if batch_rows is None:
                 readers = {name: RowReader(files[name], headers[name],
-                                           f"{self.label}: array {name!r}")
+                                           f"{self.label}: array {name!r}", available[name])
                            for name in unique}
                 n = headers[unique[0]].shape[0] if unique else 0
                 yield read_whole(readers, n, count)
                 return
             streams = {name: iter_rows(files[name], headers[name],
-                                       f"{self.label}: array {name!r}", batch_rows)
+                                       f"{self.label}: array {name!r}", batch_rows,
+                                       available[name])
                        for name in unique}
             for batch in _zip_streams(streams):
                 count(len(next(iter(batch.values()))))
@@ -320,12 +342,13 @@ class NpySource(Source):
         count = on_rows or _ignore
         with open(self._path, "rb") as fp:
             header = read_header(fp, self.label)
+            available = remaining_bytes(fp)
             if batch_rows is None:
-                reader = RowReader(fp, header, self.label)
+                reader = RowReader(fp, header, self.label, available)
                 stream: Iterator[np.ndarray] = iter(
                     [read_whole({"": reader}, header.shape[0], count)[""]])
             else:
-                stream = iter_rows(fp, header, self.label, batch_rows)
+                stream = iter_rows(fp, header, self.label, batch_rows, available)
             for rows in stream:
                 if batch_rows is not None:
                     count(len(rows))
