@@ -160,7 +160,7 @@ def test_apply_writes_calibrated_logits_and_passes_targets_through(files):
     assert evaluated.exit_code == 0, evaluated.output
     out = json.loads(evaluated.stdout)
     assert out.pop("skce") is None  # weighted rows: the SKCE estimators are unweighted
-    assert out == trueprob.evaluate(yt, logits=ref, sample_weight=w).to_dict()
+    assert out == trueprob.evaluate(yt, logits=ref, sample_weight=w, unit="bits").to_dict()
 
 
 def test_apply_without_targets_and_with_probs(tmp_path, synthetic_logits, rng):
@@ -252,7 +252,7 @@ def test_compare_formats_and_errors(files, tmp_path):
     markdown = run(*args, "--format", "markdown")
     assert markdown.exit_code == 0, markdown.output
     lines = markdown.stdout.splitlines()
-    assert "| method | NLL (nats) | Brier | ECE | classwise ECE | accuracy |" in lines
+    assert "| method | NLL (bits) | Brier | ECE | classwise ECE | accuracy |" in lines
     assert sum(line.startswith("| ") for line in lines) == 4  # header + 3 rows
     table = run(*args)
     assert table.exit_code == 0 and "histogram" in table.stdout
@@ -286,7 +286,7 @@ def test_real_mukhoti_resnet110_fit_apply_compare(shared_data, tmp_path):
                  "temperature,platt,beta,isotonic,histogram,scaling-binning", "--format", "json")
     assert result.exit_code == 0, result.output
     rows = {r["method"]: r for r in json.loads(result.stdout)["rows"]}
-    raw = trueprob.evaluate(yt, logits=zt)
+    raw = trueprob.evaluate(yt, logits=zt, unit="bits")
     assert rows["uncalibrated"]["nll"] == raw.nll and rows["uncalibrated"]["ece"] == raw.ece
     # temperature scaling fitted on the held-out split improves the test NLL and ECE of this
     # model, and keeps its accuracy (a monotone map of every row)
@@ -305,7 +305,7 @@ def test_real_mukhoti_resnet110_fit_apply_compare(shared_data, tmp_path):
     ref = OneVsRest(base=BetaCalibration()).fit(y, logits=z).predict_logproba(logits=zt)
     with np.load(out) as data:
         np.testing.assert_array_equal(data["logits"], ref)
-        assert trueprob.evaluate(data["labels"], logits=data["logits"]).nll == \
+        assert trueprob.evaluate(data["labels"], logits=data["logits"], unit="bits").nll == \
             pytest.approx(rows["beta"]["nll"], rel=1e-12)
 
 

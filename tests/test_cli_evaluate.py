@@ -20,9 +20,11 @@ STABLE_KEYS = ("n", "n_classes", "unit", "accuracy", "nll", "brier", "ece", "mce
 
 
 def report_json(text: str) -> dict:
-    """The JSON of `trueprob evaluate` without `skce` (computed by the CLI, not in a Report)."""
+    """The JSON of `trueprob evaluate` without `skce` and `calibrator` (added by the CLI, not
+    in a Report)."""
     out = json.loads(text)
     out.pop("skce", None)
+    out.pop("calibrator", None)
     return out
 
 
@@ -47,8 +49,8 @@ def test_json_has_the_stable_keys_and_equals_evaluate(val_npz):
     for key in STABLE_KEYS:
         assert key in out, key
     assert "entropy" not in out and "kl" not in out  # hard labels
-    assert out == trueprob.evaluate(y, logits=z).to_dict()
-    assert out["n"] == 400 and out["n_classes"] == 5 and out["unit"] == "nats"
+    assert out == trueprob.evaluate(y, logits=z, unit="bits").to_dict()  # CLI default: bits
+    assert out["n"] == 400 and out["n_classes"] == 5 and out["unit"] == "bits"
     assert len(out["bins"]) == 15
 
 
@@ -78,7 +80,8 @@ def test_csv_with_globs_weights_and_soft_targets(tmp_path, rng):
     assert result.exit_code == 0, result.output
     out = report_json(result.stdout)
     assert "entropy" in out and "kl" in out
-    assert out == trueprob.evaluate(probs=q, targets=p, sample_weight=w).to_dict()
+    assert out == trueprob.evaluate(probs=q, targets=p, sample_weight=w,
+                                   unit="bits").to_dict()
     # CE = H + KL for soft targets (SPEC.md), read off the CLI's own output
     assert out["nll"] == pytest.approx(out["entropy"] + out["kl"], rel=1e-12)
 
@@ -90,7 +93,7 @@ def test_top_label_mode_on_a_real_csv(shared_data):
                  "--confidences", "confidence", "--n-classes", "20", "--format", "json")
     assert result.exit_code == 0, result.output
     with np.load(shared_data / "hollance-confidences" / "other__snacks.npz") as ref:
-        want = trueprob.evaluate(ref["labels"], confidences=ref["confidence"],
+        want = trueprob.evaluate(ref["labels"], unit="bits", confidences=ref["confidence"],
                                  predictions=ref["preds"], n_classes=20).to_dict()
     out = report_json(result.stdout)
     assert out == want
@@ -100,7 +103,7 @@ def test_top_label_mode_on_a_real_csv(shared_data):
 
 def test_markdown_and_table_formats(val_npz):
     path, z, y = val_npz
-    report = trueprob.evaluate(y, logits=z)
+    report = trueprob.evaluate(y, logits=z, unit="bits")
     markdown = run(str(path), "--format", "markdown")
     assert markdown.exit_code == 0
     assert markdown.stdout == report.to_markdown()
@@ -108,7 +111,7 @@ def test_markdown_and_table_formats(val_npz):
     assert table.exit_code == 0
     assert f"{path}: 400 rows, K = 5, logits vs labels" in " ".join(table.stdout.split())
     for name, value in [("accuracy", report.accuracy), ("ece", report.ece),
-                        ("nll (nats)", report.nll), ("brier", report.brier)]:
+                        ("nll (bits)", report.nll), ("brier", report.brier)]:
         assert any(name in line and f"{value:.4f}" in line for line in
                    table.stdout.splitlines()), name
 
@@ -117,7 +120,7 @@ def test_stdin(val_npz):
     path, z, y = val_npz
     result = run("-", "--format", "json", input=path.read_bytes())
     assert result.exit_code == 0, result.output
-    assert report_json(result.stdout) == trueprob.evaluate(y, logits=z).to_dict()
+    assert report_json(result.stdout) == trueprob.evaluate(y, logits=z, unit="bits").to_dict()
 
 
 @pytest.mark.parametrize(("make", "args", "message"), [
@@ -184,10 +187,16 @@ def test_calibrator_option(tmp_path, val_npz, synthetic_logits, rng):
     np.savez(test, logits=z_test, labels=y_test)
     result = run(str(test), "--calibrator", str(tmp_path / "cal.json"), "--format", "json")
     assert result.exit_code == 0, result.output
-    want = trueprob.evaluate(y_test, logits=cal.predict_logproba(logits=z_test))
+    want = trueprob.evaluate(y_test, logits=cal.predict_logproba(logits=z_test), unit="bits")
     assert report_json(result.stdout) == want.to_dict()
+    # the output says that the numbers are of the calibrated probabilities
+    assert json.loads(result.stdout)["calibrator"] == {"path": str(tmp_path / "cal.json"),
+                                                       "class": "TemperatureScaling"}
+    table = run(str(test), "--calibrator", str(tmp_path / "cal.json"))
+    assert (f"calibrated: every number above is of the probabilities after the calibrator "
+            f"{tmp_path / 'cal.json'} (TemperatureScaling)") in table.stdout
     # the same map, written out by hand: softmax(z / T)
-    by_hand = trueprob.evaluate(y_test, logits=z_test / cal.temperature_)
+    by_hand = trueprob.evaluate(y_test, logits=z_test / cal.temperature_, unit="bits")
     assert report_json(result.stdout)["nll"] == pytest.approx(by_hand.nll, rel=1e-12)
     # an uncalibrated model scored at T != 1 differs from the raw evaluation
     assert cal.temperature_ != pytest.approx(1.0, abs=0.05)
@@ -211,7 +220,7 @@ def test_real_subprocess(val_npz):
                            check=False)
     assert piped.returncode == 0, piped.stderr.decode()
     assert report_json(piped.stdout) == trueprob.evaluate(
-        y, logits=z).to_dict()
+        y, logits=z, unit="bits").to_dict()
     try:
         from trueprob.calibrators.temperature import TemperatureScaling
     except ImportError:
@@ -224,7 +233,7 @@ def test_real_subprocess(val_npz):
              str(path.with_name("cal.json"))], capture_output=True, timeout=120, check=False)
         assert calibrated.returncode == 0, calibrated.stderr.decode()
         assert report_json(calibrated.stdout) == trueprob.evaluate(
-            y, logits=cal.predict_logproba(logits=z)).to_dict()
+            y, logits=cal.predict_logproba(logits=z), unit="bits").to_dict()
     bad = subprocess.run([str(script), "evaluate", str(path), "--labels", "nope"],
                          capture_output=True, timeout=120, check=False)
     assert bad.returncode == 1
@@ -242,3 +251,16 @@ def test_table_into_a_pipe_never_wraps_a_long_path(tmp_path, rng):
     assert result.exit_code == 0, result.output
     first = result.stdout.splitlines()[0]
     assert first.startswith(f"{path}: 50 rows, K = 3, logits vs labels;")
+
+
+def test_every_command_defaults_to_bits(val_npz):
+    # one default unit for everything trueprob prints (nats on request, e.g. to compare with
+    # a library that prints nats); the Python functions keep the nats default of the spec
+    path, _, _ = val_npz
+    out = json.loads(run(str(path), "--format", "json").stdout)
+    nats = json.loads(run(str(path), "--format", "json", "--unit", "nats").stdout)
+    assert out["unit"] == "bits" and nats["unit"] == "nats"
+    assert out["nll"] == pytest.approx(nats["nll"] / np.log(2), rel=1e-12)
+    for command in ("evaluate", "compare", "decompose", "report"):
+        option = next(o for o in main.commands[command].params if o.name == "unit")
+        assert option.default == "bits", command

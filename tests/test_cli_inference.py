@@ -30,7 +30,8 @@ def run(*args: str) -> dict:
 def test_ci_object_matches_library_bootstrap(preds):
     path, z, y = preds
     out = run(str(path), "--bootstrap", "200", "--ci", "0.9", "--seed", "3")
-    ref = trueprob.bootstrap(y, logits=z, n_replicates=200, level=0.9, random_state=3)
+    ref = trueprob.bootstrap(y, logits=z, n_replicates=200, level=0.9, random_state=3,
+                             unit="bits")
     assert set(out["ci"]["ece"]) == {"low", "high", "level", "method"}
     assert out["ci"]["ece"]["low"] == ref.intervals["ece"].low
     assert out["ci"]["nll"]["high"] == ref.intervals["nll"].high

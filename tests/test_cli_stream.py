@@ -33,7 +33,7 @@ def test_folder_and_glob_stream_to_the_in_memory_report(shards, how):
     folder, z, y = shards
     target = str(folder) if how == "folder" else str(folder / "part-*.npz")
     out = invoke(target, "--batch-rows", "256")
-    ref = trueprob.evaluate(y, logits=z).to_dict()
+    ref = trueprob.evaluate(y, logits=z, unit="bits").to_dict()
     for key in ("n", "accuracy", "nll", "brier", "ece", "classwise_ece", "ks"):
         assert out[key] == pytest.approx(ref[key], rel=1e-12), key
 

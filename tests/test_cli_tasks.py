@@ -34,7 +34,7 @@ def test_regression_gaussian_keys_and_values(regression_file):
     path, mu, sd, y = regression_file
     out = invoke(str(path), "--task", "regression", "--mean", "mu", "--std", "sd",
                  "--observed", "y", "--coverage", "0.5,0.9")
-    ref = evaluate_regression(y, Gaussian(mu, sd), coverage_levels=[0.5, 0.9])
+    ref = evaluate_regression(y, Gaussian(mu, sd), coverage_levels=[0.5, 0.9], unit="bits")
     assert {"n", "nll", "crps", "pit_ece", "coverage"} <= out.keys()
     assert out["nll"] == ref.nll and out["crps"] == ref.crps
     assert set(out["coverage"]) == {"0.5", "0.9"}
@@ -66,6 +66,6 @@ def test_multilabel_keys_and_values(tmp_path):
     path = tmp_path / "ml.npz"
     np.savez(path, **{f"z{j}": z[:, j] for j in range(3)}, **{f"y{j}": y[:, j] for j in range(3)})
     out = invoke(str(path), "--task", "multilabel", "--logits", "z*", "--labels", "y*")
-    ref = evaluate_multilabel(y, logits=z)
+    ref = evaluate_multilabel(y, logits=z, unit="bits")
     assert out["n_labels"] == 3
     assert out["micro"]["ece"] == ref.micro.ece and out["macro"]["nll"] == ref.macro.nll

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import io
 import json
-import math
 from pathlib import Path
 from typing import Any
 
 import click
 
+from trueprob._format import fixed
 from trueprob.cli._common import (
     DataError,
     atomic_write,
@@ -29,6 +29,7 @@ from trueprob.cli._common import (
     stdout_console,
     warnings_to_stderr,
 )
+from trueprob.results import json_safe
 
 #: --method name -> (module, class); binary methods are wrapped for K > 2
 METHODS: dict[str, tuple[str, str]] = {
@@ -321,8 +322,10 @@ def _parse_methods(text: str) -> list[str]:
               required=True, help="The evaluation set (e.g. the test split).")
 @click.option("--methods", default=",".join(METHODS), show_default=True,
               help="Comma-separated methods to compare.")
-@click.option("--unit", type=click.Choice(["nats", "bits"]), default="nats",
-              show_default=True, help="Unit of the NLL.")
+@click.option("--unit", type=click.Choice(["bits", "nats"]), default="bits",
+              show_default=True,
+              help="Unit of the NLL (bits, as in every trueprob command; nats to compare with "
+                   "libraries that print nats).")
 @click.option("--bins", "n_bins", type=click.IntRange(min=1), default=15, show_default=True,
               help="Equal-width bins of the ECE and classwise ECE.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table",
@@ -370,7 +373,7 @@ def compare(fit_file: str, eval_file: str, methods: str, unit: str, n_bins: int,
     result = {"fit": fit_file, "eval": eval_file, "unit": unit, "n_bins": n_bins,
               "n_classes": k_fit, "rows": rows}
     if fmt == "json":
-        click.echo(json.dumps(_json_safe(result), indent=2, allow_nan=False))
+        click.echo(json.dumps(json_safe(result), indent=2, allow_nan=False))
     elif fmt == "markdown":
         click.echo(_markdown(result), nl=False)
     else:
@@ -385,22 +388,8 @@ def _row(method: str, calibrator: Any, report: Any) -> dict[str, Any]:
     return row
 
 
-def _json_safe(x: Any) -> Any:
-    if isinstance(x, float) and not math.isfinite(x):
-        return None if math.isnan(x) else ("inf" if x > 0 else "-inf")
-    if isinstance(x, dict):
-        return {k: _json_safe(v) for k, v in x.items()}
-    if isinstance(x, list):
-        return [_json_safe(v) for v in x]
-    return x
-
-
 def _fmt(value: Any, digits: int = 4) -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, float) and math.isfinite(value):
-        return f"{value:.{digits}f}"
-    return str(value)
+    return fixed(value, digits)
 
 
 def _headings(result: dict[str, Any]) -> list[str]:

@@ -6,6 +6,7 @@ import json
 
 import click
 
+from trueprob._format import fixed
 from trueprob.cli._common import (
     DataError,
     data_errors,
@@ -13,6 +14,7 @@ from trueprob.cli._common import (
     quiet_option,
     read_fields,
 )
+from trueprob.results import json_safe
 
 
 @click.command("decompose")
@@ -67,9 +69,9 @@ def decompose(file: str, logits: str | None, probs: str | None, labels: str | No
     d = trueprob.decompose(arrays.pop("labels", None), **arrays, score=score,
                            estimator=estimator, reduction=reduction, n_bins=n_bins,
                            n_folds=n_folds, unit=unit, random_state=seed)
-    out = d.to_dict()
+    out = json_safe(d.to_dict())
     if fmt == "json":
-        click.echo(json.dumps(out, indent=2))
+        click.echo(json.dumps(out, indent=2, allow_nan=False))
         return
     u = f" {d.unit}" if d.unit else ""
     what = {"top_label": "of the top label (is the argmax right, given its confidence)",
@@ -77,12 +79,12 @@ def decompose(file: str, logits: str | None, probs: str | None, labels: str | No
             "classwise": "one-vs-rest, mean over classes",
             "binary": "of the positive class"}[d.target]
     click.echo(f"{d.score_name} score {what}, {file}; recalibration by {d.estimator}:")
-    click.echo(f"  score {d.score:.4f}{u} = MCB {d.mcb:.4f} - DSC {d.dsc:.4f} + UNC "
-               f"{d.unc:.4f}")
+    click.echo(f"  score {fixed(d.score)}{u} = MCB {fixed(d.mcb)}{u} - DSC {fixed(d.dsc)}{u} "
+               f"+ UNC {fixed(d.unc)}{u}")
     if d.score_name == "log":
-        click.echo(f"  of {d.score:.4f}{u} per example, {d.mcb:.4f} are lost to "
-                   f"miscalibration; the model resolves {d.dsc:.4f} of the {d.unc:.4f}{u} of "
-                   f"label uncertainty")
+        click.echo(f"  of {fixed(d.score)}{u} per example, {fixed(d.mcb)}{u} are lost to "
+                   f"miscalibration; the model resolves {fixed(d.dsc)}{u} of the "
+                   f"{fixed(d.unc)}{u} of label uncertainty")
     if d.entropy is not None:
-        click.echo(f"  soft targets: cross-entropy = entropy {d.entropy:.4f} + KL "
-                   f"{d.kl:.4f}{u}")
+        click.echo(f"  soft targets: cross-entropy = entropy {fixed(d.entropy)}{u} + KL "
+                   f"{fixed(d.kl)}{u}")

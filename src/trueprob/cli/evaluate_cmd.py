@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-import math
+from pathlib import Path
 from typing import Any
 
 import click
 
+from trueprob._format import fixed
 from trueprob.cli._common import (
     DataError,
     data_errors,
@@ -21,6 +22,7 @@ from trueprob.cli._common import (
     warnings_to_stderr,
 )
 from trueprob.cli.report_tasks import parse_floats, read_multilabel, read_regression
+from trueprob.results import json_safe
 
 FORMATS = ("table", "json", "markdown")
 CONVENTION_NAMES = ("torchmetrics", "sklearn", "netcal", "relplot", "kull2019")
@@ -43,14 +45,20 @@ def _calibrate(arrays: dict[str, Any], path: str) -> None:
         )
 
 
+def _calibrator_note(path: str | None) -> dict[str, Any]:
+    """``{"calibrator": {"path", "class"}}`` when a calibrator was applied (else ``{}``), so
+    the output says that the numbers are of the calibrated probabilities."""
+    if path is None:
+        return {}
+    try:
+        name = json.loads(Path(path).read_text(encoding="utf-8")).get("class")
+    except (OSError, ValueError, AttributeError):
+        name = None
+    return {"calibrator": {"path": path, "class": name}}
+
+
 def _fmt(value: Any, digits: int = 4) -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "–"
-        return f"{value:.{digits}f}" if math.isfinite(value) else str(value)
-    return str(value)
+    return fixed(value, digits)
 
 
 def render_table(report: Any, source: str) -> None:
@@ -68,8 +76,11 @@ def render_table(report: Any, source: str) -> None:
     summary = Table()
     summary.add_column("metric")
     summary.add_column("value", justify="right")
+    # with soft targets or counts "accuracy" is the mean target mass at the argmax (the
+    # probability that an annotator agrees with the top label), not a share of rows
+    accuracy = "accuracy" if report.targets == "labels" else "accuracy (mean target at argmax)"
     rows = [
-        ("accuracy", report.accuracy),
+        (accuracy, report.accuracy),
         (f"nll ({report.unit})", report.nll),
         ("brier", report.brier),
         ("ece", report.ece),
@@ -79,6 +90,7 @@ def render_table(report: Any, source: str) -> None:
         (f"classwise_ece ({s.reduce})", report.classwise_ece),
         ("class_conditional_ece", report.class_conditional_ece),
         ("ks", report.ks),
+        ("smooth_ece", report.smooth_ece),
     ]
     if report.targets != "labels":
         rows += [(f"entropy ({report.unit})", report.entropy), (f"kl ({report.unit})",
@@ -112,8 +124,10 @@ def render_table(report: Any, source: str) -> None:
               show_default=True, help="Which side of each bin is closed.")
 @click.option("--reduce", type=click.Choice(["mean", "sum"]), default="mean",
               show_default=True, help="How classwise ECE combines classes.")
-@click.option("--unit", type=click.Choice(["nats", "bits"]), default="nats",
-              show_default=True, help="Unit of NLL, entropy and KL.")
+@click.option("--unit", type=click.Choice(["bits", "nats"]), default="bits",
+              show_default=True,
+              help="Unit of NLL, entropy and KL (bits, as in every trueprob command; nats "
+                   "to compare with libraries that print nats).")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table",
               show_default=True, help="table (terminal), json or markdown, on stdout.")
 @click.option("--calibrator", type=click.Path(exists=True, dir_okay=False), default=None,
@@ -222,14 +236,14 @@ def evaluate(file: str, logits: str | None, probs: str | None, labels: str | Non
                                    "--bootstrap, --test and --convention need one process")
         report = _evaluate_dask(file, names, dask_local, scheduler, n_classes, calibrator,
                                 batch_rows, n_bins, binning, closed, unit, reduce, quiet)
-        _print(report, {}, fmt, file)
+        _print(report, _calibrator_note(calibrator), fmt, file)
         return
     many = is_dataset(file)
     if (many or stream) and not in_memory:
         # bounded memory: one batch at a time, for a file, a folder of files or a glob
         if file == "-":
             raise click.UsageError("--stream reads a file, a folder or a glob, not stdin")
-        streamed: dict[str, Any] = {"skce": None}
+        streamed: dict[str, Any] = {"skce": None, **_calibrator_note(calibrator)}
         if n_bootstrap:
             report, streamed["ci"] = _bootstrap_stream(
                 file, names, n_classes, calibrator, batch_rows, n_bins, binning, closed,
@@ -255,7 +269,7 @@ def evaluate(file: str, logits: str | None, probs: str | None, labels: str | Non
     labels_arr = arrays.pop("labels", None)
     common: dict[str, Any] = {"n_bins": n_bins, "binning": binning, "closed": closed,
                               "unit": unit, "reduce": reduce}
-    extra: dict[str, Any] = {}
+    extra: dict[str, Any] = _calibrator_note(calibrator)
     with warnings_to_stderr():
         if n_bootstrap:
             boot = trueprob.bootstrap(labels_arr, **arrays, n_classes=n_classes, **common,
@@ -276,7 +290,7 @@ def evaluate(file: str, logits: str | None, probs: str | None, labels: str | Non
 
 def _print(report: Any, extra: dict[str, Any], fmt: str, file: str) -> None:
     if fmt == "json":
-        click.echo(json.dumps(report.to_dict() | _clean(extra), indent=2, allow_nan=False))
+        click.echo(json.dumps(report.to_dict() | json_safe(extra), indent=2, allow_nan=False))
     elif fmt == "markdown":
         click.echo(report.to_markdown(), nl=False)
         for line in _extra_lines({k: v for k, v in extra.items() if k != "skce"}):
@@ -361,28 +375,26 @@ def _p_values(labels: Any, arrays: dict[str, Any], n_bins: int, closed: str, res
                                         closed=closed, n_resamples=resamples,
                                         random_state=seed, quiet=quiet)
         out[statistic] = res.p_value
-    try:
-        from trueprob.metrics.skce import skce
-    except ImportError:
-        return out
-    kw = {k: arrays[k] for k in ("logits", "probs") if k in arrays}
-    out["skce"] = float(skce(labels, **kw, estimator="linear").p_value)
+    whole = _skce(labels, arrays, seed)
+    if whole is not None:
+        out["skce"] = float(whole["p_value"])
     return out
 
 
 def _skce(labels: Any, arrays: dict[str, Any], seed: int) -> dict[str, Any] | None:
-    """Whole-vector calibration: SKCE's linear estimator (O(N)) and its normal test."""
-    from trueprob.metrics.skce import skce
+    """Whole-vector calibration: :func:`trueprob.metrics.skce.whole_vector_test` (the block
+    estimator and its normal test, as in ``trueprob report``)."""
+    from trueprob.metrics.skce import DEFAULT_BLOCK, whole_vector_test
 
     if "logits" not in arrays and "probs" not in arrays:
         return None  # top-label confidences only: the whole vector is needed
     if "sample_weight" in arrays:
         return None  # the SKCE estimators are unweighted
     scores = arrays["logits"] if "logits" in arrays else arrays["probs"]
-    if len(scores) < 4:
-        return None  # the linear estimator needs two pairs of rows
+    if len(scores) < 2 * DEFAULT_BLOCK:
+        return None  # the block estimator needs two blocks of rows
     kw = {k: arrays[k] for k in ("logits", "probs", "targets", "counts") if k in arrays}
-    res = skce(labels, **kw, estimator="linear", random_state=seed)
+    res = whole_vector_test(labels, **kw, random_state=seed)
     return {"estimate": res.estimate, "std_error": res.std_error, "p_value": res.p_value,
             "estimator": res.estimator, "bandwidth": res.bandwidth}
 
@@ -411,20 +423,13 @@ def _convention_numbers(convention: str, labels: Any, arrays: dict[str, Any],
     return out
 
 
-def _clean(extra: dict[str, Any]) -> dict[str, Any]:
-    """NaN / inf (possible in a degenerate interval) as JSON null / strings."""
-    def fix(v: Any) -> Any:
-        if isinstance(v, dict):
-            return {k: fix(x) for k, x in v.items()}
-        if isinstance(v, float) and not math.isfinite(v):
-            return None if math.isnan(v) else ("inf" if v > 0 else "-inf")
-        return v
-
-    return fix(extra)
-
-
 def _extra_lines(extra: dict[str, Any]) -> list[str]:
     lines = []
+    cal = extra.get("calibrator")
+    if cal:
+        what = f" ({cal['class']})" if cal.get("class") else ""
+        lines.append(f"calibrated: every number above is of the probabilities after the "
+                     f"calibrator {cal['path']}{what}")
     for name, iv in extra.get("ci", {}).items():
         lines.append(f"{name}: {iv['level']:.0%} interval [{_fmt(iv['low'])}, "
                      f"{_fmt(iv['high'])}] ({iv['method']} bootstrap)")
@@ -445,7 +450,7 @@ def _extra_lines(extra: dict[str, Any]) -> list[str]:
 def _emit(out: dict[str, Any], fmt: str, title: str) -> None:
     """JSON, or a flat key/value listing (table and markdown) of the scalar results."""
     if fmt == "json":
-        click.echo(json.dumps(_clean(out), indent=2, allow_nan=False))
+        click.echo(json.dumps(json_safe(out), indent=2, allow_nan=False))
         return
     scalars = [(k, v) for k, v in out.items() if isinstance(v, (int, float)) or v is None]
     if fmt == "markdown":

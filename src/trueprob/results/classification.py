@@ -4,10 +4,10 @@ table and the settings used (the HTML/Markdown *rendering* of a report is `truep
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from trueprob._format import fixed
 from trueprob.results._json import json_safe
 
 #: JSON keys that are always present (see the README); `entropy` / `kl` only for soft targets.
@@ -109,13 +109,7 @@ class Report:
         """A summary table and the per-bin table, as GitHub-flavoured Markdown."""
 
         def fmt(v: Any) -> str:
-            if v is None:
-                return "n/a"
-            if isinstance(v, float):
-                if math.isnan(v):
-                    return "–"
-                return f"{v:.{digits}f}" if math.isfinite(v) else str(v)
-            return str(v)
+            return fixed(v, digits)
 
         s = self.settings
         lines = [

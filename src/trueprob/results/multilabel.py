@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from trueprob._format import fixed
 from trueprob.results._json import json_safe
 from trueprob.results.classification import BinRow
 
@@ -115,7 +115,7 @@ class MultilabelReport:
         """Micro/macro summary and the worst-calibrated labels as Markdown."""
 
         def fmt(v: float) -> str:
-            return f"{v:.{digits}f}" if math.isfinite(v) else str(v)
+            return fixed(v, digits)
 
         lines = [
             f"**trueprob multi-label** — {self.n} rows, L = {self.n_labels} labels, "

@@ -8,10 +8,10 @@ observed against nominal coverage).
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from trueprob._format import fixed
 from trueprob.results._json import json_safe
 
 
@@ -119,11 +119,7 @@ class RegressionReport:
         """Summary, coverage and calibration tables as GitHub-flavoured Markdown."""
 
         def fmt(v: Any) -> str:
-            if v is None:
-                return "n/a"
-            if isinstance(v, float):
-                return f"{v:.{digits}f}" if math.isfinite(v) else str(v)
-            return str(v)
+            return fixed(v, digits)
 
         lines = [
             f"**trueprob regression** — {self.n} rows, {self.family} predictions; "
