@@ -21,7 +21,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "trueprob"
 
 #: (layer, units), lowest first. A new top-level module or package must be placed here.
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("base", ("_version", "_array", "_progress", "_validation")),
+    ("base", ("_version", "_array", "_format", "_progress", "_validation")),
     ("core", ("core",)),
     ("io", ("io",)),
     ("results", ("results",)),
