@@ -257,7 +257,7 @@ def test_compare_formats_and_errors(files, tmp_path):
     table = run(*args)
     assert table.exit_code == 0 and "histogram" in table.stdout
     unknown = run(*args[:-1], "temperature,gauss")
-    assert unknown.exit_code == 2 and "unknown method(s) 'gauss'" in unknown.stderr
+    assert unknown.exit_code == 2 and "unknown method 'gauss'" in unknown.stderr
     np.savez(tmp_path / "k3.npz", logits=np.zeros((5, 3)), labels=np.zeros(5, np.int64))
     mismatch = run("compare", "--fit", str(folder / "val.npz"), "--eval",
                    str(tmp_path / "k3.npz"), "--methods", "temperature")
@@ -322,3 +322,65 @@ def test_atomic_write_gives_ordinary_permissions(tmp_path):
     finally:
         os.umask(umask)
     assert stat.S_IMODE(os.stat(tmp_path / "out.txt").st_mode) == 0o644
+
+
+def test_compare_marks_the_best_flags_accuracy_and_skips_unidentified_maps(tmp_path):
+    # K = 12 classes and 300 fitting rows: matrix/Dirichlet have K(K+1) = 156 parameters,
+    # fewer than 5 rows each, so they are listed as skipped with the reason; the binary
+    # methods run both one-vs-rest and top-label
+    rng = np.random.default_rng(5)
+    k = 12
+    z = rng.normal(size=(600, k)) * 4
+    q = np.exp(z / 4) / np.exp(z / 4).sum(axis=1, keepdims=True)  # over-confident by T = 4
+    y = np.array([rng.choice(k, p=row) for row in q])
+    np.savez(tmp_path / "val.npz", logits=z[:300], labels=y[:300])
+    np.savez(tmp_path / "test.npz", logits=z[300:], labels=y[300:])
+    result = run("compare", "--fit", str(tmp_path / "val.npz"), "--eval",
+                 str(tmp_path / "test.npz"), "--format", "json", "-q")
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    rows = {r["method"]: r for r in out["rows"]}
+    assert rows["matrix"]["skipped"].startswith("K(K+1) = 156 parameters for 300 fitting rows")
+    assert rows["matrix"]["nll"] is None and rows["dirichlet"]["skipped"]
+    assert {"isotonic (one-vs-rest)", "isotonic (top-label)", "histogram (top-label)"} <= set(rows)
+    # the best row: lowest held-out NLL among the rows that keep the accuracy within a point,
+    # recomputed here from the rows themselves
+    keep = [r for r in out["rows"][1:] if r["skipped"] is None
+            and abs(r["accuracy"] - rows["uncalibrated"]["accuracy"]) <= 0.01]
+    want = min(keep, key=lambda r: r["nll"])
+    assert out["best"] == want["method"] and rows[want["method"]]["best"]
+    assert sum(r["best"] for r in out["rows"]) == 1
+    for r in out["rows"][1:]:
+        if r["skipped"] is None:
+            moved = abs(r["accuracy"] - rows["uncalibrated"]["accuracy"]) > 0.01
+            assert bool(r["flags"]) == moved, r["method"]
+            assert r["accuracy_change"] == pytest.approx(
+                r["accuracy"] - rows["uncalibrated"]["accuracy"], abs=1e-12)
+    some = ("compare", "--fit", str(tmp_path / "val.npz"), "--eval", str(tmp_path / "test.npz"),
+            "-q", "--methods", "temperature,isotonic/top-label,matrix")
+    table, as_json = run(*some), run(*some, "--format", "json")
+    assert table.exit_code == 0 and as_json.exit_code == 0, table.output
+    best = json.loads(as_json.stdout)["best"]
+    assert best in ("temperature", "isotonic/top-label")
+    assert f"* {best}" in table.stdout and f"* best: {best} (lowest held-out NLL" in table.stdout
+    assert "- matrix skipped: K(K+1) = 156 parameters" in table.stdout
+    bad = run("compare", "--fit", str(tmp_path / "val.npz"), "--eval",
+              str(tmp_path / "test.npz"), "--methods", "vector/top-label")
+    assert bad.exit_code == 2 and "vector is not a binary method" in bad.stderr
+
+
+def test_compare_names_the_file_whose_rows_are_bad(tmp_path):
+    rng = np.random.default_rng(1)
+    z, y = rng.normal(size=(100, 3)), rng.integers(0, 3, 100)
+    np.savez(tmp_path / "val.npz", logits=z, labels=y)
+    bad = z.copy()
+    bad[7, 1] = np.nan
+    np.savez(tmp_path / "test.npz", logits=bad, labels=y)
+    out = run("compare", "--fit", str(tmp_path / "val.npz"), "--eval", str(tmp_path / "test.npz"),
+              "--methods", "temperature")
+    assert out.exit_code == 1
+    assert f"{tmp_path / 'test.npz'}: " in out.stderr and "row 7" in out.stderr
+    swapped = run("compare", "--fit", str(tmp_path / "test.npz"), "--eval",
+                  str(tmp_path / "val.npz"), "--methods", "temperature")
+    assert swapped.exit_code == 1
+    assert f"{tmp_path / 'test.npz'}: temperature could not be fitted" in swapped.stderr

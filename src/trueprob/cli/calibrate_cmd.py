@@ -16,6 +16,15 @@ from typing import Any
 import click
 
 from trueprob._format import fixed
+from trueprob.calibrators.compare import (
+    BINARY_METHODS,
+    COLUMNS,
+    METHODS,
+    WRAPPERS,
+    Candidate,
+    compare_calibrators,
+)
+from trueprob.calibrators.compare import make_calibrator as _make_calibrator
 from trueprob.cli._common import (
     DataError,
     atomic_write,
@@ -31,24 +40,7 @@ from trueprob.cli._common import (
 )
 from trueprob.results import json_safe
 
-#: --method name -> (module, class); binary methods are wrapped for K > 2
-METHODS: dict[str, tuple[str, str]] = {
-    "temperature": ("trueprob.calibrators.temperature", "TemperatureScaling"),
-    "vector": ("trueprob.calibrators.scaling", "VectorScaling"),
-    "matrix": ("trueprob.calibrators.scaling", "MatrixScaling"),
-    "dirichlet": ("trueprob.calibrators.scaling", "DirichletCalibration"),
-    "platt": ("trueprob.calibrators.binary", "PlattScaling"),
-    "beta": ("trueprob.calibrators.binary", "BetaCalibration"),
-    "isotonic": ("trueprob.calibrators.nonparametric", "IsotonicCalibration"),
-    "histogram": ("trueprob.calibrators.nonparametric", "HistogramBinning"),
-    "scaling-binning": ("trueprob.calibrators.nonparametric", "ScalingBinning"),
-}
-BINARY_METHODS = ("platt", "beta", "isotonic", "histogram", "scaling-binning")
-WRAPPERS = {"one-vs-rest": "OneVsRest", "top-label": "TopLabel"}
 FORMATS = ("table", "json", "markdown")
-#: compare's columns: (Report field, heading)
-COLUMNS = (("nll", "NLL"), ("brier", "Brier"), ("ece", "ECE"),
-           ("classwise_ece", "classwise ECE"), ("accuracy", "accuracy"))
 _TARGETS = ("labels", "targets", "counts")
 
 
@@ -91,26 +83,15 @@ def _fit_inputs(arrays: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
 
 
 def make_calibrator(method: str, n_classes: int, multiclass: str) -> tuple[Any, str | None]:
-    """The calibrator for ``--method`` on K classes, and a note when a wrapper was chosen."""
-    import importlib
-
-    module_name, class_name = METHODS[method]
+    """:func:`trueprob.calibrators.compare.make_calibrator`, a missing module a usage error."""
     try:
-        module = importlib.import_module(module_name)
+        return _make_calibrator(method, n_classes, multiclass)
     except ModuleNotFoundError as exc:
+        module_name = METHODS[method][0]
         if exc.name != module_name:
             raise
         raise click.UsageError(f"method {method!r} is not available in this trueprob "
                                f"({module_name} is missing)") from exc
-    calibrator = getattr(module, class_name)()
-    if method in BINARY_METHODS and n_classes > 2:
-        from trueprob.calibrators import multiclass as wrappers
-
-        wrapper = getattr(wrappers, WRAPPERS[multiclass])
-        note = (f"{method} is a binary method and the data have K={n_classes} classes: "
-                f"fitted {multiclass} ({wrapper.__name__}(base={class_name}()))")
-        return wrapper(base=calibrator), note
-    return calibrator, None
 
 
 def _calibrated(calibrator: Any, arrays: dict[str, Any]) -> Any:
@@ -305,14 +286,29 @@ def apply(calibrator: str, file: str, output: str, force: bool, logits: str | No
 # --------------------------------------------------------------------------- compare
 
 
-def _parse_methods(text: str) -> list[str]:
-    methods = [m.strip() for m in text.split(",") if m.strip()]
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown or not methods:
-        raise click.BadParameter(
-            f"unknown method(s) {', '.join(map(repr, unknown)) or '(none given)'}; choose from "
-            f"{', '.join(METHODS)}", param_hint="--methods")
-    return list(dict.fromkeys(methods))
+def _parse_methods(text: str, n_classes: int, multiclass: str) -> list[Candidate] | None:
+    """``all`` (every default candidate), or a comma list of METHOD or METHOD/MULTICLASS
+    (``isotonic/top-label``); a bare binary METHOD is used as --multiclass says."""
+    if text.strip() == "all":
+        return None
+    out: list[Candidate] = []
+    for item in (m.strip() for m in text.split(",")):
+        if not item:
+            continue
+        method, _, how = item.partition("/")
+        if method not in METHODS or (how and how not in WRAPPERS):
+            raise click.BadParameter(
+                f"unknown method {item!r}; choose from all, {', '.join(METHODS)}, or "
+                f"BINARY/one-vs-rest, BINARY/top-label for a binary method "
+                f"({', '.join(BINARY_METHODS)})", param_hint="--methods")
+        if how and method not in BINARY_METHODS:
+            raise click.BadParameter(f"{method} is not a binary method; {item!r} has no "
+                                     f"meaning", param_hint="--methods")
+        wrap = (how or multiclass) if method in BINARY_METHODS and n_classes > 2 else None
+        out.append(Candidate(method, wrap, label=item))
+    if not out:
+        raise click.BadParameter("no method given", param_hint="--methods")
+    return list({c.name: c for c in out}.values())
 
 
 @click.command("compare")
@@ -320,8 +316,11 @@ def _parse_methods(text: str) -> list[str]:
               help="The calibration set (e.g. a validation split).")
 @click.option("--eval", "eval_file", type=click.Path(exists=True, dir_okay=False),
               required=True, help="The evaluation set (e.g. the test split).")
-@click.option("--methods", default=",".join(METHODS), show_default=True,
-              help="Comma-separated methods to compare.")
+@click.option("--methods", default="all", show_default=True,
+              help="Comma-separated methods (METHOD, or METHOD/top-label and "
+                   "METHOD/one-vs-rest for a binary method), or 'all': temperature, vector, "
+                   "matrix and dirichlet (when K(K+1) parameters are identified by the rows), "
+                   "and every binary method both one-vs-rest and top-label.")
 @click.option("--unit", type=click.Choice(["bits", "nats"]), default="bits",
               show_default=True,
               help="Unit of the NLL (bits, as in every trueprob command; nats to compare with "
@@ -342,14 +341,15 @@ def compare(fit_file: str, eval_file: str, methods: str, unit: str, n_bins: int,
 
     Rows: "uncalibrated", then each method (fitted by maximum likelihood on --fit). Columns:
     NLL, Brier, ECE (top-label, --bins equal-width bins), classwise ECE (mean over classes)
-    and accuracy, all computed by trueprob.evaluate on --eval (SPEC.md's definitions). The
-    field options apply to both files.
+    and accuracy, all computed by trueprob.evaluate on --eval. The best row (lowest held-out
+    NLL among the rows that keep the accuracy within one point) is marked with *; a row that
+    moves the accuracy by more is flagged; a method the data cannot identify is listed as
+    skipped with the reason. The field options apply to both files.
 
     \b
     Example:
       trueprob compare --fit val.npz --eval test.npz --methods temperature,vector,isotonic
     """
-    chosen = _parse_methods(methods)
     names = {"logits": logits, "probs": probs, "labels": labels, "targets": targets,
              "counts": counts, "sample_weight": sample_weight}
     fit_arrays = _read_scored(fit_file, names, need_targets=True, quiet=quiet)
@@ -357,35 +357,23 @@ def compare(fit_file: str, eval_file: str, methods: str, unit: str, n_bins: int,
     k_fit, k_eval = _n_classes(fit_arrays), _n_classes(eval_arrays)
     if k_fit != k_eval:
         raise DataError(f"--fit has K={k_fit} classes but --eval has K={k_eval}")
-    options = {"unit": unit, "n_bins": n_bins}
-    rows: list[dict[str, Any]] = []
+    chosen = _parse_methods(methods, k_fit, multiclass)
     with warnings_to_stderr():
-        rows.append(_row("uncalibrated", None, _evaluate(eval_arrays, **options)))
-        y, inputs = _fit_inputs(fit_arrays)
-        for method in chosen:
-            calibrator, _ = make_calibrator(method, k_fit, multiclass)
-            try:
-                calibrator.fit(y, **inputs)
-            except (ValueError, TypeError) as exc:
-                raise DataError(f"{method} could not be fitted on {fit_file}: {exc}") from exc
-            report = _evaluate(eval_arrays, _calibrated(calibrator, eval_arrays), **options)
-            rows.append(_row(method, calibrator, report))
-    result = {"fit": fit_file, "eval": eval_file, "unit": unit, "n_bins": n_bins,
-              "n_classes": k_fit, "rows": rows}
+        try:
+            comparison = compare_calibrators(fit_arrays, eval_arrays, chosen, unit=unit,
+                                             n_bins=n_bins, quiet=quiet,
+                                             names=(fit_file, eval_file))
+        except ValueError as exc:
+            raise DataError(str(exc)) from exc
+    for note in comparison.notes:
+        echo_err(f"trueprob: {note}")
+    result = {"fit": fit_file, "eval": eval_file} | comparison.to_dict()
     if fmt == "json":
         click.echo(json.dumps(json_safe(result), indent=2, allow_nan=False))
     elif fmt == "markdown":
         click.echo(_markdown(result), nl=False)
     else:
         _table(result)
-
-
-def _row(method: str, calibrator: Any, report: Any) -> dict[str, Any]:
-    row: dict[str, Any] = {"method": method,
-                           "calibrator": None if calibrator is None else repr(calibrator)}
-    for field, _ in COLUMNS:
-        row[field] = getattr(report, field)
-    return row
 
 
 def _fmt(value: Any, digits: int = 4) -> str:
@@ -396,14 +384,38 @@ def _headings(result: dict[str, Any]) -> list[str]:
     return ["method"] + [f"{h} ({result['unit']})" if f == "nll" else h for f, h in COLUMNS]
 
 
+def _row_name(row: dict[str, Any]) -> str:
+    return ("* " if row.get("best") else "") + row["method"]
+
+
+def _row_notes(result: dict[str, Any]) -> list[str]:
+    """The footnotes of a comparison: the best row, flagged rows and skipped rows."""
+    lines = []
+    best = result.get("best")
+    lines.append(f"* best: {best} (lowest held-out NLL among the rows that keep the accuracy "
+                 f"within one point)" if best else
+                 "no method lowers the held-out NLL without moving the accuracy by more than "
+                 "one point")
+    for row in result["rows"]:
+        for flag in row.get("flags", ()):
+            lines.append(f"! {row['method']}: {flag}")
+        if row.get("skipped"):
+            lines.append(f"- {row['method']} skipped: {row['skipped']}")
+    return lines
+
+
 def _markdown(result: dict[str, Any]) -> str:
     heads = _headings(result)
     lines = [f"Fitted on `{result['fit']}`, evaluated on `{result['eval']}` "
              f"(K = {result['n_classes']}; ECE with {result['n_bins']} equal-width bins)", "",
              "| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
     for row in result["rows"]:
-        cells = [row["method"]] + [_fmt(row[f]) for f, _ in COLUMNS]
+        if row.get("skipped"):
+            continue
+        cells = [_row_name(row)] + [_fmt(row[f]) for f, _ in COLUMNS]
         lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    lines += [f"{line}  " for line in _row_notes(result)]
     return "\n".join(lines) + "\n"
 
 
@@ -416,5 +428,10 @@ def _table(result: dict[str, Any]) -> None:
     for i, head in enumerate(_headings(result)):
         table.add_column(head, justify="left" if i == 0 else "right")
     for row in result["rows"]:
-        table.add_row(escape(row["method"]), *(_fmt(row[f]) for f, _ in COLUMNS))
-    stdout_console().print(table)
+        if row.get("skipped"):
+            continue
+        table.add_row(escape(_row_name(row)), *(_fmt(row[f]) for f, _ in COLUMNS))
+    console = stdout_console()
+    console.print(table)
+    for line in _row_notes(result):
+        console.print(escape(line))

@@ -1,0 +1,325 @@
+"""Compare recalibration maps: fit each on one split, score each on another.
+
+This is the one place where candidates are chosen, fitted and judged: ``trueprob compare``
+prints it, and the report's recommendation ("What to do") is its best row, so the two always
+agree on the same files.
+
+- Candidates (:func:`default_candidates`): temperature and vector scaling; matrix scaling and
+  Dirichlet calibration when the data can identify their K(K+1) parameters (see
+  :data:`MAX_FULL_PARAMS_PER_ROW`), else listed as skipped with the reason; the binary methods
+  (Platt, beta, isotonic, histogram binning, scaling-binning) both one-vs-rest and on the
+  top-label confidence.
+- Each candidate is fitted by maximum likelihood on the fitting split and evaluated with
+  :func:`trueprob.evaluate` on the evaluation split: NLL, Brier, ECE, classwise ECE, accuracy.
+- The best row is the one with the lowest held-out NLL among the rows that change the accuracy
+  by at most :data:`ACCURACY_TOLERANCE` (a recalibration map is meant to fix probabilities,
+  not predictions: one-vs-rest binning can move the argmax and lose accuracy). Rows that move
+  the accuracy more are flagged.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+#: method name -> (module, class)
+METHODS: dict[str, tuple[str, str]] = {
+    "temperature": ("trueprob.calibrators.temperature", "TemperatureScaling"),
+    "vector": ("trueprob.calibrators.scaling", "VectorScaling"),
+    "matrix": ("trueprob.calibrators.scaling", "MatrixScaling"),
+    "dirichlet": ("trueprob.calibrators.scaling", "DirichletCalibration"),
+    "platt": ("trueprob.calibrators.binary", "PlattScaling"),
+    "beta": ("trueprob.calibrators.binary", "BetaCalibration"),
+    "isotonic": ("trueprob.calibrators.nonparametric", "IsotonicCalibration"),
+    "histogram": ("trueprob.calibrators.nonparametric", "HistogramBinning"),
+    "scaling-binning": ("trueprob.calibrators.nonparametric", "ScalingBinning"),
+}
+#: methods of one score; on K > 2 classes they are used one-vs-rest or top-label
+BINARY_METHODS = ("platt", "beta", "isotonic", "histogram", "scaling-binning")
+#: how a binary method is used on K > 2 classes -> the wrapper class
+WRAPPERS = {"one-vs-rest": "OneVsRest", "top-label": "TopLabel"}
+#: matrix scaling and Dirichlet calibration fit K(K+1) parameters; they are candidates only
+#: when the fitting split has at least this many rows per parameter
+MIN_ROWS_PER_FULL_PARAM = 5
+MAX_FULL_PARAMS_PER_ROW = 1 / MIN_ROWS_PER_FULL_PARAM
+#: the most the accuracy may move (absolute) for a row to be recommended
+ACCURACY_TOLERANCE = 0.01
+#: the evaluation columns, in order: (Report field, heading)
+COLUMNS = (("nll", "NLL"), ("brier", "Brier"), ("ece", "ECE"),
+           ("classwise_ece", "classwise ECE"), ("accuracy", "accuracy"))
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One recalibration map to try: a method and, for a binary method on K > 2 classes, how
+    it is used (``"one-vs-rest"`` or ``"top-label"``)."""
+
+    method: str
+    multiclass: str | None = None
+    #: the row's name; default ``"isotonic"``, or ``"isotonic (top-label)"`` when wrapped
+    label: str | None = None
+
+    @property
+    def name(self) -> str:
+        if self.label is not None:
+            return self.label
+        return self.method if self.multiclass is None else f"{self.method} ({self.multiclass})"
+
+
+def make_calibrator(method: str, n_classes: int,
+                    multiclass: str = "one-vs-rest") -> tuple[Any, str | None]:
+    """A fresh calibrator for ``method`` on K classes, and a note when a binary method was
+    wrapped (one-vs-rest or top-label) for K > 2.
+
+    Examples
+    --------
+    >>> cal, note = make_calibrator("isotonic", 10, "top-label")
+    >>> type(cal).__name__, note is not None
+    ('TopLabel', True)
+    """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
+    if multiclass not in WRAPPERS:
+        raise ValueError(f"multiclass must be one of {', '.join(WRAPPERS)}; got "
+                         f"{multiclass!r}")
+    module_name, class_name = METHODS[method]
+    calibrator = getattr(importlib.import_module(module_name), class_name)()
+    if method in BINARY_METHODS and n_classes > 2:
+        from trueprob.calibrators import multiclass as wrappers
+
+        wrapper = getattr(wrappers, WRAPPERS[multiclass])
+        note = (f"{method} is a binary method and the data have K={n_classes} classes: "
+                f"fitted {multiclass} ({wrapper.__name__}(base={class_name}()))")
+        return wrapper(base=calibrator), note
+    return calibrator, None
+
+
+def skip_reason(method: str, n_classes: int, n_rows: int) -> str | None:
+    """Why ``method`` is not tried on these data, or None.
+
+    Matrix scaling and Dirichlet calibration have K(K+1) parameters; with fewer than
+    :data:`MIN_ROWS_PER_FULL_PARAM` fitting rows per parameter they are not identified by the
+    data (they over-fit the split and cost O(N K^2) per pass for nothing).
+    """
+    if method in ("matrix", "dirichlet"):
+        params = n_classes * (n_classes + 1)
+        if params * MIN_ROWS_PER_FULL_PARAM > n_rows:
+            return (f"K(K+1) = {params} parameters for {n_rows} fitting rows (fewer than "
+                    f"{MIN_ROWS_PER_FULL_PARAM} rows per parameter): not identified; vector "
+                    f"scaling is the linear map these data support")
+    return None
+
+
+def default_candidates(n_classes: int) -> list[Candidate]:
+    """Every method; for K > 2 the binary ones both one-vs-rest and top-label."""
+    out = [Candidate(m) for m in ("temperature", "vector", "matrix", "dirichlet")]
+    for m in BINARY_METHODS:
+        if n_classes > 2:
+            out += [Candidate(m, "one-vs-rest"), Candidate(m, "top-label")]
+        else:
+            out.append(Candidate(m))
+    return out
+
+
+@dataclass(frozen=True)
+class ComparisonRow:
+    """One candidate fitted on the fitting split and scored on the evaluation split.
+
+    Scores are ``None`` for a skipped candidate (``skipped`` says why). ``accuracy_change`` is
+    accuracy after minus before; ``flags`` lists warnings (an accuracy change of more than
+    :data:`ACCURACY_TOLERANCE`); ``fit_seconds`` is the fitting time.
+    """
+
+    name: str
+    method: str
+    multiclass: str | None
+    calibrator: Any
+    nll: float | None
+    brier: float | None
+    ece: float | None
+    classwise_ece: float | None
+    accuracy: float | None
+    accuracy_change: float | None
+    fit_seconds: float | None
+    skipped: str | None = None
+    flags: tuple[str, ...] = ()
+    best: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "method": self.name, "base_method": self.method, "multiclass": self.multiclass,
+            "calibrator": None if self.calibrator is None else repr(self.calibrator),
+            **{f: getattr(self, f) for f, _ in COLUMNS},
+            "accuracy_change": self.accuracy_change, "fit_seconds": self.fit_seconds,
+            "skipped": self.skipped, "flags": list(self.flags), "best": self.best,
+        }
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The rows of a comparison: ``"uncalibrated"`` first, then each candidate."""
+
+    rows: tuple[ComparisonRow, ...]
+    unit: str
+    n_bins: int
+    n_classes: int
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def uncalibrated(self) -> ComparisonRow:
+        return self.rows[0]
+
+    @property
+    def best(self) -> ComparisonRow | None:
+        """The recommended row (lowest held-out NLL among the rows that keep the accuracy),
+        or None when no candidate beats the uncalibrated model."""
+        return next((r for r in self.rows if r.best), None)
+
+    def row(self, name: str) -> ComparisonRow:
+        for r in self.rows:
+            if r.name == name:
+                return r
+        raise KeyError(f"no row named {name!r}; rows: {[r.name for r in self.rows]}")
+
+    def to_dict(self) -> dict[str, Any]:
+        best = self.best
+        return {"unit": self.unit, "n_bins": self.n_bins, "n_classes": self.n_classes,
+                "best": None if best is None else best.name,
+                "rows": [r.to_dict() for r in self.rows], "notes": list(self.notes)}
+
+
+def _n_classes(arrays: Mapping[str, Any]) -> int:
+    scores = arrays.get("logits", arrays.get("probs"))
+    if scores is None:
+        raise ValueError("recalibration needs logits= or probs= (one per class); top-label "
+                         "confidences alone cannot be recalibrated by these maps")
+    return 2 if len(scores.shape) == 1 else int(scores.shape[1])
+
+
+def _evaluate(arrays: Mapping[str, Any], logits: Any, unit: str, n_bins: int) -> Any:
+    from trueprob.api import evaluate
+
+    scores = ({k: arrays[k] for k in ("logits", "probs") if k in arrays}
+              if logits is None else {"logits": logits})
+    extra = {k: arrays[k] for k in ("targets", "counts", "sample_weight") if k in arrays}
+    return evaluate(arrays.get("labels"), **scores, **extra, unit=unit, n_bins=n_bins)
+
+
+def compare_calibrators(
+    fit: Mapping[str, Any],
+    evaluation: Mapping[str, Any],
+    candidates: Sequence[Candidate] | None = None,
+    *,
+    unit: str = "bits",
+    n_bins: int = 15,
+    quiet: bool | None = None,
+    names: tuple[str, str] = ("the fitting split", "the evaluation split"),
+) -> Comparison:
+    """Fit every candidate on ``fit`` and score it on ``evaluation``.
+
+    Parameters
+    ----------
+    fit, evaluation : mapping
+        The arrays of each split, by :func:`trueprob.evaluate`'s argument names: ``logits``
+        or ``probs``, and ``labels``, ``targets`` or ``counts``, optionally
+        ``sample_weight``.
+    candidates : sequence of Candidate, optional
+        Default: :func:`default_candidates`. A candidate that :func:`skip_reason` rules out is
+        kept as a row with ``skipped`` set; one that fails to fit raises ValueError naming it.
+    unit : {"bits", "nats"}
+        Unit of the NLL column.
+    n_bins : int
+        Equal-width bins of the ECE columns.
+    quiet : bool, optional
+        No progress bar (one bar per candidate is drawn on a terminal's stderr).
+    names : (str, str)
+        What to call the two splits in error messages (the CLI passes the file names).
+
+    Returns
+    -------
+    Comparison
+        ``rows[0]`` is the uncalibrated model; ``best`` the recommended row.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> z = rng.normal(size=(2000, 4)) * 3
+    >>> q = np.exp(z / 3) / np.exp(z / 3).sum(axis=1, keepdims=True)   # true T = 3
+    >>> y = np.array([rng.choice(4, p=row) for row in q])
+    >>> half = {"logits": z[:1000], "labels": y[:1000]}
+    >>> other = {"logits": z[1000:], "labels": y[1000:]}
+    >>> c = compare_calibrators(half, other, [Candidate("temperature"), Candidate("vector")],
+    ...                         quiet=True)
+    >>> [r.name for r in c.rows], c.best.name in ("temperature", "vector")
+    (['uncalibrated', 'temperature', 'vector'], True)
+    >>> c.best.nll < c.uncalibrated.nll
+    True
+    """
+    from trueprob._progress import progress
+
+    k_fit, k_eval = _n_classes(fit), _n_classes(evaluation)
+    if k_fit != k_eval:
+        raise ValueError(f"{names[0]} has K={k_fit} classes but {names[1]} has K={k_eval}")
+    scores = fit.get("logits", fit.get("probs"))
+    n_fit = int(scores.shape[0])
+    chosen = list(default_candidates(k_fit) if candidates is None else candidates)
+    try:
+        base = _evaluate(evaluation, None, unit, n_bins)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{names[1]}: {exc}") from exc
+    rows = [_scored("uncalibrated", "uncalibrated", None, None, base, 0.0, None, ())]
+    notes: list[str] = []
+    fit_inputs = {k: fit[k] for k in ("logits", "probs", "targets", "counts", "sample_weight")
+                  if k in fit}
+    eval_scores = {k: evaluation[k] for k in ("logits", "probs") if k in evaluation}
+    for cand in chosen:
+        reason = skip_reason(cand.method, k_fit, n_fit)
+        if reason is not None:
+            rows.append(ComparisonRow(cand.name, cand.method, cand.multiclass, None, None, None,
+                                      None, None, None, None, None, skipped=reason))
+            continue
+        calibrator, note = make_calibrator(cand.method, k_fit, cand.multiclass or "one-vs-rest")
+        if note is not None and cand.label is not None:
+            notes.append(note)  # the row's name does not say how it was wrapped
+        with progress(f"compare: fitting {cand.name}", quiet=quiet):
+            start = time.perf_counter()
+            try:
+                calibrator.fit(fit.get("labels"), **fit_inputs)
+            except (ValueError, TypeError, ArithmeticError) as exc:
+                raise ValueError(f"{names[0]}: {cand.name} could not be fitted: {exc}") \
+                    from exc
+            seconds = time.perf_counter() - start
+            report = _evaluate(evaluation, calibrator.predict_logproba(**eval_scores), unit,
+                               n_bins)
+        change = report.accuracy - base.accuracy
+        flags: tuple[str, ...] = ()
+        if abs(change) > ACCURACY_TOLERANCE:
+            flags = (f"changes the accuracy by {100 * change:+.1f} points "
+                     f"({base.accuracy:.4f} -> {report.accuracy:.4f})",)
+        rows.append(_scored(cand.name, cand.method, cand.multiclass, calibrator, report, change,
+                            seconds, flags))
+    eligible = [r for r in rows[1:] if r.skipped is None and not r.flags
+                and r.nll is not None and math.isfinite(r.nll) and r.nll < base.nll]
+    if eligible:
+        winner = min(eligible, key=lambda r: r.nll)  # type: ignore[arg-type,return-value]
+        rows = [_replace_best(r) if r is winner else r for r in rows]
+    return Comparison(tuple(rows), unit, n_bins, k_fit, tuple(notes))
+
+
+def _scored(name: str, method: str, multiclass: str | None, calibrator: Any, report: Any,
+            change: float, seconds: float | None, flags: tuple[str, ...]) -> ComparisonRow:
+    return ComparisonRow(name, method, multiclass, calibrator, nll=report.nll,
+                         brier=report.brier, ece=report.ece,
+                         classwise_ece=report.classwise_ece, accuracy=report.accuracy,
+                         accuracy_change=change, fit_seconds=seconds, flags=flags)
+
+
+def _replace_best(row: ComparisonRow) -> ComparisonRow:
+    from dataclasses import replace
+
+    return replace(row, best=True)
