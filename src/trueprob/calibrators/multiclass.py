@@ -30,6 +30,7 @@ from trueprob.calibrators.binary import (
     log_sigmoid,
     torch_module,
 )
+from trueprob.core.special import logsumexp
 
 # --------------------------------------------------------------------------- log-odds
 
@@ -82,12 +83,6 @@ def top_label_log_odds(xp: Any, scores: Array) -> tuple[Array, Array]:
     top, _, _, others = _others_lse(xp, z)
     s = z - others
     return top, xp.take_along_axis(s, top[:, None], axis=1)[:, 0]
-
-
-def _logsumexp_rows(xp: Any, x: Array) -> Array:
-    m = xp.max(x, axis=1, keepdims=True)
-    m = xp.where(xp.isfinite(m), m, xp.zeros_like(m))
-    return m + xp.log(xp.sum(xp.exp(x - m), axis=1, keepdims=True))
 
 
 # --------------------------------------------------------------------------- plain data
@@ -250,7 +245,7 @@ class OneVsRest(_Wrapper):
         cols = [log_sigmoid(xp, cal._log_odds(xp, xp.asarray(s[:, k], copy=True)))
                 for k, cal in enumerate(self.calibrators_)]
         logp = xp.stack(cols, axis=1)
-        return xp.astype(logp - _logsumexp_rows(xp, logp), scores.dtype)
+        return xp.astype(logp - logsumexp(xp, logp, axis=1, keepdims=True), scores.dtype)
 
     def _check_loaded(self) -> None:
         self._load_common()

@@ -27,6 +27,7 @@ from trueprob.calibrators.binary import (
     platt_fit,
 )
 from trueprob.core.binning import Binning, equal_mass_edges
+from trueprob.core.options import BinningName, check_binning
 
 # --------------------------------------------------------------------------- helpers
 
@@ -234,12 +235,6 @@ def _bin_means(binning: Binning, x: np.ndarray, v: np.ndarray,
     return np.clip(means, 0.0, 1.0), weight
 
 
-def _check_binning_name(binning: Any, owner: str) -> str:
-    if binning not in ("mass", "width"):
-        raise ValueError(f"{owner}: binning must be 'mass' or 'width'; got {binning!r}")
-    return str(binning)
-
-
 class HistogramBinning(_BinaryCalibrator):
     """Histogram binning (Zadrozny and Elkan 2001): the mean outcome of the model's bin.
 
@@ -288,7 +283,8 @@ class HistogramBinning(_BinaryCalibrator):
 
     _fitted_attrs = ("edges_", "values_", "bin_weight_", "kind_")
 
-    def __init__(self, *, n_bins: int = 10, binning: str = "mass", clip: float = 1e-6) -> None:
+    def __init__(self, *, n_bins: int = 10, binning: BinningName = "mass",
+                 clip: float = 1e-6) -> None:
         self.n_bins = n_bins
         self.binning = binning
         self.clip = clip
@@ -296,7 +292,7 @@ class HistogramBinning(_BinaryCalibrator):
     def _binning(self, edges: np.ndarray | None = None) -> Binning:
         name = type(self).__name__
         n_bins = _check_positive_int(self.n_bins, "n_bins", name)
-        if _check_binning_name(self.binning, name) == "width":
+        if check_binning(self.binning, name) == "width":
             return Binning(n_bins)
         edges = self.edges_ if edges is None else edges
         return Binning(n_bins, edges=tuple(float(e) for e in edges))
@@ -304,7 +300,7 @@ class HistogramBinning(_BinaryCalibrator):
     def _fit_log_odds(self, s: np.ndarray, t: np.ndarray, w: np.ndarray) -> None:
         name = type(self).__name__
         n_bins = _check_positive_int(self.n_bins, "n_bins", name)
-        _check_binning_name(self.binning, name)
+        check_binning(self.binning, name)
         _check_clip(self.clip, name)
         p = _prob(np, s)
         edges = equal_mass_edges(p, w, n_bins) if self.binning == "mass" else None
