@@ -39,11 +39,11 @@ def _data() -> tuple[np.ndarray, np.ndarray]:
 
 def _fitted(name: str):
     """A fitted instance of class ``name`` and the prediction inputs it takes."""
-    from trueprob.calibrators.binary import _BinaryCalibrator
+    from trueprob.calibrators.binary import BinaryCalibrator
 
     cls = REGISTRY[name]
     z, y = _data()
-    if issubclass(cls, _BinaryCalibrator):
+    if issubclass(cls, BinaryCalibrator):
         s = z[:, 1] - z[:, 0]
         yb = (y == 1).astype(np.int64)
         return cls().fit(yb, logits=s), {"logits": s}

@@ -67,9 +67,9 @@ class BaseCalibrator:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        # a task's base (Calibrator, MultilabelCalibrator, ...) says so in its own body
-        # (``_task_base = True``) and is not a class a file can name
-        if not cls.__name__.startswith("_") and not cls.__dict__.get("_task_base", False):
+        # a base (Calibrator, BinaryCalibrator, MultilabelCalibrator, ...) says so in its own
+        # body (``_base = True``): it is not a class a saved file can name
+        if not cls.__name__.startswith("_") and not cls.__dict__.get("_base", False):
             REGISTRY[cls.__name__] = cls
 
     # -------------------------------------------------------------- params (sklearn)
@@ -157,7 +157,7 @@ class Calibrator(BaseCalibrator):
     """Base class of the classification calibrators: ``fit(labels, logits=...)`` and
     ``predict_logproba(logits=...)`` (see the module docstring for the conventions)."""
 
-    _task_base = True
+    _base = True
 
     # -------------------------------------------------------------- to be implemented
     def fit(

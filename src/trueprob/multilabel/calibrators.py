@@ -20,14 +20,14 @@ from trueprob.calibrators.base import (
     Calibrator,
     CalibratorFormatError,
 )
-from trueprob.calibrators.binary import PlattScaling, _BinaryCalibrator
+from trueprob.calibrators.binary import BinaryCalibrator, PlattScaling
 from trueprob.calibrators.temperature import TemperatureScaling
 from trueprob.multilabel._validation import prepare_multilabel
 from trueprob.multilabel.stats import log_sigmoid
 
 
 def _allowed(cls: type) -> bool:
-    return issubclass(cls, (_BinaryCalibrator, TemperatureScaling))
+    return issubclass(cls, (BinaryCalibrator, TemperatureScaling))
 
 
 def _check_base(base: Any) -> Calibrator:
@@ -48,7 +48,7 @@ class MultilabelCalibrator(BaseCalibrator):
     loaded like every calibrator (:func:`trueprob.calibrators.load`).
     """
 
-    _task_base = True
+    _base = True
 
     def fit(self, labels: Any, /, *, logits: Any = None, probs: Any = None,
             sample_weight: Any = None) -> MultilabelCalibrator:  # pragma: no cover

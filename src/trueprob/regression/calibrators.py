@@ -116,7 +116,7 @@ class RegressionCalibrator(BaseCalibrator):
     call instead. Saved and loaded like every calibrator (:func:`trueprob.calibrators.load`).
     """
 
-    _task_base = True
+    _base = True
 
     #: what to call instead of predict_logproba (the TypeError's advice)
     _predict_instead: ClassVar[str] = "predict"
