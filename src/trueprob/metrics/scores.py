@@ -6,9 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from trueprob._array import to_numpy
-from trueprob.core.options import Unit
+from trueprob.core.options import Unit, check_unit
 from trueprob.metrics._common import inputs_of, report_of
-from trueprob.stats.evaluation import check_unit
 
 
 def log_loss(
