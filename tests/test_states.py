@@ -16,9 +16,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from trueprob.core.binning import Binning
 from trueprob.multilabel.stats import MultilabelStats
 from trueprob.regression import Gaussian, RegressionStats
-from trueprob.stats import EvaluationStats, MergeableState, StateFormatError
+from trueprob.stats import BinnedStats, EvaluationStats, MergeableState, StateFormatError
 
 HERE = Path(__file__).parent / "reference" / "states"
 EXPECTED = json.loads((HERE / "expected.json").read_text())["reports"]
@@ -175,3 +176,20 @@ def test_merge_is_shared_and_checks_type_and_settings():
         doubled = state + state
         for name in state._slots():
             np.testing.assert_array_equal(getattr(doubled, name), 2 * getattr(state, name))
+
+
+def test_binned_stats_travel_as_bytes_too():
+    state = BinnedStats(Binning(3, "left", (0.0, 0.2, 0.7, 1.0)), groups=2, blocks=2)
+    assert BinnedStats.from_bytes(state.to_bytes())._xp is None
+    idx = np.array([0, 5, 5, 11])
+    state.add(np, None, idx, np.array([0.1, 0.9, 0.8, 0.95]), np.array([0.0, 1.0, 1.0, 0.0]),
+              np.array([1.0, 2.0, 0.0, 1.0]))
+    back = BinnedStats.from_bytes(state.to_bytes())
+    assert back._settings() == state._settings()
+    for name, arr in back.block_arrays().items():
+        np.testing.assert_array_equal(arr, state.block_arrays()[name])
+    # cell 5: two rows, one of weight 0 (counted as dropped)
+    assert back.count.tolist() == [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1]
+    assert back.sum_score[5] == pytest.approx(1.8)
+    with pytest.raises(StateFormatError, match="groups must be a positive integer"):
+        BinnedStats.from_bytes(_with_header(state.to_bytes(), groups=0))

@@ -51,6 +51,26 @@ class BinnedStats(MergeableState):
     def _empty_like(self) -> BinnedStats:
         return BinnedStats(self.binning, self.groups, self.blocks)
 
+    FORMAT = "trueprob.BinnedStats"
+    WHAT = "trueprob binned state"
+
+    def _header(self) -> dict[str, Any]:
+        b = self.binning
+        return {"n_bins": b.n_bins, "closed": b.closed,
+                "edges": None if b.edges is None else list(b.edges), "groups": self.groups,
+                "blocks": self.blocks}
+
+    @classmethod
+    def _from_header(cls, header: dict[str, Any]) -> BinnedStats:
+        edges = header["edges"]
+        binning = Binning(header["n_bins"], header["closed"],
+                          None if edges is None else tuple(float(e) for e in edges))
+        groups, blocks = header["groups"], header["blocks"]
+        for name, value in (("groups", groups), ("blocks", blocks)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer; got {value!r}")
+        return cls(binning, groups, blocks)
+
     def add(self, xp: Any, dev: Any, flat_index: Array, scores: Array, outcomes: Array | None,
             weights: Array | None) -> tuple[Array, Array, Array, Array | None] | None:
         """Add rows at precomputed flat indices ``(block * groups + group) * B + bin``.
