@@ -39,11 +39,11 @@ def _data() -> tuple[np.ndarray, np.ndarray]:
 
 def _fitted(name: str):
     """A fitted instance of class ``name`` and the prediction inputs it takes."""
-    from trueprob.calibrators.binary import _BinaryCalibrator
+    from trueprob.calibrators.binary import BinaryCalibrator
 
     cls = REGISTRY[name]
     z, y = _data()
-    if issubclass(cls, _BinaryCalibrator):
+    if issubclass(cls, BinaryCalibrator):
         s = z[:, 1] - z[:, 0]
         yb = (y == 1).astype(np.int64)
         return cls().fit(yb, logits=s), {"logits": s}
@@ -222,3 +222,49 @@ VarianceScaling().fit(y, Gaussian(mu, np.ones(200))).save({str(tmp_path / 'v.jso
          f"print(type(load({str(tmp_path / 'v.json')!r})).__name__)"],
         check=True, capture_output=True, text=True)
     assert out.stdout.strip() == "VarianceScaling"
+
+
+def test_task_calibrators_have_bases_of_their_own_and_load_without_a_class_map(tmp_path):
+    """Multi-label and regression calibrators subclass their own task base (their fit takes
+    their own inputs), not the classification Calibrator; load finds them by importing the
+    fixed task modules, with no per-class map. A file saved in the (unchanged) format loads in
+    a fresh interpreter that has not imported those modules."""
+    import subprocess
+    import sys
+
+    import trueprob.calibrators.base as base
+    from trueprob.calibrators.base import BaseCalibrator, Calibrator
+    from trueprob.multilabel.calibrators import MultilabelCalibrator, PerLabelCalibration
+    from trueprob.regression import Gaussian
+    from trueprob.regression.calibrators import (
+        IsotonicQuantileRecalibration,
+        RegressionCalibrator,
+        VarianceScaling,
+    )
+
+    assert not hasattr(base, "ELSEWHERE")
+    assert issubclass(PerLabelCalibration, MultilabelCalibrator)
+    for cls in (VarianceScaling, IsotonicQuantileRecalibration):
+        assert issubclass(cls, RegressionCalibrator) and not issubclass(cls, Calibrator)
+    for cls in (Calibrator, MultilabelCalibrator, RegressionCalibrator):
+        assert issubclass(cls, BaseCalibrator) and cls.__name__ not in REGISTRY
+    with pytest.raises(TypeError, match="VarianceScaling maps predictive distributions, not "
+                                        r"class scores; use predict\(predictive\)"):
+        VarianceScaling().predict_proba(logits=np.zeros((1, 2)))
+
+    rng = np.random.default_rng(2)
+    y = rng.normal(size=200) * 2.0
+    cal = VarianceScaling().fit(y, Gaussian(mean=np.zeros(200), std=1.0))
+    path = tmp_path / "vs.json"
+    cal.save(path)
+    code = ("import sys, trueprob.calibrators as c\n"
+            "assert 'trueprob.regression.calibrators' not in sys.modules\n"
+            f"cal = c.load({str(path)!r})\n"
+            "print(type(cal).__module__, repr(cal.scale_factor_))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["trueprob.regression.calibrators", repr(cal.scale_factor_)]
+    # the maximum-likelihood Gaussian factor is the RMS of z (closed form)
+    assert cal.scale_factor_ == pytest.approx(np.sqrt(np.mean(y ** 2)), rel=1e-9)
+    with pytest.raises(CalibratorFormatError, match="unknown calibrator class 'Nope'"):
+        from_dict({**cal.to_dict(), "class": "Nope"})

@@ -180,8 +180,8 @@ def test_histogram_mass_bins_match_quantiles(seed):
 
 
 def test_histogram_bad_binning_named():
-    with pytest.raises(ValueError, match=r"HistogramBinning: binning must be 'mass' or "
-                                         r"'width'; got 'quantile'"):
+    with pytest.raises(ValueError, match=r"HistogramBinning: binning must be 'width' or "
+                                         r"'mass'; got 'quantile'"):
         HistogramBinning(binning="quantile").fit(np.array([0, 1]), probs=np.array([0.2, 0.7]))
     with pytest.raises(ValueError, match=r"HistogramBinning: n_bins must be a positive integer"):
         HistogramBinning(n_bins=0).fit(np.array([0, 1]), probs=np.array([0.2, 0.7]))

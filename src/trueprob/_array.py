@@ -92,3 +92,8 @@ def float_eps(dtype: Any) -> float:
                 return float(torch.finfo(dtype).eps)
             except (ImportError, TypeError) as exc:
                 raise TypeError(f"expected a floating dtype; got {dtype!r}") from exc
+
+
+def on_device(dev: Any) -> dict[str, Any]:
+    """``{"device": dev}`` for array constructors, or ``{}`` when ``dev`` is None (numpy)."""
+    return {} if dev is None else {"device": dev}

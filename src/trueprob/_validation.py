@@ -106,21 +106,21 @@ class Inputs:
         check = self.check
         if self.kind == "confidences":
             if check:
-                _check_finite(xp, scores, "confidences", start)
-                _check_range(xp, scores, 0.0, 1.0, "confidences", start)
+                check_finite(xp, scores, "confidences", start)
+                check_range(xp, scores, 0.0, 1.0, "confidences", start)
                 predictions = _check_labels(xp, predictions, k, "predictions", start)
             else:
                 predictions = xp.astype(predictions, xp.int64)
         else:
             name = self.kind
             if check:
-                _check_finite(xp, scores, name, start)
+                check_finite(xp, scores, name, start)
                 if self.kind == "probs":
-                    _check_range(xp, scores, 0.0, 1.0, name, start)
+                    check_range(xp, scores, 0.0, 1.0, name, start)
                     if not self.binary:
                         _check_row_sums(xp, scores, name, start)
             if self.binary:
-                scores = _expand_binary(xp, scores, self.kind)
+                scores = expand_binary(xp, scores, self.kind)
         if labels is not None:
             labels = (_check_labels(xp, labels, k, "labels", start) if check
                       else xp.astype(labels, xp.int64))
@@ -131,15 +131,15 @@ class Inputs:
                 targets = _normalise_counts(xp, targets, check)
             else:
                 if check:
-                    _check_finite(xp, targets, "targets", start)
-                    _check_range(xp, targets, 0.0, 1.0, "targets", start)
+                    check_finite(xp, targets, "targets", start)
+                    check_range(xp, targets, 0.0, 1.0, "targets", start)
                     if targets.ndim != 1:
                         _check_row_sums(xp, targets, "targets", start)
                 if targets.ndim == 1:
-                    targets = _expand_binary(xp, targets, "probs")
+                    targets = expand_binary(xp, targets, "probs")
         if weights is not None and check:
-            _check_finite(xp, weights, "sample_weight", start)
-            _check_range(xp, weights, 0.0, None, "sample_weight", start)
+            check_finite(xp, weights, "sample_weight", start)
+            check_range(xp, weights, 0.0, None, "sample_weight", start)
         return Chunk(self.kind, scores, predictions, labels, targets, weights, start)
 
 
@@ -152,14 +152,14 @@ def _contiguous(xp: Any, x: Array) -> Array:
     return contiguous() if callable(contiguous) else x
 
 
-def _first_bad_row(xp: Any, bad: Array) -> int:
+def first_bad_row(xp: Any, bad: Array) -> int:
     """Index of the first True in a boolean (n,) or (n, K) mask."""
     if bad.ndim > 1:
         bad = xp.any(bad, axis=tuple(range(1, bad.ndim)))
     return int(np.flatnonzero(to_numpy(bad))[0])
 
 
-def _row_repr(x: Array, row: int) -> str:
+def row_repr(x: Array, row: int) -> str:
     """The offending row, compactly: floats with 8 significant digits, long rows elided."""
     value = np.asarray(to_numpy(x[row, ...]))
 
@@ -172,16 +172,16 @@ def _row_repr(x: Array, row: int) -> str:
                            formatter={"float_kind": short})
 
 
-def _check_finite(xp: Any, x: Array, name: str, offset: int) -> None:
+def check_finite(xp: Any, x: Array, name: str, offset: int) -> None:
     ok = xp.isfinite(x)
     if not bool(xp.all(ok)):
-        row = _first_bad_row(xp, ~ok)
+        row = first_bad_row(xp, ~ok)
         raise ValueError(
-            f"{name} must be finite (no NaN or inf); row {offset + row} is {_row_repr(x, row)}"
+            f"{name} must be finite (no NaN or inf); row {offset + row} is {row_repr(x, row)}"
         )
 
 
-def _check_range(
+def check_range(
     xp: Any, x: Array, low: float | None, high: float | None, name: str, offset: int
 ) -> None:
     bad = None
@@ -192,12 +192,12 @@ def _check_range(
         bad = above if bad is None else (bad | above)
     assert bad is not None
     if bool(xp.any(bad)):
-        row = _first_bad_row(xp, bad)
+        row = first_bad_row(xp, bad)
         if high is None:
             expect = f">= {low:g}"
         else:
             expect = f"in [{low:g}, {high:g}]"
-        raise ValueError(f"{name} must be {expect}; row {offset + row} is {_row_repr(x, row)}")
+        raise ValueError(f"{name} must be {expect}; row {offset + row} is {row_repr(x, row)}")
 
 
 def _check_row_sums(xp: Any, x: Array, name: str, offset: int) -> None:
@@ -206,7 +206,7 @@ def _check_row_sums(xp: Any, x: Array, name: str, offset: int) -> None:
     sums = xp.sum(xp.astype(x, xp.float64), axis=1)
     bad = xp.abs(sums - 1.0) > tol
     if bool(xp.any(bad)):
-        row = _first_bad_row(xp, bad)
+        row = first_bad_row(xp, bad)
         total = float(to_numpy(sums)[row])
         dtype = str(x.dtype).rsplit(".", 1)[-1]
         raise ValueError(
@@ -218,10 +218,10 @@ def _check_row_sums(xp: Any, x: Array, name: str, offset: int) -> None:
 
 def _check_labels(xp: Any, y: Array, n_classes: int | None, name: str, offset: int) -> Array:
     if xp.isdtype(y.dtype, "real floating"):
-        _check_finite(xp, y, name, offset)
+        check_finite(xp, y, name, offset)
         frac = y != xp.round(y)
         if bool(xp.any(frac)):
-            row = _first_bad_row(xp, frac)
+            row = first_bad_row(xp, frac)
             raise ValueError(
                 f"{name} must be integer class indices; row {offset + row} is {float(y[row])!r}"
             )
@@ -229,7 +229,7 @@ def _check_labels(xp: Any, y: Array, n_classes: int | None, name: str, offset: i
     low = y < 0
     bad = low if n_classes is None else (low | (y >= n_classes))
     if bool(xp.any(bad)):
-        row = _first_bad_row(xp, bad)
+        row = first_bad_row(xp, bad)
         if n_classes is None:
             expect = ">= 0"
         else:
@@ -239,19 +239,19 @@ def _check_labels(xp: Any, y: Array, n_classes: int | None, name: str, offset: i
 
 
 def _check_counts(xp: Any, n: Array, offset: int) -> None:
-    _check_finite(xp, n, "counts", offset)
-    _check_range(xp, n, 0.0, None, "counts", offset)
+    check_finite(xp, n, "counts", offset)
+    check_range(xp, n, 0.0, None, "counts", offset)
     if xp.isdtype(n.dtype, "real floating"):
         frac = n != xp.round(n)
         if bool(xp.any(frac)):
-            row = _first_bad_row(xp, frac)
+            row = first_bad_row(xp, frac)
             raise ValueError(
                 f"counts must be whole numbers of annotations; row {offset + row} is "
-                f"{_row_repr(n, row)}"
+                f"{row_repr(n, row)}"
             )
     zero = xp.sum(xp.astype(n, xp.float64), axis=1) == 0
     if bool(xp.any(zero)):
-        row = _first_bad_row(xp, zero)
+        row = first_bad_row(xp, zero)
         raise ValueError(f"counts rows must have at least one annotation; row {offset + row} is 0")
 
 
@@ -305,7 +305,7 @@ def invalid_rows(xp: Any, chunk: Chunk, n_classes: int) -> Array:
     return bad
 
 
-def _expand_binary(xp: Any, x: Array, kind: str) -> Array:
+def expand_binary(xp: Any, x: Array, kind: str) -> Array:
     """Positive-class scores (n,) -> two columns (n, 2) for the multiclass formulas.
 
     Logits z become (0, z): softmax((0, z)) = (1 - sigmoid(z), sigmoid(z)).
@@ -316,7 +316,7 @@ def _expand_binary(xp: Any, x: Array, kind: str) -> Array:
     return xp.concat([first, col], axis=1)
 
 
-def _convert(x: object, name: str, xp: Any | None) -> Array:
+def convert(x: object, name: str, xp: Any | None) -> Array:
     if x is None:
         return None
     if not is_array(x):
@@ -328,7 +328,7 @@ def _convert(x: object, name: str, xp: Any | None) -> Array:
     return x
 
 
-def _float_array(x: Array, name: str, xp: Any) -> Array:
+def float_array(x: Array, name: str, xp: Any) -> Array:
     if xp.isdtype(x.dtype, "real floating"):
         return x
     if xp.isdtype(x.dtype, ("integral", "bool")):
@@ -339,7 +339,7 @@ def _float_array(x: Array, name: str, xp: Any) -> Array:
     raise TypeError(f"{name} must be a real floating-point array; got dtype {x.dtype}")
 
 
-def _check_rows(x: Array, name: str, n: int, ref: str) -> None:
+def check_rows(x: Array, name: str, n: int, ref: str) -> None:
     if int(x.shape[0]) != n:
         raise ValueError(f"{name} has {int(x.shape[0])} rows but {ref} has {n}")
 
@@ -384,9 +384,9 @@ def prepare(
     xp = namespace(primary) if is_array(primary) else None
     kind: ScoreKind = "logits" if logits is not None else "probs" if probs is not None \
         else "confidences"
-    scores = _convert(primary, kind, xp)
+    scores = convert(primary, kind, xp)
     xp = namespace(scores)
-    scores = _float_array(scores, kind, xp)
+    scores = float_array(scores, kind, xp)
     target_kind: TargetKind = "labels" if labels is not None else \
         "targets" if targets is not None else "counts"
 
@@ -396,10 +396,10 @@ def prepare(
         if scores.ndim != 1:
             raise ValueError(f"confidences must be 1-D (one per row); got shape "
                              f"{tuple(scores.shape)}")
-        preds = _convert(predictions, "predictions", xp)
+        preds = convert(predictions, "predictions", xp)
         if preds.ndim != 1:
             raise ValueError(f"predictions must be 1-D; got shape {tuple(preds.shape)}")
-        _check_rows(preds, "predictions", n, "confidences")
+        check_rows(preds, "predictions", n, "confidences")
         k = n_classes
     else:
         preds = None
@@ -422,22 +422,22 @@ def prepare(
     if n == 0:
         raise ValueError(f"{kind} is empty (0 rows); at least one row is needed")
 
-    y = _convert(labels, "labels", xp)
+    y = convert(labels, "labels", xp)
     if y is not None:
         if y.ndim != 1:
             raise ValueError(f"labels must be 1-D (one class index per row); got shape "
                              f"{tuple(y.shape)}")
-        _check_rows(y, "labels", n, kind)
+        check_rows(y, "labels", n, kind)
         if not xp.isdtype(y.dtype, ("integral", "bool", "real floating")):
             raise TypeError(f"labels must be integer class indices; got dtype {y.dtype}")
     t_name = "targets" if targets is not None else "counts"
-    t = _convert(targets if targets is not None else counts, t_name, xp)
+    t = convert(targets if targets is not None else counts, t_name, xp)
     if t is not None:
         if t_name == "targets":
-            t = _float_array(t, "targets", xp)
+            t = float_array(t, "targets", xp)
         elif not xp.isdtype(t.dtype, ("integral", "real floating")):
             raise TypeError(f"counts must be whole numbers; got dtype {t.dtype}")
-        _check_rows(t, t_name, n, kind)
+        check_rows(t, t_name, n, kind)
         one_d_ok = binary and t_name == "targets" and t.ndim == 1
         if not one_d_ok and (t.ndim != 2 or (k is not None and int(t.shape[1]) != k)):
             want = f"(N, {k})" if k is not None else "(N, K)"
@@ -446,11 +446,11 @@ def prepare(
             raise ValueError(f"{t_name} must have shape {want}; got {tuple(t.shape)}")
         if kind == "confidences" and k is None:
             k = int(t.shape[1])
-    w = _convert(sample_weight, "sample_weight", xp)
+    w = convert(sample_weight, "sample_weight", xp)
     if w is not None:
         if w.ndim != 1:
             raise ValueError(f"sample_weight must be 1-D; got shape {tuple(w.shape)}")
-        _check_rows(w, "sample_weight", n, kind)
+        check_rows(w, "sample_weight", n, kind)
         if not xp.isdtype(w.dtype, ("integral", "real floating", "bool")):
             raise TypeError(f"sample_weight must be numeric; got dtype {w.dtype}")
         w = xp.astype(w, xp.float64)
@@ -469,3 +469,8 @@ def prepare(
     if kind == "confidences" and n_classes is not None and n_classes < 2:
         raise ValueError(f"n_classes must be >= 2; got {n_classes}")
     return Inputs(xp, kind, target_kind, scores, preds, y, t, w, n, k, binary, check)
+
+
+# the private spellings, still imported by calibrators/_fitdata.py (another engineer's file);
+# the lead points it at the public names, then these three lines go
+_convert, _expand_binary, _float_array = convert, expand_binary, float_array

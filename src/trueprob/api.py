@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from trueprob._validation import prepare
+from trueprob.core.options import check_reduce, check_unit
 from trueprob.results import Report
 from trueprob.stats.build import build_stats
-from trueprob.stats.evaluation import check_reduce, check_unit
 
 
 def evaluate(

@@ -22,8 +22,9 @@ from scipy.optimize import isotonic_regression
 from trueprob._array import to_numpy
 from trueprob._validation import Inputs, prepare
 from trueprob.core.binning import Binning
+from trueprob.core.options import check_unit
 from trueprob.core.rows import row_quantities
-from trueprob.stats.evaluation import check_unit
+from trueprob.core.special import logsumexp
 
 SCORES = ("log", "brier")
 ESTIMATORS = ("isotonic", "binned", "temperature", "dirichlet")
@@ -273,7 +274,7 @@ def decompose(
         w = np.ones(n) if chunk.weights is None else to_numpy(chunk.weights)
         if chunk.kind == "logits":
             z = to_numpy(chunk.scores).astype(np.float64)
-            logq = z - special.logsumexp(z, axis=1, keepdims=True)
+            logq = z - logsumexp(np, z, axis=1, keepdims=True)
         else:
             with np.errstate(divide="ignore"):
                 logq = np.log(q)

@@ -27,6 +27,7 @@ import numpy as np
 from scipy import special
 
 from trueprob._array import Array, as_array, is_array, is_torch, namespace
+from trueprob.core.special import logsumexp
 from trueprob.regression import core as regression_core
 
 
@@ -132,11 +133,6 @@ def _f64(xp: Any, x: Any) -> Array:
     return xp.astype(as_array(x, xp), xp.float64)
 
 
-def _logsumexp(xp: Any, z: Array) -> Array:
-    m = xp.max(z, axis=-1, keepdims=True)
-    return (m + xp.log(xp.sum(xp.exp(z - m), axis=-1, keepdims=True)))[..., 0]
-
-
 def _lgamma(xp: Any, x: Array) -> Array:
     if is_torch(xp):
         import torch
@@ -156,7 +152,7 @@ def categorical_nll(labels: Any, /, *, logits: Any) -> Array:
     xp = _xp(labels, logits)
     z = _f64(xp, logits)
     y = xp.astype(as_array(labels, xp), xp.int64)
-    return _logsumexp(xp, z) - xp.take_along_axis(z, y[:, None], axis=1)[:, 0]
+    return logsumexp(xp, z) - xp.take_along_axis(z, y[:, None], axis=1)[:, 0]
 
 
 def soft_cross_entropy(targets: Any, /, *, logits: Any) -> Array:
@@ -169,7 +165,7 @@ def soft_cross_entropy(targets: Any, /, *, logits: Any) -> Array:
     xp = _xp(targets, logits)
     z = _f64(xp, logits)
     t = _f64(xp, targets)
-    return xp.sum(t * (_logsumexp(xp, z)[:, None] - z), axis=1)
+    return xp.sum(t * (logsumexp(xp, z)[:, None] - z), axis=1)
 
 
 def multinomial_nll(counts: Any, /, *, logits: Any) -> Array:
@@ -187,7 +183,7 @@ def multinomial_nll(counts: Any, /, *, logits: Any) -> Array:
     n = _f64(xp, counts)
     total = xp.sum(n, axis=1)
     log_coef = _lgamma(xp, total + 1.0) - xp.sum(_lgamma(xp, n + 1.0), axis=1)
-    return xp.sum(n * (_logsumexp(xp, z)[:, None] - z), axis=1) - log_coef
+    return xp.sum(n * (logsumexp(xp, z)[:, None] - z), axis=1) - log_coef
 
 
 def bernoulli_nll(labels: Any, /, *, logits: Any) -> Array:
@@ -223,7 +219,7 @@ def label_smoothing_loss(labels: Any, /, *, logits: Any, smoothing: float) -> Ar
     xp = _xp(labels, logits)
     z = _f64(xp, logits)
     nll = categorical_nll(labels, logits=z)
-    uniform_ce = _logsumexp(xp, z) - xp.mean(z, axis=1)  # CE(u, q) = log K + KL(u || q)
+    uniform_ce = logsumexp(xp, z) - xp.mean(z, axis=1)  # CE(u, q) = log K + KL(u || q)
     return (1.0 - smoothing) * nll + smoothing * uniform_ce
 
 

@@ -1,4 +1,11 @@
-"""The calibrator base class: scikit-learn conventions and a safe, versioned plain format.
+"""The calibrator base classes: scikit-learn conventions and a safe, versioned plain format.
+
+:class:`BaseCalibrator` holds what every calibrator shares (parameters, fitted checks, the
+plain-data format, the registry of class names); :class:`Calibrator` is the classification
+calibrator (``fit(labels, logits=...)``, ``predict_logproba``). The multi-label and regression
+calibrators have bases of their own with their own ``fit``
+(:class:`trueprob.multilabel.calibrators.MultilabelCalibrator`,
+:class:`trueprob.regression.calibrators.RegressionCalibrator`).
 
 A calibrator is a map from model outputs to calibrated probabilities, fitted by maximum
 likelihood (minimising the weighted NLL of a calibration set). Conventions (scikit-learn's):
@@ -18,7 +25,7 @@ import inspect
 import json
 import math
 import os
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
@@ -29,16 +36,15 @@ FORMAT_VERSION = 1
 _TOP_KEYS = {"format", "format_version", "trueprob_version", "class", "params", "fitted"}
 _ARRAY_KEYS = {"dtype", "shape", "data"}
 _DTYPES = {"float64", "float32", "int64", "bool"}
+B = TypeVar("B", bound="BaseCalibrator")
 
-#: class name -> class, filled by ``Calibrator.__init_subclass__``
-REGISTRY: dict[str, type[Calibrator]] = {}
-#: calibrators defined outside this package (importing them here would be circular): the
-#: module that defines each, imported on first load. Only these fixed modules are imported.
-ELSEWHERE = {
-    "VarianceScaling": "trueprob.regression.calibrators",
-    "IsotonicQuantileRecalibration": "trueprob.regression.calibrators",
-    "PerLabelCalibration": "trueprob.multilabel.calibrators",
-}
+#: class name -> class, filled by ``BaseCalibrator.__init_subclass__`` when a module defining
+#: calibrators is imported
+REGISTRY: dict[str, type[BaseCalibrator]] = {}
+#: the modules that define the calibrators of the other tasks. They import this module, so it
+#: cannot import them up front; loading a class name not yet registered imports these (and
+#: only these: nothing read from a file decides what is imported) and looks again.
+TASK_MODULES = ("trueprob.multilabel.calibrators", "trueprob.regression.calibrators")
 
 
 class NotFittedError(ValueError, AttributeError):
@@ -49,18 +55,21 @@ class CalibratorFormatError(ValueError):
     """A saved calibrator is corrupt, of an unknown class, or from a newer format version."""
 
 
-class Calibrator:
-    """Base class of all calibrators (see the module docstring for the conventions).
+class BaseCalibrator:
+    """What every calibrator shares (see the module docstring for the conventions).
 
     Subclasses set ``_fitted_attrs`` (names of the fitted attributes that define the map,
-    saved and loaded as plain data) and implement ``fit`` and ``predict_logproba``.
+    saved and loaded as plain data) and implement their task's ``fit`` and predictions.
+    A public subclass is registered by its class name, which is how a saved file names it.
     """
 
     _fitted_attrs: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if not cls.__name__.startswith("_"):
+        # a base (Calibrator, BinaryCalibrator, MultilabelCalibrator, ...) says so in its own
+        # body (``_base = True``): it is not a class a saved file can name
+        if not cls.__name__.startswith("_") and not cls.__dict__.get("_base", False):
             REGISTRY[cls.__name__] = cls
 
     # -------------------------------------------------------------- params (sklearn)
@@ -73,7 +82,7 @@ class Calibrator:
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self._param_names()}
 
-    def set_params(self, **params: Any) -> Calibrator:
+    def set_params(self: B, **params: Any) -> B:
         valid = set(self._param_names())
         for key, value in params.items():
             if key not in valid:
@@ -103,19 +112,9 @@ class Calibrator:
     def is_fitted(self) -> bool:
         return bool(self._fitted_attrs) and all(hasattr(self, a) for a in self._fitted_attrs)
 
-    # -------------------------------------------------------------- to be implemented
-    def fit(
-        self, labels: Any = None, /, *, logits: Any = None, probs: Any = None,
-        targets: Any = None, counts: Any = None, sample_weight: Any = None,
-    ) -> Calibrator:  # pragma: no cover
-        """Fit on a calibration set; returns self.
-
-        Exactly one of ``logits`` / ``probs`` and one of ``labels`` / ``targets`` /
-        ``counts``; ``sample_weight`` is optional. The regression and multi-label calibrators
-        take other inputs (see their own ``fit``).
-        """
-        raise NotImplementedError
-
+    # -------------------------------------------------------------- predictions
+    # (classification: one row of K log-probabilities per input row; multi-label: L
+    # independent label log-probabilities; regression calibrators raise a TypeError)
     def predict_logproba(
         self, *, logits: Any = None, probs: Any = None,
     ) -> Any:  # pragma: no cover
@@ -157,8 +156,27 @@ class Calibrator:
             fh.write(text)
 
 
+class Calibrator(BaseCalibrator):
+    """Base class of the classification calibrators: ``fit(labels, logits=...)`` and
+    ``predict_logproba(logits=...)`` (see the module docstring for the conventions)."""
+
+    _base = True
+
+    # -------------------------------------------------------------- to be implemented
+    def fit(
+        self, labels: Any = None, /, *, logits: Any = None, probs: Any = None,
+        targets: Any = None, counts: Any = None, sample_weight: Any = None,
+    ) -> Calibrator:  # pragma: no cover
+        """Fit on a calibration set; returns self.
+
+        Exactly one of ``logits`` / ``probs`` and one of ``labels`` / ``targets`` /
+        ``counts``; ``sample_weight`` is optional.
+        """
+        raise NotImplementedError
+
+
 def _encode(value: Any) -> Any:
-    if isinstance(value, Calibrator):
+    if isinstance(value, BaseCalibrator):
         # a nested calibrator (the base of a wrapper): its class, params and, once fitted,
         # its fitted map, as a JSON object with these keys
         out = {"class": type(value).__name__,
@@ -236,7 +254,7 @@ def _number(x: Any, where: str) -> float | int | bool:
     raise CalibratorFormatError(f"{where}: array entries must be numbers; got {x!r}")
 
 
-def from_dict(data: Any) -> Calibrator:
+def from_dict(data: Any) -> BaseCalibrator:
     """Rebuild a calibrator from :meth:`Calibrator.to_dict` output, checking every key."""
     if not isinstance(data, dict):
         raise CalibratorFormatError("a saved calibrator must be a JSON object")
@@ -265,13 +283,14 @@ def from_dict(data: Any) -> Calibrator:
     return _build(data["class"], data["params"], data["fitted"], "")
 
 
-def _build(name: Any, params: Any, fitted: Any, where: str) -> Calibrator:
+def _build(name: Any, params: Any, fitted: Any, where: str) -> BaseCalibrator:
     """A calibrator of class ``name`` from saved params and (None: unfitted) fitted values."""
     at = f"{where}: " if where else ""
     prefix = f"{where}." if where else ""
     cls = REGISTRY.get(name) if isinstance(name, str) else None
-    if cls is None and isinstance(name, str) and name in ELSEWHERE:
-        importlib.import_module(ELSEWHERE[name])  # registers the class (a fixed, known module)
+    if cls is None and isinstance(name, str):
+        for module in TASK_MODULES:  # fixed, known modules: they register their classes
+            importlib.import_module(module)
         cls = REGISTRY.get(name)
     if cls is None:
         raise CalibratorFormatError(
@@ -295,7 +314,7 @@ def _build(name: Any, params: Any, fitted: Any, where: str) -> Calibrator:
     return obj
 
 
-def load(path: str | os.PathLike[str]) -> Calibrator:
+def load(path: str | os.PathLike[str]) -> BaseCalibrator:
     """Load a calibrator saved by :meth:`Calibrator.save` (JSON only; no code is executed)."""
     with open(path, "rb") as fh:
         raw = fh.read()

@@ -46,7 +46,7 @@ def binary_log_odds(xp: Any, scores: Array) -> Array:
     return s[:, 1] - s[:, 0]
 
 
-def _check_positive_int(value: Any, name: str, owner: str) -> int:
+def check_positive_int(value: Any, name: str, owner: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"{owner}: {name} must be a positive integer; got {value!r}")
     return int(value)
@@ -59,7 +59,7 @@ def _check_tol(value: Any, owner: str) -> float:
     return float(value)
 
 
-def _check_scalar(value: Any, name: str, owner: str, *, nonnegative: bool = False) -> float:
+def check_scalar(value: Any, name: str, owner: str, *, nonnegative: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) \
             or not math.isfinite(value) or (nonnegative and value < 0):
         expect = "a finite number >= 0" if nonnegative else "a finite number"
@@ -67,7 +67,7 @@ def _check_scalar(value: Any, name: str, owner: str, *, nonnegative: bool = Fals
     return float(value)
 
 
-class _BinaryCalibrator(Calibrator):
+class BinaryCalibrator(Calibrator):
     """A map from the binary log-odds s to a calibrated log-odds s' (float64).
 
     Subclasses implement ``_fit_log_odds(s, t, w)`` on float64 numpy arrays (N,) with w > 0,
@@ -75,6 +75,7 @@ class _BinaryCalibrator(Calibrator):
     column of log-odds at a time (through ``_fit_binary``).
     """
 
+    _base = True
     kind_: str
 
     # ------------------------------------------------------------------ to implement
@@ -107,7 +108,7 @@ class _BinaryCalibrator(Calibrator):
         targets: Any = None,
         counts: Any = None,
         sample_weight: Any = None,
-    ) -> _BinaryCalibrator:
+    ) -> BinaryCalibrator:
         """Fit on a binary calibration set: 1-D positive-class scores (or two columns), one of
         ``labels`` / ``targets`` / ``counts``, optional ``sample_weight``. Returns self."""
         data = fit_arrays(labels, logits=logits, probs=probs, targets=targets, counts=counts,
@@ -166,7 +167,7 @@ def torch_module(cal: Any, kind: str) -> Any:
     import array_api_compat.torch as xp
     import torch
 
-    from trueprob._validation import _expand_binary
+    from trueprob._validation import expand_binary
     from trueprob.calibrators._fitdata import _log_probs
 
     class CalibratedLogProba(torch.nn.Module):
@@ -179,7 +180,7 @@ def torch_module(cal: Any, kind: str) -> Any:
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             if x.ndim == 1:
-                x = _expand_binary(xp, x, self.kind)
+                x = expand_binary(xp, x, self.kind)
             if self.kind == "probs":
                 x = _log_probs(xp, x)
             return self.calibrator._logproba_from_scores(xp, x)
@@ -268,7 +269,7 @@ def _check_overlap(s: np.ndarray, t: np.ndarray, owner: str) -> None:
 # --------------------------------------------------------------------------- Platt
 
 
-class PlattScaling(_BinaryCalibrator):
+class PlattScaling(BinaryCalibrator):
     """Platt scaling: logistic regression on the binary log-odds (Bernoulli likelihood).
 
     The map is p' = sigmoid(a s + b), s the model's log-odds (its binary logit), fitted by
@@ -325,8 +326,8 @@ class PlattScaling(_BinaryCalibrator):
 
     def _check_loaded(self) -> None:
         name = type(self).__name__
-        self.coef_ = _check_scalar(self.coef_, "coef_", name)
-        self.intercept_ = _check_scalar(self.intercept_, "intercept_", name)
+        self.coef_ = check_scalar(self.coef_, "coef_", name)
+        self.intercept_ = check_scalar(self.intercept_, "intercept_", name)
         n_iter = self.n_iter_
         if isinstance(n_iter, bool) or not isinstance(n_iter, int) or n_iter < 0:
             raise CalibratorFormatError(f"{name}: n_iter_ must be an integer >= 0; got "
@@ -337,7 +338,7 @@ class PlattScaling(_BinaryCalibrator):
 def platt_fit(s: np.ndarray, t: np.ndarray, w: np.ndarray, *, max_iter: int, tol: float,
               owner: str) -> tuple[float, float, int]:
     """Fitted (a, b, n_iter) of p' = sigmoid(a s + b); shared with ScalingBinning."""
-    max_iter = _check_positive_int(max_iter, "max_iter", owner)
+    max_iter = check_positive_int(max_iter, "max_iter", owner)
     tol = _check_tol(tol, owner)
     _check_overlap(s, t, owner)
     x = np.stack([s, np.ones_like(s)], axis=1)
@@ -359,7 +360,7 @@ def beta_features(xp: Any, s: Array) -> tuple[Array, Array]:
     return log_sigmoid(xp, s), -log_sigmoid(xp, -s)
 
 
-class BetaCalibration(_BinaryCalibrator):
+class BetaCalibration(BinaryCalibrator):
     """Beta calibration (Kull, Silva Filho, Flach 2017), Bernoulli likelihood.
 
     With p = sigmoid(s) the model's probability, the calibrated log-odds is
@@ -410,7 +411,7 @@ class BetaCalibration(_BinaryCalibrator):
 
     def _fit_log_odds(self, s: np.ndarray, t: np.ndarray, w: np.ndarray) -> None:
         name = type(self).__name__
-        max_iter = _check_positive_int(self.max_iter, "max_iter", name)
+        max_iter = check_positive_int(self.max_iter, "max_iter", name)
         tol = _check_tol(self.tol, name)
         if not (np.any(t > 0) and np.any(t < 1)):
             raise ValueError(
@@ -448,9 +449,9 @@ class BetaCalibration(_BinaryCalibrator):
 
     def _check_loaded(self) -> None:
         name = type(self).__name__
-        self.a_ = _check_scalar(self.a_, "a_", name, nonnegative=True)
-        self.b_ = _check_scalar(self.b_, "b_", name, nonnegative=True)
-        self.c_ = _check_scalar(self.c_, "c_", name)
+        self.a_ = check_scalar(self.a_, "a_", name, nonnegative=True)
+        self.b_ = check_scalar(self.b_, "b_", name, nonnegative=True)
+        self.c_ = check_scalar(self.c_, "c_", name)
         self._check_kind()
 
 

@@ -25,11 +25,12 @@ from trueprob._array import Array, float_eps
 from trueprob.calibrators._fitdata import fit_arrays, predict_inputs
 from trueprob.calibrators.base import REGISTRY, Calibrator, CalibratorFormatError
 from trueprob.calibrators.binary import (
+    BinaryCalibrator,
     PlattScaling,
-    _BinaryCalibrator,
     log_sigmoid,
     torch_module,
 )
+from trueprob.core.special import logsumexp
 
 # --------------------------------------------------------------------------- log-odds
 
@@ -84,18 +85,12 @@ def top_label_log_odds(xp: Any, scores: Array) -> tuple[Array, Array]:
     return top, xp.take_along_axis(s, top[:, None], axis=1)[:, 0]
 
 
-def _logsumexp_rows(xp: Any, x: Array) -> Array:
-    m = xp.max(x, axis=1, keepdims=True)
-    m = xp.where(xp.isfinite(m), m, xp.zeros_like(m))
-    return m + xp.log(xp.sum(xp.exp(x - m), axis=1, keepdims=True))
-
-
 # --------------------------------------------------------------------------- plain data
 
 
-def _check_base(base: Any, owner: str) -> _BinaryCalibrator:
-    if not isinstance(base, _BinaryCalibrator):
-        binaries = sorted(n for n, c in REGISTRY.items() if issubclass(c, _BinaryCalibrator))
+def _check_base(base: Any, owner: str) -> BinaryCalibrator:
+    if not isinstance(base, BinaryCalibrator):
+        binaries = sorted(n for n, c in REGISTRY.items() if issubclass(c, BinaryCalibrator))
         raise TypeError(
             f"{owner}: base must be a binary calibrator ({', '.join(binaries)}); "
             f"got {base!r}"
@@ -103,11 +98,11 @@ def _check_base(base: Any, owner: str) -> _BinaryCalibrator:
     return base
 
 
-def _clone(base: _BinaryCalibrator) -> _BinaryCalibrator:
+def _clone(base: BinaryCalibrator) -> BinaryCalibrator:
     return type(base)(**base.get_params())
 
 
-def _resolve_base(base: Any, owner: str) -> _BinaryCalibrator:
+def _resolve_base(base: Any, owner: str) -> BinaryCalibrator:
     """The ``base`` parameter, with None meaning PlattScaling()."""
     return PlattScaling() if base is None else _check_base(base, owner)
 
@@ -156,7 +151,7 @@ class _Wrapper(Calibrator):
 
     def _load_common(self) -> None:
         name = type(self).__name__
-        if self.base is not None and not isinstance(self.base, _BinaryCalibrator):
+        if self.base is not None and not isinstance(self.base, BinaryCalibrator):
             raise CalibratorFormatError(f"{name}: base must be a binary calibrator; got "
                                         f"{self.base!r}")
         k = self.n_classes_
@@ -250,7 +245,7 @@ class OneVsRest(_Wrapper):
         cols = [log_sigmoid(xp, cal._log_odds(xp, xp.asarray(s[:, k], copy=True)))
                 for k, cal in enumerate(self.calibrators_)]
         logp = xp.stack(cols, axis=1)
-        return xp.astype(logp - _logsumexp_rows(xp, logp), scores.dtype)
+        return xp.astype(logp - logsumexp(xp, logp, axis=1, keepdims=True), scores.dtype)
 
     def _check_loaded(self) -> None:
         self._load_common()

@@ -20,13 +20,14 @@ import numpy as np
 from trueprob._array import Array, as_array, device
 from trueprob.calibrators.base import CalibratorFormatError
 from trueprob.calibrators.binary import (
-    _BinaryCalibrator,
-    _check_positive_int,
-    _check_scalar,
+    BinaryCalibrator,
+    check_positive_int,
+    check_scalar,
     log_sigmoid,
     platt_fit,
 )
 from trueprob.core.binning import Binning, equal_mass_edges
+from trueprob.core.options import BinningName, check_binning
 
 # --------------------------------------------------------------------------- helpers
 
@@ -137,7 +138,7 @@ def isotonic_steps(s: np.ndarray, t: np.ndarray, w: np.ndarray) -> tuple[np.ndar
 # --------------------------------------------------------------------------- isotonic
 
 
-class IsotonicCalibration(_BinaryCalibrator):
+class IsotonicCalibration(BinaryCalibrator):
     """Isotonic calibration: the monotone map of maximum Bernoulli likelihood (PAV, ties pooled).
 
     Among all non-decreasing maps m of the model's log-odds s, the weighted least-squares fit
@@ -234,13 +235,7 @@ def _bin_means(binning: Binning, x: np.ndarray, v: np.ndarray,
     return np.clip(means, 0.0, 1.0), weight
 
 
-def _check_binning_name(binning: Any, owner: str) -> str:
-    if binning not in ("mass", "width"):
-        raise ValueError(f"{owner}: binning must be 'mass' or 'width'; got {binning!r}")
-    return str(binning)
-
-
-class HistogramBinning(_BinaryCalibrator):
+class HistogramBinning(BinaryCalibrator):
     """Histogram binning (Zadrozny and Elkan 2001): the mean outcome of the model's bin.
 
     The model's probabilities p_i = sigmoid(s_i) are put into B bins, and a new p gets the
@@ -288,23 +283,24 @@ class HistogramBinning(_BinaryCalibrator):
 
     _fitted_attrs = ("edges_", "values_", "bin_weight_", "kind_")
 
-    def __init__(self, *, n_bins: int = 10, binning: str = "mass", clip: float = 1e-6) -> None:
+    def __init__(self, *, n_bins: int = 10, binning: BinningName = "mass",
+                 clip: float = 1e-6) -> None:
         self.n_bins = n_bins
         self.binning = binning
         self.clip = clip
 
     def _binning(self, edges: np.ndarray | None = None) -> Binning:
         name = type(self).__name__
-        n_bins = _check_positive_int(self.n_bins, "n_bins", name)
-        if _check_binning_name(self.binning, name) == "width":
+        n_bins = check_positive_int(self.n_bins, "n_bins", name)
+        if check_binning(self.binning, name) == "width":
             return Binning(n_bins)
         edges = self.edges_ if edges is None else edges
         return Binning(n_bins, edges=tuple(float(e) for e in edges))
 
     def _fit_log_odds(self, s: np.ndarray, t: np.ndarray, w: np.ndarray) -> None:
         name = type(self).__name__
-        n_bins = _check_positive_int(self.n_bins, "n_bins", name)
-        _check_binning_name(self.binning, name)
+        n_bins = check_positive_int(self.n_bins, "n_bins", name)
+        check_binning(self.binning, name)
         _check_clip(self.clip, name)
         p = _prob(np, s)
         edges = equal_mass_edges(p, w, n_bins) if self.binning == "mass" else None
@@ -326,7 +322,7 @@ class HistogramBinning(_BinaryCalibrator):
 def _check_binned_state(cal: Any, *, with_weight: bool) -> None:
     name = type(cal).__name__
     cal._check_kind()
-    n_bins = _check_positive_int(cal.n_bins, "n_bins", name)
+    n_bins = check_positive_int(cal.n_bins, "n_bins", name)
     cal.edges_ = _check_array(cal.edges_, "edges_", name, shape=(n_bins + 1,), low=0.0,
                               high=1.0, increasing=True)
     if cal.edges_[0] != 0.0 or cal.edges_[-1] != 1.0:
@@ -342,7 +338,7 @@ def _check_binned_state(cal: Any, *, with_weight: bool) -> None:
 # --------------------------------------------------------------------------- scaling-binning
 
 
-class ScalingBinning(_BinaryCalibrator):
+class ScalingBinning(BinaryCalibrator):
     """Scaling-binning (Kumar, Liang, Ma 2019): Platt scaling, then binned and averaged.
 
     The calibration rows are shuffled (seed ``random_state``) and split in two:
@@ -404,7 +400,7 @@ class ScalingBinning(_BinaryCalibrator):
 
     def _fit_log_odds(self, s: np.ndarray, t: np.ndarray, w: np.ndarray) -> None:
         name = type(self).__name__
-        n_bins = _check_positive_int(self.n_bins, "n_bins", name)
+        n_bins = check_positive_int(self.n_bins, "n_bins", name)
         frac = self.fit_fraction
         if isinstance(frac, bool) or not isinstance(frac, (int, float)) or not 0 < frac < 1:
             raise ValueError(f"{name}: fit_fraction must be in (0, 1); got {frac!r}")
@@ -436,8 +432,8 @@ class ScalingBinning(_BinaryCalibrator):
 
     def _check_loaded(self) -> None:
         name = type(self).__name__
-        self.coef_ = _check_scalar(self.coef_, "coef_", name)
-        self.intercept_ = _check_scalar(self.intercept_, "intercept_", name)
+        self.coef_ = check_scalar(self.coef_, "coef_", name)
+        self.intercept_ = check_scalar(self.intercept_, "intercept_", name)
         _check_binned_state(self, with_weight=False)
 
 

@@ -55,7 +55,7 @@ def _take(xp: Any, x: Array, index: Array) -> Array:
     return xp.take_along_axis(x, index[:, None], axis=1)[:, 0]
 
 
-def _safe_log(xp: Any, x: Array) -> Array:
+def safe_log(xp: Any, x: Array) -> Array:
     """log(x) with log(0) = -inf, without a divide-by-zero warning."""
     positive = x > 0
     return xp.where(positive, xp.log(xp.where(positive, x, xp.ones_like(x))), -xp.inf)
@@ -117,7 +117,7 @@ def row_quantities(xp: Any, chunk: Chunk, *, need_scores: bool = True,
                 # -log q_iy = logsumexp(z_i) - z_iy: exact from logits, no clipping.
                 nll = lse[:, 0] - xp.astype(_take(xp, x, y), f64)
             else:
-                nll = -_safe_log(xp, q_y)
+                nll = -safe_log(xp, q_y)
             brier = xp.sum(q * q, axis=1, dtype=f64) - 2.0 * q_y + 1.0
     else:
         correct = _take(xp, t, pred)
@@ -131,7 +131,7 @@ def row_quantities(xp: Any, chunk: Chunk, *, need_scores: bool = True,
                 kl = xp.sum(xp.where(t > 0, t * (_log_pos(xp, t) - logq), 0.0), axis=1)
             else:
                 q64 = xp.astype(q, f64)
-                logq = _safe_log(xp, q64)
+                logq = safe_log(xp, q64)
                 impossible = xp.any((t > 0) & (q64 == 0), axis=1)
                 finite_logq = xp.where(q64 > 0, logq, 0.0)
                 cross = -xp.sum(xp.where(t > 0, t * finite_logq, 0.0), axis=1)
@@ -205,7 +205,7 @@ def _numpy_rows(chunk: Chunk, need_scores: bool) -> RowQuantities:
             assert z_y is not None and m is not None and s is not None
             nll = (m.reshape(-1).astype(np.float64) + np.log(s.reshape(-1))) - z_y
         else:
-            nll = -_safe_log(np, q_y)
+            nll = -safe_log(np, q_y)
         brier = np.square(buf).sum(axis=ax, dtype=np.float64) - 2.0 * q_y + 1.0
     return RowQuantities(buf.T if major else buf, None, conf.astype(np.float64), pred,
                          correct, nll, brier, None, None)

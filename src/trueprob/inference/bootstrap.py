@@ -28,9 +28,10 @@ from trueprob._array import as_array, device
 from trueprob._progress import progress
 from trueprob._validation import Inputs, prepare
 from trueprob.core.binning import equal_mass_edges
+from trueprob.core.options import check_binning
 from trueprob.core.rows import row_quantities
 from trueprob.results import METRIC_FIELDS, Report
-from trueprob.stats.build import check_binning, confidences_of
+from trueprob.stats.build import confidences_of
 from trueprob.stats.evaluation import EvaluationStats, check_reduce, check_unit
 
 #: Fields of a Report that get an interval.

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from trueprob._validation import Inputs, prepare
+from trueprob.core.binning import Closed
+from trueprob.core.options import BinningName, Reduce, Unit
 from trueprob.results import Report
 from trueprob.stats.build import build_stats
 
@@ -27,8 +29,8 @@ def inputs_of(labels: Any, logits: Any, probs: Any, targets: Any, counts: Any,
 
 
 def report_of(inputs: Inputs, parts: tuple[str, ...], *, n_bins: int = 15,
-              binning: str = "width", closed: str = "right", unit: str = "nats",
-              reduce: str = "mean") -> Report:
+              binning: BinningName = "width", closed: Closed = "right", unit: Unit = "nats",
+              reduce: Reduce = "mean") -> Report:
     """Run the one-pass engine keeping only ``parts`` and finalise it."""
     stats = build_stats(inputs, n_bins=n_bins, binning=binning, closed=closed, parts=parts)
     return stats.finalize(unit=unit, reduce=reduce)

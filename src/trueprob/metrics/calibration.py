@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from trueprob.core.binning import Closed
+from trueprob.core.options import BinningName, Reduce
 from trueprob.metrics._common import inputs_of, report_of
 from trueprob.results import BinRow
 from trueprob.stats.build import confidences_of
@@ -30,8 +32,8 @@ def top_label_ece(
     confidences: Any = None,
     predictions: Any = None,
     n_bins: int = 15,
-    binning: str = "width",
-    closed: str = "right",
+    binning: BinningName = "width",
+    closed: Closed = "right",
     p: int = 1,
     convention: str | None = None,
 ) -> float:
@@ -79,8 +81,8 @@ def rms_calibration_error(
     confidences: Any = None,
     predictions: Any = None,
     n_bins: int = 15,
-    binning: str = "width",
-    closed: str = "right",
+    binning: BinningName = "width",
+    closed: Closed = "right",
     convention: str | None = None,
 ) -> float:
     """RMS calibration error sqrt(sum_b (W_b/W) (acc_b - conf_b)^2) (top-label ECE with p=2).
@@ -113,8 +115,8 @@ def max_calibration_error(
     confidences: Any = None,
     predictions: Any = None,
     n_bins: int = 15,
-    binning: str = "width",
-    closed: str = "right",
+    binning: BinningName = "width",
+    closed: Closed = "right",
     convention: str | None = None,
 ) -> float:
     """MCE = max over non-empty bins of |acc_b - conf_b| (top-label).
@@ -151,8 +153,8 @@ def debiased_l2_calibration_error(
     confidences: Any = None,
     predictions: Any = None,
     n_bins: int = 15,
-    binning: str = "width",
-    closed: str = "right",
+    binning: BinningName = "width",
+    closed: Closed = "right",
 ) -> float:
     """Debiased L2 calibration error (Kumar, Liang, Ma 2019), top-label.
 
@@ -185,8 +187,8 @@ def classwise_ece(
     counts: Any = None,
     sample_weight: Any = None,
     n_bins: int = 15,
-    closed: str = "right",
-    reduce: str = "mean",
+    closed: Closed = "right",
+    reduce: Reduce = "mean",
     convention: str | None = None,
 ) -> float:
     """Classwise ECE: for each class k, sum_b (W_kb/W) |mean_b t_k - mean_b q_k| over the bins of
@@ -230,8 +232,8 @@ def class_conditional_ece(
     predictions: Any = None,
     n_classes: int | None = None,
     n_bins: int = 15,
-    binning: str = "width",
-    closed: str = "right",
+    binning: BinningName = "width",
+    closed: Closed = "right",
 ) -> float:
     """Class-conditional top-label ECE (Gupta & Ramdas 2022).
 
@@ -345,8 +347,8 @@ def reliability_table(
     confidences: Any = None,
     predictions: Any = None,
     n_bins: int = 15,
-    binning: str = "width",
-    closed: str = "right",
+    binning: BinningName = "width",
+    closed: Closed = "right",
 ) -> ReliabilityTable:
     """Per-bin edges, weight W_b, count n_b, mean confidence, accuracy and gap conf - acc.
 

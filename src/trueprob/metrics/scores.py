@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from trueprob._array import to_numpy
+from trueprob.core.options import Unit, check_unit
 from trueprob.metrics._common import inputs_of, report_of
-from trueprob.stats.evaluation import check_unit
 
 
 def log_loss(
@@ -19,7 +19,7 @@ def log_loss(
     targets: Any = None,
     counts: Any = None,
     sample_weight: Any = None,
-    unit: str = "nats",
+    unit: Unit = "nats",
     clip: float | None = None,
 ) -> float:
     """Log loss (NLL, cross-entropy): (1/W) sum_i w_i ( -sum_k t_ik log q_ik ).
@@ -191,7 +191,7 @@ def cross_entropy_split(
     targets: Any = None,
     counts: Any = None,
     sample_weight: Any = None,
-    unit: str = "nats",
+    unit: Unit = "nats",
 ) -> CrossEntropySplit:
     """Split the soft-label cross-entropy into entropy and KL divergence.
 

@@ -14,13 +14,13 @@ from typing import Any, Literal
 from trueprob._array import Array, is_array, namespace
 from trueprob._validation import (
     CHUNK_ELEMENTS,
-    _check_finite,
-    _check_range,
-    _check_rows,
-    _convert,
-    _first_bad_row,
-    _float_array,
-    _row_repr,
+    check_finite,
+    check_range,
+    check_rows,
+    convert,
+    first_bad_row,
+    float_array,
+    row_repr,
 )
 
 ScoreKind = Literal["logits", "probs"]
@@ -62,9 +62,9 @@ class MultilabelInputs:
         for start in range(0, self.n_rows, rows):
             stop = min(start + rows, self.n_rows)
             s = self.scores[start:stop, ...]
-            _check_finite(xp, s, self.kind, start)
+            check_finite(xp, s, self.kind, start)
             if self.kind == "probs":
-                _check_range(xp, s, 0.0, 1.0, "probs", start)
+                check_range(xp, s, 0.0, 1.0, "probs", start)
             y = None
             if self.labels is not None:
                 y = self.labels[start:stop, ...]
@@ -72,17 +72,17 @@ class MultilabelInputs:
                 if xp.isdtype(y.dtype, "real floating"):
                     bad = bad | ~xp.isfinite(y)
                 if bool(xp.any(bad)):
-                    row = _first_bad_row(xp, bad)
+                    row = first_bad_row(xp, bad)
                     raise ValueError(
                         f"labels must be 0 or 1 (multi-label: one column per label); row "
-                        f"{start + row} is {_row_repr(y, row)}"
+                        f"{start + row} is {row_repr(y, row)}"
                     )
                 y = xp.astype(y, xp.float64)
             w = None
             if self.weights is not None:
                 w = self.weights[start:stop]
-                _check_finite(xp, w, "sample_weight", start)
-                _check_range(xp, w, 0.0, None, "sample_weight", start)
+                check_finite(xp, w, "sample_weight", start)
+                check_range(xp, w, 0.0, None, "sample_weight", start)
             yield MultilabelChunk(self.kind, s, y, w, start)
 
 
@@ -113,9 +113,9 @@ def prepare_multilabel(labels: Any = None, *, logits: Any = None, probs: Any = N
     kind: ScoreKind = "logits" if logits is not None else "probs"
     primary = logits if logits is not None else probs
     xp = namespace(primary) if is_array(primary) else None
-    scores = _convert(primary, kind, xp)
+    scores = convert(primary, kind, xp)
     xp = namespace(scores)
-    scores = _float_array(scores, kind, xp)
+    scores = float_array(scores, kind, xp)
     if scores.ndim != 2:
         raise ValueError(
             f"{kind} must be (N, L): one column per label; got shape {tuple(scores.shape)}. "
@@ -129,7 +129,7 @@ def prepare_multilabel(labels: Any = None, *, logits: Any = None, probs: Any = N
         raise ValueError(f"{kind} has 0 columns; at least one label is needed")
     y = None
     if labels is not None:
-        y = _convert(labels, "labels", xp)
+        y = convert(labels, "labels", xp)
         if tuple(y.shape) != tuple(scores.shape):
             raise ValueError(f"labels must have the shape of {kind}, (N, L) = {(n, n_labels)}; "
                              f"got {tuple(y.shape)}")
@@ -138,10 +138,10 @@ def prepare_multilabel(labels: Any = None, *, logits: Any = None, probs: Any = N
                             f"{y.dtype}")
     w = None
     if sample_weight is not None:
-        w = _convert(sample_weight, "sample_weight", xp)
+        w = convert(sample_weight, "sample_weight", xp)
         if w.ndim != 1:
             raise ValueError(f"sample_weight must be 1-D; got shape {tuple(w.shape)}")
-        _check_rows(w, "sample_weight", n, kind)
+        check_rows(w, "sample_weight", n, kind)
         if not xp.isdtype(w.dtype, ("integral", "real floating", "bool")):
             raise TypeError(f"sample_weight must be numeric; got dtype {w.dtype}")
         w = xp.astype(w, xp.float64)

@@ -14,15 +14,20 @@ from typing import Any
 import numpy as np
 
 from trueprob._array import Array, namespace, to_numpy
-from trueprob.calibrators.base import REGISTRY, Calibrator, CalibratorFormatError
-from trueprob.calibrators.binary import PlattScaling, _BinaryCalibrator
+from trueprob.calibrators.base import (
+    REGISTRY,
+    BaseCalibrator,
+    Calibrator,
+    CalibratorFormatError,
+)
+from trueprob.calibrators.binary import BinaryCalibrator, PlattScaling
 from trueprob.calibrators.temperature import TemperatureScaling
 from trueprob.multilabel._validation import prepare_multilabel
 from trueprob.multilabel.stats import log_sigmoid
 
 
 def _allowed(cls: type) -> bool:
-    return issubclass(cls, (_BinaryCalibrator, TemperatureScaling))
+    return issubclass(cls, (BinaryCalibrator, TemperatureScaling))
 
 
 def _check_base(base: Any) -> Calibrator:
@@ -35,7 +40,23 @@ def _check_base(base: Any) -> Calibrator:
     return base
 
 
-class PerLabelCalibration(Calibrator):
+class MultilabelCalibrator(BaseCalibrator):
+    """Base of the multi-label calibrators: maps of L independent label probabilities.
+
+    ``fit(labels, logits=... | probs=..., sample_weight=...)`` with labels (N, L) in {0, 1};
+    ``predict_logproba`` gives log q'_il (N, L) and ``predict_proba`` its exponential. Saved and
+    loaded like every calibrator (:func:`trueprob.calibrators.load`).
+    """
+
+    _base = True
+
+    def fit(self, labels: Any, /, *, logits: Any = None, probs: Any = None,
+            sample_weight: Any = None) -> MultilabelCalibrator:  # pragma: no cover
+        """Fit on labels (N, L) and logits or probs (N, L); returns self."""
+        raise NotImplementedError
+
+
+class PerLabelCalibration(MultilabelCalibrator):
     """One binary calibrator per label of a multi-label model (or one shared by all labels).
 
     For label l the calibrator f_l is fitted by maximum (weighted Bernoulli) likelihood on the
@@ -84,7 +105,7 @@ class PerLabelCalibration(Calibrator):
         self.base = base
         self.shared = shared
 
-    def fit(  # type: ignore[override]  # the base declares fit(labels, /, **inputs)
+    def fit(
         self, labels: Any, /, *, logits: Any = None, probs: Any = None,
         sample_weight: Any = None, label_names: Any = None,
     ) -> PerLabelCalibration:

@@ -14,12 +14,12 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
-from array_api_compat import array_namespace
 
-from trueprob._array import Array, as_array, device, to_numpy
+from trueprob._array import Array, device, on_device, to_numpy
 from trueprob.core import summaries as sm
 from trueprob.core.binning import Binning
-from trueprob.core.rows import _safe_log
+from trueprob.core.options import check_unit
+from trueprob.core.rows import safe_log
 from trueprob.multilabel._validation import MultilabelChunk, MultilabelInputs, prepare_multilabel
 from trueprob.results import (
     Aggregate,
@@ -29,18 +29,14 @@ from trueprob.results import (
     MultilabelSettings,
     WorstLabel,
 )
-from trueprob.stats._bytes import pack, unpack
-from trueprob.stats.binned import FIELDS, BinnedStats
-from trueprob.stats.evaluation import InfiniteLossWarning, check_unit
+from trueprob.stats.binned import BinnedStats
+from trueprob.stats.state import MergeableState, Slot
+from trueprob.stats.summary import InfiniteLossWarning
 
 STATE_FORMAT = "trueprob.MultilabelStats"
 STATE_VERSION = 1
 #: rows of ``label_sums``: BCE, Brier, outcome y, probability q (each weighted)
 _BCE, _BRIER, _POS, _PROB = range(4)
-
-
-def _dev(dev: Any) -> dict[str, Any]:
-    return {} if dev is None else {"device": dev}
 
 
 def log_sigmoid(xp: Any, x: Array) -> Array:
@@ -60,10 +56,10 @@ def label_rows(xp: Any, chunk: MultilabelChunk) -> tuple[Array, Array]:
         pos, neg = log_sigmoid(xp, z), log_sigmoid(xp, -z)
         return xp.exp(pos), -(y * pos + (1.0 - y) * neg)
     q = xp.astype(chunk.scores, xp.float64)
-    return q, -xp.where(y > 0, _safe_log(xp, q), _safe_log(xp, 1.0 - q))
+    return q, -xp.where(y > 0, safe_log(xp, q), safe_log(xp, 1.0 - q))
 
 
-class MultilabelStats:
+class MultilabelStats(MergeableState):
     """Sufficient statistics of :func:`~trueprob.multilabel.evaluate_multilabel`.
 
     Parameters
@@ -123,15 +119,6 @@ class MultilabelStats:
             self.update_chunk(inputs.xp, chunk)
         return self
 
-    def _ensure(self, xp: Any, dev: Any) -> None:
-        if self._xp is None:
-            self._xp, self._device = xp, dev
-            kw = _dev(dev)
-            self.total = xp.zeros(1, dtype=xp.float64, **kw)
-            self.rows = xp.zeros(1, dtype=xp.int64, **kw)
-            self.label_sums = xp.zeros((4, self.n_labels), dtype=xp.float64, **kw)
-            self.n_inf = xp.zeros(self.n_labels, dtype=xp.int64, **kw)
-
     def update_chunk(self, xp: Any, chunk: MultilabelChunk) -> None:
         """Add one validated chunk (one pass over its (n, L) values)."""
         dev = device(chunk.scores)
@@ -154,78 +141,45 @@ class MultilabelStats:
         self.total += float(n) if w is None else xp.sum(w)
         b = self.binning.n_bins
         idx = self.binning.index(xp, q)
-        offsets = xp.arange(0, k * b, b, dtype=xp.int64, **_dev(dev))
+        offsets = xp.arange(0, k * b, b, dtype=xp.int64, **on_device(dev))
         flat = xp.reshape(idx + offsets[None, :], (-1,))
         w1 = None if w is None else xp.reshape(xp.broadcast_to(w[:, None], (n, k)), (-1,))
         self.bins.add(xp, dev, flat, xp.reshape(q, (-1,)), xp.reshape(y, (-1,)), w1)
 
-    # ------------------------------------------------------------------ merge
-    def merge(self, other: MultilabelStats) -> MultilabelStats:
-        """A new state holding the sums of both (neither operand is changed)."""
-        if not isinstance(other, MultilabelStats):
-            raise TypeError(f"can only merge MultilabelStats; got {type(other).__name__}")
-        if (self.n_labels, self.binning) != (other.n_labels, other.binning):
-            raise ValueError(f"cannot merge states with different settings: "
-                             f"{(self.n_labels, self.binning)} vs "
-                             f"{(other.n_labels, other.binning)}")
-        out = MultilabelStats(self.n_labels, n_bins=self.binning.n_bins,
-                              closed=self.binning.closed, edges=self.binning.edges)
-        out.bins = self.bins.merge(other.bins)
+    # ------------------------------------------------------------------ state (merge, bytes)
+    FORMAT = STATE_FORMAT
+    VERSION = STATE_VERSION
+    WHAT = "trueprob multi-label state"
+
+    def _slots(self) -> dict[str, Slot]:
+        k = self.n_labels
+        return {"total": ((1,), "float64"), "rows": ((1,), "int64"),
+                "label_sums": ((4, k), "float64"), "n_inf": ((k,), "int64")}
+
+    def _parts(self) -> dict[str, Any]:
+        return {"bins": self.bins}
+
+    def _settings(self) -> tuple[Any, ...]:
+        return (self.n_labels, self.binning)
+
+    def _empty_like(self) -> MultilabelStats:
+        return MultilabelStats(self.n_labels, n_bins=self.binning.n_bins,
+                               closed=self.binning.closed, edges=self.binning.edges)
+
+    def _merge_extra(self, other: MultilabelStats, out: MultilabelStats) -> None:
         out.input_kinds = self.input_kinds | other.input_kinds
-        present = [s for s in (self, other) if s._xp is not None]
-        if present:
-            out._ensure(present[0]._xp, present[0]._device)
-            for s in present:
-                for name in ("total", "rows", "label_sums", "n_inf"):
-                    arr = getattr(s, name)
-                    if s._xp is not out._xp:
-                        arr = as_array(to_numpy(arr), out._xp, out._device)
-                    setattr(out, name, getattr(out, name) + arr)
-        return out
 
-    __add__ = merge
-
-    # ------------------------------------------------------------------ bytes
-    def to_bytes(self) -> bytes:
-        """The state as an ``.npz`` of plain arrays with a JSON header (no pickle)."""
-        header = {"format": STATE_FORMAT, "version": STATE_VERSION, "n_labels": self.n_labels,
-                  "n_bins": self.binning.n_bins, "closed": self.binning.closed,
-                  "edges": None if self.binning.edges is None else list(self.binning.edges),
-                  "input_kinds": sorted(self.input_kinds), "empty": self._xp is None}
-        arrays = {}
-        if self._xp is not None:
-            for name in ("total", "rows", "label_sums", "n_inf"):
-                arrays[name] = to_numpy(getattr(self, name))
-            for name in FIELDS:
-                arrays[f"bins.{name}"] = to_numpy(getattr(self.bins, name))
-        return pack(header, arrays)
+    def _header(self) -> dict[str, Any]:
+        return {"n_labels": self.n_labels, "n_bins": self.binning.n_bins,
+                "closed": self.binning.closed,
+                "edges": None if self.binning.edges is None else list(self.binning.edges),
+                "input_kinds": sorted(self.input_kinds)}
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> MultilabelStats:
-        """Rebuild a state written by :meth:`to_bytes` (numpy arrays on the host)."""
-        header, arrays = unpack(data, fmt=STATE_FORMAT, version=STATE_VERSION,
-                                what="trueprob multi-label state")
+    def _from_header(cls, header: dict[str, Any]) -> MultilabelStats:
         out = cls(header["n_labels"], n_bins=header["n_bins"], closed=header["closed"],
                   edges=header["edges"])
         out.input_kinds = set(header["input_kinds"])
-        if header["empty"]:
-            return out
-        xp = array_namespace(np.zeros(1))
-        out._ensure(xp, None)
-        out.bins._ensure(xp, None)
-        targets = {name: getattr(out, name) for name in ("total", "rows", "label_sums", "n_inf")}
-        targets.update({f"bins.{f}": getattr(out.bins, f) for f in FIELDS})
-        if set(arrays) != set(targets):
-            raise ValueError(f"state arrays {sorted(arrays)} do not match the header")
-        for key, ref in targets.items():
-            if arrays[key].shape != ref.shape:
-                raise ValueError(f"state array {key} has shape {arrays[key].shape}, expected "
-                                 f"{ref.shape}")
-            value = arrays[key].astype(ref.dtype)
-            if key.startswith("bins."):
-                setattr(out.bins, key[5:], value)
-            else:
-                setattr(out, key, value)
         return out
 
     # ------------------------------------------------------------------ finalize

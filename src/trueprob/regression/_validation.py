@@ -16,12 +16,12 @@ import numpy as np
 from trueprob._array import Array, is_array, namespace, to_numpy
 from trueprob._validation import (
     CHUNK_ELEMENTS,
-    _check_finite,
-    _check_range,
-    _check_rows,
-    _convert,
-    _first_bad_row,
-    _row_repr,
+    check_finite,
+    check_range,
+    check_rows,
+    convert,
+    first_bad_row,
+    row_repr,
 )
 from trueprob.regression.families import PARAMETRIC, QuantileSet, StudentT
 
@@ -82,26 +82,26 @@ class RegressionInputs:
             if value is None or isinstance(value, float):
                 return value
             value = value[start:stop, ...]
-            _check_finite(xp, value, name, start)
+            check_finite(xp, value, name, start)
             return xp.astype(value, f64)
 
         y = self.observed[start:stop]
-        _check_finite(xp, y, "observed", start)
+        check_finite(xp, y, "observed", start)
         y = xp.astype(y, f64)
         w = None
         if self.weights is not None:
             w = self.weights[start:stop]
-            _check_finite(xp, w, "sample_weight", start)
-            _check_range(xp, w, 0.0, None, "sample_weight", start)
+            check_finite(xp, w, "sample_weight", start)
+            check_range(xp, w, 0.0, None, "sample_weight", start)
         if self.family == "quantiles":
             q = part("quantiles")
             if q.shape[1] > 1:
                 bad = q[:, 1:] < q[:, :-1]
                 if bool(xp.any(bad)):
-                    row = _first_bad_row(xp, bad)
+                    row = first_bad_row(xp, bad)
                     raise ValueError(
                         f"quantiles must be non-decreasing along each row (levels are "
-                        f"increasing); row {start + row} is {_row_repr(q, row)}"
+                        f"increasing); row {start + row} is {row_repr(q, row)}"
                     )
             return RegressionChunk(y, None, None, None, q, w, start)
         loc = part("loc")
@@ -117,16 +117,16 @@ class RegressionInputs:
 def _check_positive(xp: Any, x: Array, name: str, offset: int) -> None:
     bad = ~(x > 0)
     if bool(xp.any(bad)):
-        row = _first_bad_row(xp, bad)
-        raise ValueError(f"{name} must be > 0; row {offset + row} is {_row_repr(x, row)}")
+        row = first_bad_row(xp, bad)
+        raise ValueError(f"{name} must be > 0; row {offset + row} is {row_repr(x, row)}")
 
 
 def _check_above_one(xp: Any, x: Array, offset: int) -> None:
     bad = ~(x > 1)
     if bool(xp.any(bad)):
-        row = _first_bad_row(xp, bad)
+        row = first_bad_row(xp, bad)
         raise ValueError(f"df must be > 1 (the CRPS of a Student-t needs a finite mean); row "
-                         f"{offset + row} is {_row_repr(x, row)}")
+                         f"{offset + row} is {row_repr(x, row)}")
 
 
 def _scalar(value: Any, name: str, *, low: float, strict: bool = True) -> float:
@@ -146,12 +146,12 @@ def _numeric(x: Array, name: str, xp: Any) -> None:
 
 
 def _column(value: Any, name: str, xp: Any, n: int | None, ref: str) -> Array:
-    arr = _convert(value, name, xp)
+    arr = convert(value, name, xp)
     if arr.ndim != 1:
         raise ValueError(f"{name} must be 1-D (one value per row); got shape {tuple(arr.shape)}")
     _numeric(arr, name, xp)
     if n is not None:
-        _check_rows(arr, name, n, ref)
+        check_rows(arr, name, n, ref)
     return arr
 
 
@@ -190,7 +190,7 @@ def prepare_regression(observed: Any, predictive: Any, *, sample_weight: Any = N
         )
     arrays = [a for a in (observed, *_arrays_of(predictive), sample_weight) if is_array(a)]
     xp = namespace(*arrays) if arrays else None
-    y = _convert(observed, "observed", xp)
+    y = convert(observed, "observed", xp)
     xp = namespace(y) if xp is None else xp
     if y.ndim != 1:
         raise ValueError(f"observed must be 1-D (one value per row); got shape "
@@ -202,12 +202,12 @@ def prepare_regression(observed: Any, predictive: Any, *, sample_weight: Any = N
     params: dict[str, Any] = {}
     levels = None
     if isinstance(predictive, QuantileSet):
-        q = _convert(predictive.quantiles, "quantiles", xp)
+        q = convert(predictive.quantiles, "quantiles", xp)
         if q.ndim != 2 or int(q.shape[1]) < 1:
             raise ValueError(f"quantiles must be (N, M) with M >= 1 levels; got shape "
                              f"{tuple(q.shape)}")
         _numeric(q, "quantiles", xp)
-        _check_rows(q, "quantiles", n, "observed")
+        check_rows(q, "quantiles", n, "observed")
         levels = check_levels(predictive.levels, "levels")
         if levels.shape[0] != int(q.shape[1]):
             raise ValueError(f"levels has {levels.shape[0]} values but quantiles has "

@@ -10,12 +10,12 @@ recalibration, saved and loaded through the calibrator base class's plain-data f
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from trueprob._array import as_array, device, is_array, namespace, to_numpy
-from trueprob.calibrators.base import Calibrator, CalibratorFormatError
+from trueprob.calibrators.base import BaseCalibrator, CalibratorFormatError
 from trueprob.regression import core
 from trueprob.regression._validation import check_levels, prepare_regression
 from trueprob.regression.families import PARAMETRIC, QuantileSet
@@ -107,7 +107,34 @@ def _t_scale(z: np.ndarray, w: np.ndarray, df: Any, max_iter: int, tol: float
     return r, max_iter, False
 
 
-class VarianceScaling(Calibrator):
+class RegressionCalibrator(BaseCalibrator):
+    """Base of the regression calibrators: maps of predictive distributions.
+
+    ``fit(observed, predictive, sample_weight=...)`` with observed values y (N,) and their
+    predictive distributions (:mod:`trueprob.regression.families`). They do not predict class
+    probabilities: ``predict_logproba`` / ``predict_proba`` raise a TypeError that says what to
+    call instead. Saved and loaded like every calibrator (:func:`trueprob.calibrators.load`).
+    """
+
+    _base = True
+
+    #: what to call instead of predict_logproba (the TypeError's advice)
+    _predict_instead: ClassVar[str] = "predict"
+
+    def fit(self, observed: Any, predictive: Any, /, *,
+            sample_weight: Any = None) -> RegressionCalibrator:  # pragma: no cover
+        """Fit on a calibration set (observed values and predictive distributions)."""
+        raise NotImplementedError
+
+    def predict_logproba(self, **inputs: Any) -> Any:
+        raise TypeError(f"{type(self).__name__} maps predictive distributions, not class "
+                        f"scores; use {self._predict_instead}")
+
+    def predict_proba(self, **inputs: Any) -> Any:
+        return self.predict_logproba(**inputs)
+
+
+class VarianceScaling(RegressionCalibrator):
     """Variance scaling: sigma_i -> s sigma_i with one factor s > 0 fitted by maximum likelihood.
 
     The regression twin of temperature scaling: the locations (the point predictions) stay,
@@ -159,7 +186,9 @@ class VarianceScaling(Calibrator):
         self.max_iter = max_iter
         self.tol = tol
 
-    def fit(  # type: ignore[override]  # the base declares fit(labels, /, **inputs)
+    _predict_instead = "predict(predictive)"
+
+    def fit(
         self, observed: Any, predictive: Any, /, *, sample_weight: Any = None
     ) -> VarianceScaling:
         """Fit s on a calibration set (observed values and parametric predictions)."""
@@ -212,10 +241,6 @@ class VarianceScaling(Calibrator):
             scale = np.asarray(scale, dtype=np.float64)
         return predictive.with_scale(scale * self.scale_factor_)
 
-    def predict_logproba(self, **inputs: Any) -> Any:
-        raise TypeError("VarianceScaling maps predictive distributions, not class scores; "
-                        "use predict(predictive)")
-
     def _check_loaded(self) -> None:
         s = self.scale_factor_
         if isinstance(s, bool) or not isinstance(s, (int, float)) or not (
@@ -235,7 +260,7 @@ class VarianceScaling(Calibrator):
             raise CalibratorFormatError(f"n_iter_ must be an integer >= 0; got {n!r}")
 
 
-class IsotonicQuantileRecalibration(Calibrator):
+class IsotonicQuantileRecalibration(RegressionCalibrator):
     """Isotonic quantile recalibration (Kuleshov, Fenner, Ermon 2018, Algorithm 1).
 
     On a calibration set with PIT values u_i = F_i(y_i) the method fits a non-decreasing map
@@ -274,7 +299,9 @@ class IsotonicQuantileRecalibration(Calibrator):
     def __init__(self) -> None:
         pass
 
-    def fit(  # type: ignore[override]  # the base declares fit(labels, /, **inputs)
+    _predict_instead = "predict_cdf or predict_quantiles"
+
+    def fit(
         self, observed: Any, predictive: Any, /, *, sample_weight: Any = None
     ) -> IsotonicQuantileRecalibration:
         """Fit R on a calibration set (observed values and parametric predictions)."""
@@ -342,10 +369,6 @@ class IsotonicQuantileRecalibration(Calibrator):
         z = core.standard_ppf(predictive.family, u[None, :], df)
         scale = scale[:, None] if scale.ndim == 1 else scale
         return QuantileSet(quantiles=loc[:, None] + scale * z, levels=p)
-
-    def predict_logproba(self, **inputs: Any) -> Any:
-        raise TypeError("IsotonicQuantileRecalibration maps predictive distributions, not "
-                        "class scores; use predict_cdf or predict_quantiles")
 
     def _check_loaded(self) -> None:
         for name in ("pit_", "cdf_"):

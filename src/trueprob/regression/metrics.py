@@ -11,11 +11,11 @@ import math
 from typing import Any
 
 from trueprob._array import Array, as_array, device
+from trueprob.core.options import check_unit
 from trueprob.regression import core
 from trueprob.regression._validation import RegressionChunk, RegressionInputs, prepare_regression
 from trueprob.regression.stats import RegressionStats
 from trueprob.results import RegressionReport
-from trueprob.stats.evaluation import check_unit
 
 
 def evaluate_regression(

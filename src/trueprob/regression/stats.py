@@ -14,8 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from trueprob._array import Array, as_array, bincount, device, to_numpy
+from trueprob._array import Array, as_array, bincount, device, on_device, to_numpy
 from trueprob.core.binning import Binning
+from trueprob.core.options import check_unit
 from trueprob.regression import core
 from trueprob.regression._validation import (
     RegressionChunk,
@@ -32,8 +33,7 @@ from trueprob.results import (
     RegressionReport,
     RegressionSettings,
 )
-from trueprob.stats._bytes import pack, unpack
-from trueprob.stats.evaluation import check_unit
+from trueprob.stats.state import MergeableState, Slot
 
 #: cells of the PIT grid of a parametric state (1000: every level j/1000 is an exact edge)
 PIT_CELLS = 1000
@@ -46,11 +46,6 @@ STATE_FORMAT = "trueprob.RegressionStats"
 STATE_VERSION = 1
 _W, _NLL, _CRPS, _Z2, _ABSZ = range(5)
 N_SUMS = 5
-_ARRAYS = ("sums", "counts", "pit_weight", "pit_count", "below", "covered", "width")
-
-
-def _dev(dev: Any) -> dict[str, Any]:
-    return {} if dev is None else {"device": dev}
 
 
 def _weight_below(xp: Any, u: Array, levels: np.ndarray, w: Array | None, dev: Any, *,
@@ -68,7 +63,7 @@ def _weight_below(xp: Any, u: Array, levels: np.ndarray, w: Array | None, dev: A
     return xp.cumulative_sum(xp.astype(per, xp.float64))[:m]
 
 
-class RegressionStats:
+class RegressionStats(MergeableState):
     """Sufficient statistics of :func:`~trueprob.regression.evaluate_regression`.
 
     Parameters
@@ -170,20 +165,6 @@ class RegressionStats:
             self.update_chunk(inputs.xp, chunk, inputs.family)
         return self
 
-    def _ensure(self, xp: Any, dev: Any) -> None:
-        if self._xp is not None:
-            return
-        self._xp, self._device = xp, dev
-        kw = _dev(dev)
-        f64 = xp.float64
-        self.sums = xp.zeros(N_SUMS, dtype=f64, **kw)
-        self.counts = xp.zeros(1, dtype=xp.int64, **kw)
-        self.pit_weight = xp.zeros(self.pit_cells, dtype=f64, **kw)
-        self.pit_count = xp.zeros(self.pit_cells, dtype=xp.int64, **kw)
-        self.below = xp.zeros(int(self.calibration_levels.shape[0]), dtype=f64, **kw)
-        self.covered = xp.zeros(int(self.coverage_levels.shape[0]), dtype=f64, **kw)
-        self.width = xp.zeros(int(self.coverage_levels.shape[0]), dtype=f64, **kw)
-
     def update_chunk(self, xp: Any, chunk: RegressionChunk, family: str) -> None:
         """Add one validated chunk (all per-row work is elementwise on (n,) arrays)."""
         y = chunk.observed
@@ -237,7 +218,7 @@ class RegressionStats:
                 width = self._widths(xp, family, scale, df, lo_p, hi_p, total, w, dev)
             else:
                 covered = width = self.covered[:0]
-        self.sums += xp.stack([xp.asarray(a, dtype=f64, **_dev(dev)) for a in add])
+        self.sums += xp.stack([xp.asarray(a, dtype=f64, **on_device(dev)) for a in add])
         self.counts += n
         if w is None:
             counts = bincount(xp, cell, None, self.pit_cells)
@@ -260,14 +241,25 @@ class RegressionStats:
             span = core.standard_ppf(family, hi, df) - core.standard_ppf(family, lo, df)
             sw = total * scale if isinstance(scale, float) else \
                 (xp.sum(scale) if w is None else xp.sum(scale * w))
-            return xp.asarray(span, dtype=f64, **_dev(dev)) * sw
+            return xp.asarray(span, dtype=f64, **on_device(dev)) * sw
         v = to_numpy(df)[:, None]
         span = core.standard_ppf(family, hi[None, :], v) - core.standard_ppf(family, lo[None, :],
                                                                             v)
         rows = as_array(span, xp, dev) * (scale if isinstance(scale, float) else scale[:, None])
         return xp.sum(rows, axis=0) if w is None else xp.sum(rows * w[:, None], axis=0)
 
-    # ------------------------------------------------------------------ merge
+    # ------------------------------------------------------------------ state (merge, bytes)
+    FORMAT = STATE_FORMAT
+    VERSION = STATE_VERSION
+    WHAT = "trueprob regression state"
+
+    def _slots(self) -> dict[str, Slot]:
+        cells = (self.pit_cells,)
+        m, c = (int(self.calibration_levels.shape[0]),), (int(self.coverage_levels.shape[0]),)
+        return {"sums": ((N_SUMS,), "float64"), "counts": ((1,), "int64"),
+                "pit_weight": (cells, "float64"), "pit_count": (cells, "int64"),
+                "below": (m, "float64"), "covered": (c, "float64"), "width": (c, "float64")}
+
     def _settings(self) -> tuple[Any, ...]:
         return (self.mode, None if self.quantile_levels is None else
                 tuple(self.quantile_levels.tolist()), tuple(self.calibration_levels.tolist()),
@@ -279,68 +271,27 @@ class RegressionStats:
             calibration_levels=None if self.mode == "quantiles" else self.calibration_levels,
             pit_cells=self.pit_cells if self.mode == "parametric" else PIT_CELLS)
 
-    def merge(self, other: RegressionStats) -> RegressionStats:
-        """A new state holding the sums of both (neither operand is changed)."""
-        if not isinstance(other, RegressionStats):
-            raise TypeError(f"can only merge RegressionStats; got {type(other).__name__}")
-        if self._settings() != other._settings():
-            raise ValueError(f"cannot merge states with different settings: "
-                             f"{self._settings()} vs {other._settings()}")
-        out = self._empty_like()
+    def _merge_extra(self, other: RegressionStats, out: RegressionStats) -> None:
         out.families = self.families | other.families
-        present = [s for s in (self, other) if s._xp is not None]
-        if present:
-            out._ensure(present[0]._xp, present[0]._device)
-            for s in present:
-                for name in _ARRAYS:
-                    arr = getattr(s, name)
-                    if s._xp is not out._xp:
-                        arr = as_array(to_numpy(arr), out._xp, out._device)
-                    setattr(out, name, getattr(out, name) + arr)
-        return out
 
-    __add__ = merge
-
-    # ------------------------------------------------------------------ bytes
-    def to_bytes(self) -> bytes:
-        """The state as bytes: an ``.npz`` archive of plain arrays and a JSON header (no
-        pickle either way); :meth:`from_bytes` rebuilds an equal state."""
-        header = {
-            "format": STATE_FORMAT, "version": STATE_VERSION, "mode": self.mode,
+    def _header(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode,
             "quantile_levels": None if self.quantile_levels is None else
             self.quantile_levels.tolist(),
             "calibration_levels": self.calibration_levels.tolist(),
             "coverage_levels": self.coverage_levels.tolist(), "pit_cells": self.pit_cells,
-            "families": sorted(self.families), "empty": self._xp is None,
+            "families": sorted(self.families),
         }
-        arrays: dict[str, np.ndarray] = {}
-        if self._xp is not None:
-            for name in _ARRAYS:
-                arrays[name] = to_numpy(getattr(self, name))
-        return pack(header, arrays)
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> RegressionStats:
-        """Rebuild a state written by :meth:`to_bytes` (numpy arrays on the host)."""
-        header, arrays = unpack(data, fmt=STATE_FORMAT, version=STATE_VERSION,
-                                what="trueprob regression state")
+    def _from_header(cls, header: dict[str, Any]) -> RegressionStats:
         quantile = header["mode"] == "quantiles"
         out = cls(quantile_levels=header["quantile_levels"],
                   coverage_levels=header["coverage_levels"],
                   calibration_levels=None if quantile else header["calibration_levels"],
                   pit_cells=PIT_CELLS if quantile else header["pit_cells"])
         out.families = set(header["families"])
-        if header["empty"]:
-            return out
-        out._ensure(np, None)
-        expected = {name: getattr(out, name).shape for name in _ARRAYS}
-        if set(arrays) != set(expected):
-            raise ValueError(f"state arrays {sorted(arrays)} do not match the header")
-        for name, shape in expected.items():
-            if arrays[name].shape != shape:
-                raise ValueError(f"state array {name} has shape {arrays[name].shape}, "
-                                 f"expected {shape}")
-            setattr(out, name, arrays[name].astype(getattr(out, name).dtype))
         return out
 
     # ------------------------------------------------------------------ finalize

@@ -3,5 +3,7 @@
 from trueprob.stats.binned import BinnedStats
 from trueprob.stats.evaluation import EvaluationStats
 from trueprob.stats.smooth import SmoothECEStats
+from trueprob.stats.state import MergeableState, StateFormatError
 
-__all__ = ["BinnedStats", "EvaluationStats", "SmoothECEStats"]
+__all__ = ["BinnedStats", "EvaluationStats", "MergeableState", "SmoothECEStats",
+           "StateFormatError"]

@@ -6,13 +6,14 @@ from typing import Any
 
 import numpy as np
 
-from trueprob._array import Array, as_array, bincount, is_numpy, to_numpy
+from trueprob._array import Array, bincount, is_numpy, to_numpy
 from trueprob.core.binning import Binning
+from trueprob.stats.state import MergeableState, Slot
 
 FIELDS = ("count", "weight", "sum_score", "sum_outcome")
 
 
-class BinnedStats:
+class BinnedStats(MergeableState):
     """Sums per (block, group, bin): count (int64, rows with positive weight), weight, score and
     outcome sums (float64).
 
@@ -39,15 +40,36 @@ class BinnedStats:
         """Cells per block: groups x bins."""
         return self.groups * self.binning.n_bins
 
-    def _ensure(self, xp: Any, dev: Any) -> None:
-        if self._xp is None:
-            self._xp, self._device = xp, dev
-            n = self.size * self.blocks
-            kw = {"device": dev} if dev is not None else {}
-            self.count = xp.zeros(n, dtype=xp.int64, **kw)
-            self.weight = xp.zeros(n, dtype=xp.float64, **kw)
-            self.sum_score = xp.zeros(n, dtype=xp.float64, **kw)
-            self.sum_outcome = xp.zeros(n, dtype=xp.float64, **kw)
+    def _slots(self) -> dict[str, Slot]:
+        n = (self.size * self.blocks,)
+        return {"count": (n, "int64"), "weight": (n, "float64"), "sum_score": (n, "float64"),
+                "sum_outcome": (n, "float64")}
+
+    def _settings(self) -> tuple[Any, ...]:
+        return (self.binning, self.groups, self.blocks)
+
+    def _empty_like(self) -> BinnedStats:
+        return BinnedStats(self.binning, self.groups, self.blocks)
+
+    FORMAT = "trueprob.BinnedStats"
+    WHAT = "trueprob binned state"
+
+    def _header(self) -> dict[str, Any]:
+        b = self.binning
+        return {"n_bins": b.n_bins, "closed": b.closed,
+                "edges": None if b.edges is None else list(b.edges), "groups": self.groups,
+                "blocks": self.blocks}
+
+    @classmethod
+    def _from_header(cls, header: dict[str, Any]) -> BinnedStats:
+        edges = header["edges"]
+        binning = Binning(header["n_bins"], header["closed"],
+                          None if edges is None else tuple(float(e) for e in edges))
+        groups, blocks = header["groups"], header["blocks"]
+        for name, value in (("groups", groups), ("blocks", blocks)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer; got {value!r}")
+        return cls(binning, groups, blocks)
 
     def add(self, xp: Any, dev: Any, flat_index: Array, scores: Array, outcomes: Array | None,
             weights: Array | None) -> tuple[Array, Array, Array, Array | None] | None:
@@ -117,28 +139,6 @@ class BinnedStats:
     def add_outcomes(self, xp: Any, dev: Any, flat_index: Array, outcomes: Array) -> None:
         self._ensure(xp, dev)
         self.sum_outcome += bincount(xp, flat_index, outcomes, self.size * self.blocks)
-
-    def merge(self, other: BinnedStats) -> BinnedStats:
-        """A new state holding the sums of both (neither operand is changed)."""
-        mine = (self.binning, self.groups, self.blocks)
-        theirs = (other.binning, other.groups, other.blocks)
-        if mine != theirs:
-            raise ValueError(f"cannot merge states with different binning/groups/blocks: "
-                             f"{mine} vs {theirs}")
-        out = BinnedStats(self.binning, self.groups, self.blocks)
-        if self._xp is None and other._xp is None:
-            return out
-        base = self if self._xp is not None else other
-        out._ensure(base._xp, base._device)
-        for part in (self, other):
-            if part._xp is None:
-                continue
-            for name in FIELDS:
-                arr = getattr(part, name)
-                if part._xp is not out._xp:
-                    arr = as_array(to_numpy(arr), out._xp, out._device)
-                setattr(out, name, getattr(out, name) + arr)
-        return out
 
     def block_arrays(self) -> dict[str, np.ndarray]:
         """The state as numpy arrays of shape (blocks, groups, bins); zeros before any update."""

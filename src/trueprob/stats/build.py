@@ -11,17 +11,9 @@ import numpy as np
 from trueprob._array import to_numpy
 from trueprob._validation import Inputs
 from trueprob.core.binning import equal_mass_edges
+from trueprob.core.options import check_binning
 from trueprob.core.rows import row_quantities
 from trueprob.stats.evaluation import PARTS, EvaluationStats
-
-#: The reliability-bin layouts: equal width on [0, 1], or equal mass (weighted quantiles).
-BINNINGS = ("width", "mass")
-
-
-def check_binning(binning: str) -> None:
-    """``binning`` is one of :data:`BINNINGS`, else a ValueError naming it."""
-    if binning not in BINNINGS:
-        raise ValueError(f"binning must be 'width' or 'mass'; got {binning!r}")
 
 
 def confidences_of(inputs: Inputs) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:

@@ -9,26 +9,30 @@ floating-point rounding.
 from __future__ import annotations
 
 import dataclasses
-import functools
-import math
-import os
-import warnings
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
-from array_api_compat import array_namespace
 
-from trueprob._array import Array, as_array, bincount, device, is_array, is_numpy, to_numpy
+from trueprob._array import Array, bincount, device, is_array, is_numpy, on_device, to_numpy
 from trueprob._validation import CHUNK_ELEMENTS, Chunk, Inputs, prepare
 from trueprob.core import summaries as sm
 from trueprob.core.binning import Binning
+from trueprob.core.options import UNITS, check_reduce, check_unit
 from trueprob.core.rows import RowQuantities, row_quantities
-from trueprob.results import METRIC_FIELDS, BinRow, Report, Settings
-from trueprob.stats._bytes import pack, unpack
+from trueprob.core.threads import default_threads
+from trueprob.results import Report
+from trueprob.stats import summary
 from trueprob.stats.binned import BinnedStats
+from trueprob.stats.classwise import add_classwise
 from trueprob.stats.smooth import SmoothECEStats
+from trueprob.stats.state import MergeableState, Slot, StateFormatError
+from trueprob.stats.summary import PART_METRICS, InfiniteLossWarning
+
+__all__ = ["BINNED", "KS_GRID", "KS_GRID_BLOCKED", "PARTS", "PART_METRICS", "ROW_BATCH",
+           "STATE_FORMAT", "STATE_VERSION", "UNITS", "EvaluationStats", "InfiniteLossWarning",
+           "check_reduce", "check_unit", "default_threads"]
 
 PARTS = ("scores", "top_label", "class_conditional", "classwise", "ks", "smooth")
 BINNED = ("top_label", "class_conditional", "classwise", "ks")
@@ -38,35 +42,13 @@ KS_GRID = 1 << 16
 KS_GRID_BLOCKED = 1 << 10
 STATE_FORMAT = "trueprob.EvaluationStats"
 STATE_VERSION = 1
-#: numpy classwise sums bin only the entries above the first bin from this many classes on,
-#: or when at most this fraction of entries is above it (measured on 1M x 10: sparse 215 ms
-#: vs dense 306 ms with 25% above; 332 vs 223 ms with 51% above; 2x faster for K = 1000).
-SPARSE_CLASSWISE_MIN_K = 16
-SPARSE_CLASSWISE_MAX_FRACTION = 0.3
 #: numpy chunks of fewer rows than this (K > 16, with CHUNK_ELEMENTS = 2**19) are binned
 #: together, this many rows at a time (100k x 1000: ~190 calls of each row part -> 4).
 ROW_BATCH = 1 << 15
-UNITS = {"nats": 1.0, "bits": 1.0 / math.log(2.0)}
-_W, _NLL, _BRIER, _CORRECT, _ENTROPY, _KL, _W_VECTOR = (
-    sm.W, sm.NLL, sm.BRIER, sm.CORRECT, sm.ENTROPY, sm.KL, sm.W_VECTOR)
+_NLL, _BRIER, _ENTROPY, _KL, _W_VECTOR = sm.NLL, sm.BRIER, sm.ENTROPY, sm.KL, sm.W_VECTOR
 
 
-class InfiniteLossWarning(UserWarning):
-    """A probability of exactly 0 on an observed class made the log loss infinite."""
-
-
-def check_unit(unit: str) -> float:
-    if unit not in UNITS:
-        raise ValueError(f"unit must be 'nats' or 'bits'; got {unit!r}")
-    return UNITS[unit]
-
-
-def check_reduce(reduce: str) -> None:
-    if reduce not in ("mean", "sum"):
-        raise ValueError(f"reduce must be 'mean' or 'sum'; got {reduce!r}")
-
-
-class EvaluationStats:
+class EvaluationStats(MergeableState):
     """Sufficient statistics for every metric of a :class:`~trueprob.Report`.
 
     Parameters
@@ -231,11 +213,113 @@ class EvaluationStats:
         self._adopt(merged)
         return self
 
+    # ------------------------------------------------------------------ state (merge, bytes)
+    FORMAT = STATE_FORMAT
+    VERSION = STATE_VERSION
+    WHAT = "trueprob state"
+
+    def _slots(self) -> dict[str, Slot]:
+        g = self.n_blocks
+        return {"sums": ((g * sm.N_SUMS,), "float64"), "counts": ((g * 3,), "int64")}
+
+    def _parts(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in BINNED}
+
+    def _settings(self) -> tuple[Any, ...]:
+        return (self.n_classes, self.binning, self.parts, self.n_blocks)
+
     def _empty_like(self) -> EvaluationStats:
         return EvaluationStats(self.n_classes, n_bins=self.binning.n_bins,
                                closed=self.binning.closed, edges=self.binning.edges,
                                parts=self.parts, binning_name=self.binning_name,
                                n_blocks=self.n_blocks)
+
+    def _merge_extra(self, other: EvaluationStats, out: EvaluationStats) -> None:
+        out.smooth = self.smooth.merge(other.smooth)
+        out.input_kinds = self.input_kinds | other.input_kinds
+        out.target_kinds = self.target_kinds | other.target_kinds
+
+    def _header(self) -> dict[str, Any]:
+        return {
+            "n_classes": self.n_classes, "n_bins": self.binning.n_bins,
+            "closed": self.binning.closed,
+            "edges": None if self.binning.edges is None else list(self.binning.edges),
+            "parts": list(self.parts), "binning_name": self.binning_name,
+            "n_blocks": self.n_blocks, "input_kinds": sorted(self.input_kinds),
+            "target_kinds": sorted(self.target_kinds), "smooth_rows": self.smooth.n_rows,
+            "smooth_mode": self.smooth.mode,
+        }
+
+    @classmethod
+    def _from_header(cls, header: dict[str, Any]) -> EvaluationStats:
+        out = cls(header["n_classes"], n_bins=header["n_bins"], closed=header["closed"],
+                  edges=header["edges"], parts=header["parts"],
+                  binning_name=header["binning_name"], n_blocks=header["n_blocks"])
+        out.input_kinds = set(header["input_kinds"])
+        out.target_kinds = set(header["target_kinds"])
+        return out
+
+    def _extra_arrays(self) -> dict[str, np.ndarray]:
+        return {"smooth.sums": to_numpy(self.smooth.sums)} if self.smooth.n_rows else {}
+
+    def _read_extra(self, header: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        smooth_rows = header.get("smooth_rows", 0)
+        if isinstance(smooth_rows, bool) or not isinstance(smooth_rows, int) or smooth_rows < 0:
+            raise StateFormatError(f"smooth_rows must be an integer >= 0; got {smooth_rows!r}")
+        sums = arrays.pop("smooth.sums", None)
+        if not smooth_rows:
+            if sums is not None:
+                raise StateFormatError("state has smooth-ECE arrays but smooth_rows = 0")
+            return
+        if sums is None or sums.shape != self.smooth._shape() or sums.dtype.kind != "f":
+            raise StateFormatError("state's smooth-ECE arrays do not match the header")
+        mode = header.get("smooth_mode")
+        if mode not in ("top-label", "binary"):
+            raise StateFormatError(f"smooth_mode must be 'top-label' or 'binary'; got {mode!r}")
+        self.smooth._ensure(np, None)
+        self.smooth.sums = sums.astype(np.float64)
+        self.smooth.n_rows = smooth_rows
+        self.smooth.mode = mode
+
+    # ------------------------------------------------------------------ finalize
+    def block_arrays(self) -> dict[str, np.ndarray]:
+        """The whole state as numpy arrays with a leading block axis.
+
+        Keys: ``"sums"`` (blocks, 7) float64, ``"counts"`` (blocks, 3) int64, and
+        ``"<part>.<field>"`` (blocks, groups, bins) for the binned parts.
+        """
+        if self._xp is None:
+            raise ValueError("no rows were added to this state; call update() first")
+        g = self.n_blocks
+        out = {"sums": to_numpy(self.sums).astype(np.float64).reshape(g, sm.N_SUMS),
+               "counts": to_numpy(self.counts).reshape(g, 3)}
+        for name in BINNED:
+            for field, arr in getattr(self, name).block_arrays().items():
+                out[f"{name}.{field}"] = arr
+        return out
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """:meth:`block_arrays` summed over blocks (leading axis of length 1 kept)."""
+        return {k: v.sum(axis=0, keepdims=True) for k, v in self.block_arrays().items()}
+
+    @property
+    def has_vector_scores(self) -> bool:
+        """Whether every row gave a full probability vector (log loss, Brier, KL exist)."""
+        if self._xp is None or "scores" not in self.parts:
+            return False
+        counts = to_numpy(self.counts).reshape(self.n_blocks, 3).sum(axis=0)
+        return bool(counts[2] == counts[0])
+
+    def summarize(self, arrays: dict[str, np.ndarray], *, unit: str = "nats",
+                  reduce: str = "mean") -> dict[str, np.ndarray]:
+        """Every metric of :data:`~trueprob.results.METRIC_FIELDS` from state arrays with a
+        leading axis of R replicates (as :meth:`arrays` or bootstrap replicates give them);
+        each value has shape (R,). Metrics the inputs cannot give are NaN."""
+        return summary.summarize(self, arrays, unit=unit, reduce=reduce)
+
+    def finalize(self, *, unit: str = "nats", reduce: str = "mean") -> Report:
+        """The :class:`~trueprob.Report` of everything added so far."""
+        return summary.finalize(self, unit=unit, reduce=reduce)
 
     def _adopt(self, other: EvaluationStats) -> None:
         """Take over the arrays of ``other`` (same settings)."""
@@ -246,13 +330,6 @@ class EvaluationStats:
         self.smooth = other.smooth
         self.input_kinds |= other.input_kinds
         self.target_kinds |= other.target_kinds
-
-    def _ensure(self, xp: Any, dev: Any) -> None:
-        if self._xp is None:
-            self._xp, self._device = xp, dev
-            kw = {"device": dev} if dev is not None else {}
-            self.sums = xp.zeros(self.n_blocks * sm.N_SUMS, dtype=xp.float64, **kw)
-            self.counts = xp.zeros(self.n_blocks * 3, dtype=xp.int64, **kw)
 
     def _update_chunks(self, xp: Any, chunks: Iterable[Chunk]) -> None:
         """Add unblocked chunks in order. numpy chunks of fewer than :data:`ROW_BATCH` rows
@@ -271,7 +348,7 @@ class EvaluationStats:
             rows = row_quantities(xp, chunk, need_scores=vector and "scores" in self.parts)
             self._ensure(xp, None)
             if "classwise" in self.parts and vector:
-                self._update_classwise(xp, None, rows.probs, chunk, chunk.weights, None)
+                add_classwise(self.classwise, xp, None, rows.probs, chunk, chunk.weights, None)
             pending.append((chunk.weights, dataclasses.replace(rows, probs=None, targets=None)))
             pending_rows += chunk.n_rows
             if pending_rows >= ROW_BATCH:
@@ -314,7 +391,7 @@ class EvaluationStats:
         self._ensure(xp, dev)
         self._add_row_parts(xp, dev, rows, chunk.weights, chunk.n_rows, block)
         if "classwise" in self.parts and chunk.kind != "confidences":
-            self._update_classwise(xp, dev, rows.probs, chunk, chunk.weights, block)
+            add_classwise(self.classwise, xp, dev, rows.probs, chunk, chunk.weights, block)
 
     def _add_row_parts(self, xp: Any, dev: Any, rows: RowQuantities, w: Array | None, n: int,
                        block: Array | None) -> None:
@@ -392,9 +469,9 @@ class EvaluationStats:
         """The scalar sums of a blocked state: one bincount over blocks per sum."""
         g = self.n_blocks
         n = int(block.shape[0])
-        ones = xp.ones(n, dtype=xp.float64, **_dev(dev))
+        ones = xp.ones(n, dtype=xp.float64, **on_device(dev))
         wt = ones if w is None else w
-        zero = xp.zeros(g, dtype=xp.float64, **_dev(dev))
+        zero = xp.zeros(g, dtype=xp.float64, **on_device(dev))
 
         def per_block(values: Array | None) -> Array:
             if values is None:
@@ -413,451 +490,9 @@ class EvaluationStats:
         n_rows = bincount(xp, block, None, g)
         n_inf = (bincount(xp, block, xp.astype(~xp.isfinite(rows.nll) & (wt > 0), xp.float64),
                           g) if has_vector else zero)
-        vec = n_rows if has_vector else xp.zeros(g, dtype=xp.int64, **_dev(dev))
+        vec = n_rows if has_vector else xp.zeros(g, dtype=xp.int64, **on_device(dev))
         self.counts += xp.reshape(xp.stack([n_rows, xp.astype(n_inf, xp.int64), vec], axis=1),
                                   (-1,))
-
-    def _update_classwise(self, xp: Any, dev: Any, q: Array, chunk: Chunk,
-                          w: Array | None, block: Array | None) -> None:
-        if block is None and is_numpy(xp) and chunk.targets is None and q.T.flags.c_contiguous:
-            self._update_classwise_by_class(q.T, chunk.labels, w)
-            return
-        if block is None and is_numpy(xp):
-            above = _above_first_bin(q, self.classwise.binning.n_bins,
-                                     self.classwise.binning.closed)
-            # the sparse path pays off when few entries leave the first bin (large K, or
-            # confident models); the mask is a cheap pass either way
-            if int(q.shape[1]) >= SPARSE_CLASSWISE_MIN_K or \
-                    np.count_nonzero(above) <= SPARSE_CLASSWISE_MAX_FRACTION * above.size:
-                self._update_classwise_sparse(np.asarray(q), chunk, w, above)
-                return
-        n, k = int(q.shape[0]), int(q.shape[1])
-        b = self.classwise.binning.n_bins
-        idx = self.classwise.binning.index(xp, q)
-        offsets = xp.arange(0, k * b, b, dtype=xp.int64, **_dev(dev))
-        flat = idx + offsets[None, :]
-        if block is not None:
-            flat = flat + (block * (k * b))[:, None]
-        flat1 = xp.reshape(flat, (-1,))
-        q1 = xp.reshape(q, (-1,))
-        w1 = None if w is None else xp.reshape(xp.broadcast_to(w[:, None], (n, k)), (-1,))
-        if chunk.targets is None:
-            self.classwise.add(xp, dev, flat1, q1, None, w1)
-            # one-hot targets: the only non-zero outcome of row i is in class y_i
-            at_label = xp.take_along_axis(flat, chunk.labels[:, None], axis=1)[:, 0]
-            ones = xp.ones(n, dtype=xp.float64, **_dev(dev)) if w is None else w
-            self.classwise.add_outcomes(xp, dev, at_label, ones)
-        else:
-            self.classwise.add(xp, dev, flat1, q1, xp.reshape(chunk.targets, (-1,)), w1)
-
-    def _update_classwise_by_class(self, qt: np.ndarray, labels: np.ndarray,
-                                   w: np.ndarray | None) -> None:
-        """Classwise sums from class-major probabilities ``qt`` (K, n) and hard labels.
-
-        As :meth:`_update_classwise_sparse`: class by class, only the entries above the first
-        bin are binned (a contiguous row of ``qt`` each), bin 0 is the column total minus the
-        bins above, and the one-hot outcome of row i is added at its label's bin.
-        """
-        k, n = qt.shape
-        binning = self.classwise.binning
-        b = binning.n_bins
-        size = k * b
-        count = np.zeros(size, dtype=np.int64)
-        weight = np.zeros(size)
-        sum_q = np.zeros(size)
-        above = _above_first_bin(qt, b, binning.closed)
-        for j in range(k):
-            mask = above[j]
-            vals = qt[j].compress(mask)  # 3x faster than qt[j][mask] (measured, numpy 2.4)
-            idx = binning.index(np, vals)
-            cells = slice(j * b, (j + 1) * b)
-            if w is None:
-                count[cells] = np.bincount(idx, minlength=b)
-                sum_q[cells] = np.bincount(idx, vals, minlength=b)
-            else:
-                wj = w.compress(mask)
-                count[cells] = np.bincount(idx, (wj > 0).astype(np.float64), minlength=b)
-                weight[cells] = np.bincount(idx, wj, minlength=b)
-                sum_q[cells] = np.bincount(idx, vals * wj, minlength=b)
-        first = np.arange(k) * b
-        if w is None:
-            weight[:] = count
-            n_pos, total_w = n, float(n)
-            col_q = qt.sum(axis=1, dtype=np.float64)
-        else:
-            n_pos, total_w = int(np.count_nonzero(w > 0)), float(np.sum(w))
-            col_q = qt.astype(np.float64) @ w
-        count[first] = n_pos - count.reshape(k, b).sum(axis=1)
-        weight[first] = total_w - weight.reshape(k, b).sum(axis=1)
-        sum_q[first] = col_q - sum_q.reshape(k, b).sum(axis=1)
-        at_label = labels * b + binning.index(np, qt.reshape(-1)[labels * n + np.arange(n)])
-        outcome = np.bincount(at_label, None if w is None else w, size)
-        cw = self.classwise
-        cw._ensure(np, None)
-        cw.count += count
-        cw.weight += weight
-        cw.sum_score += sum_q
-        cw.sum_outcome += outcome
-
-    def _update_classwise_sparse(self, q: np.ndarray, chunk: Chunk,
-                                 w: np.ndarray | None, above: np.ndarray) -> None:
-        """Classwise sums with only the entries above the first bin sent through bincount.
-
-        Most of the K probabilities of a row are small and fall in bin 0; that bin's sums are
-        the column totals minus the other bins' sums. Same state as the dense path (sums to
-        rounding, counts exactly), several times faster for K >= 10 (numpy only: the mask's
-        data-dependent size would synchronise an accelerator).
-        """
-        n, k = q.shape
-        binning = self.classwise.binning
-        b = binning.n_bins
-        # flatnonzero + divmod: 18x faster than the 2-D nonzero (1.63 -> 0.09 ms on a
-        # 524 x 1000 chunk); positions and values both in C order
-        flat_pos = np.flatnonzero(above)
-        rows, cols = np.divmod(flat_pos, k)
-        vals = q.reshape(-1)[flat_pos]
-        flat = cols * b + binning.index(np, vals)
-        vals = vals.astype(np.float64)  # ufunc.at is fast only on the state's dtype
-        wr = None if w is None else w[rows]
-        cw = self.classwise
-        cw._ensure(np, None)
-        # the entries above the first bin go in place (ufunc.at); bin 0 of each class gets
-        # the column totals minus what went above: K values a chunk, not K * B temporaries
-        # (a third of the classwise time at 100k x 1000 went to 15000-cell arrays)
-        first = np.arange(k) * b
-        n_pos = n if w is None else int(np.count_nonzero(w > 0))
-        total_w = float(n) if w is None else float(np.sum(w))
-        col_q = np.sum(q, axis=0, dtype=np.float64) if w is None else w @ q.astype(np.float64)
-        if wr is None:
-            np.add.at(cw.count, flat, 1)
-            np.add.at(cw.weight, flat, 1.0)
-            above_count = np.bincount(cols, None, k)
-            cw.count[first] += n_pos - above_count
-            cw.weight[first] += total_w - above_count
-            scores = vals
-        else:
-            positive = (wr > 0).astype(np.int64)
-            np.add.at(cw.count, flat, positive)
-            np.add.at(cw.weight, flat, wr)
-            cw.count[first] += n_pos - np.bincount(cols, positive, k).astype(np.int64)
-            cw.weight[first] += total_w - np.bincount(cols, wr, k)
-            scores = vals * wr
-        np.add.at(cw.sum_score, flat, scores)
-        cw.sum_score[first] += col_q - np.bincount(cols, scores, k)
-        if chunk.targets is None:
-            y = chunk.labels
-            at_label = y * b + binning.index(np, q[np.arange(n), y])
-            np.add.at(cw.sum_outcome, at_label, 1.0 if w is None else w)
-        else:
-            t = chunk.targets
-            outcomes = t[rows, cols] if wr is None else t[rows, cols] * wr
-            col_t = np.sum(t, axis=0) if w is None else w @ t
-            np.add.at(cw.sum_outcome, flat, outcomes)
-            cw.sum_outcome[first] += col_t - np.bincount(cols, outcomes, k)
-
-    # ------------------------------------------------------------------ merge
-    def _compatible(self, other: EvaluationStats) -> None:
-        if not isinstance(other, EvaluationStats):
-            raise TypeError(f"can only merge EvaluationStats; got {type(other).__name__}")
-        mine = (self.n_classes, self.binning, self.parts, self.n_blocks)
-        theirs = (other.n_classes, other.binning, other.parts, other.n_blocks)
-        if mine != theirs:
-            raise ValueError(f"cannot merge states with different settings: {mine} vs {theirs}")
-
-    def merge(self, other: EvaluationStats) -> EvaluationStats:
-        """A new state equal to the sum of both (neither operand is changed)."""
-        self._compatible(other)
-        out = EvaluationStats(self.n_classes, n_bins=self.binning.n_bins,
-                              closed=self.binning.closed, edges=self.binning.edges,
-                              parts=self.parts, binning_name=self.binning_name,
-                              n_blocks=self.n_blocks)
-        for name in BINNED:
-            setattr(out, name, getattr(self, name).merge(getattr(other, name)))
-        out.smooth = self.smooth.merge(other.smooth)
-        out.input_kinds = self.input_kinds | other.input_kinds
-        out.target_kinds = self.target_kinds | other.target_kinds
-        present = [s for s in (self, other) if s._xp is not None]
-        if present:
-            out._ensure(present[0]._xp, present[0]._device)
-            for s in present:
-                sums, cnts = s.sums, s.counts
-                if s._xp is not out._xp:
-                    sums = as_array(to_numpy(sums), out._xp, out._device)
-                    cnts = as_array(to_numpy(cnts), out._xp, out._device)
-                out.sums = out.sums + sums
-                out.counts = out.counts + cnts
-        return out
-
-    __add__ = merge
-
-    # ------------------------------------------------------------------ bytes
-    def to_bytes(self) -> bytes:
-        """The state as bytes: an ``.npz`` archive of plain arrays plus a JSON header.
-
-        No pickle is involved in either direction; :meth:`from_bytes` rebuilds an equal state.
-        Use it to ship states between processes or machines, or to checkpoint a stream.
-        """
-        header = {
-            "format": STATE_FORMAT, "version": STATE_VERSION, "n_classes": self.n_classes,
-            "n_bins": self.binning.n_bins, "closed": self.binning.closed,
-            "edges": None if self.binning.edges is None else list(self.binning.edges),
-            "parts": list(self.parts), "binning_name": self.binning_name,
-            "n_blocks": self.n_blocks, "input_kinds": sorted(self.input_kinds),
-            "target_kinds": sorted(self.target_kinds), "empty": self._xp is None,
-        }
-        arrays: dict[str, np.ndarray] = {}
-        if self._xp is not None:
-            arrays["sums"] = to_numpy(self.sums)
-            arrays["counts"] = to_numpy(self.counts)
-            for name in BINNED:
-                part = getattr(self, name)
-                for field in ("count", "weight", "sum_score", "sum_outcome"):
-                    arrays[f"{name}.{field}"] = to_numpy(getattr(part, field))
-            if self.smooth.n_rows:
-                arrays["smooth.sums"] = to_numpy(self.smooth.sums)
-        header["smooth_rows"] = self.smooth.n_rows
-        header["smooth_mode"] = self.smooth.mode
-        return pack(header, arrays)
-
-    @classmethod
-    def from_bytes(cls, data: bytes) -> EvaluationStats:
-        """Rebuild a state written by :meth:`to_bytes` (numpy arrays on the host)."""
-        header, arrays = unpack(data, fmt=STATE_FORMAT, version=STATE_VERSION,
-                                what="trueprob state")
-        out = cls(header["n_classes"], n_bins=header["n_bins"], closed=header["closed"],
-                  edges=header["edges"], parts=header["parts"],
-                  binning_name=header["binning_name"], n_blocks=header["n_blocks"])
-        out.input_kinds = set(header["input_kinds"])
-        out.target_kinds = set(header["target_kinds"])
-        if header["empty"]:
-            return out
-        xp = array_namespace(np.zeros(1))
-        out._ensure(xp, None)
-        expected = {"sums": out.sums.shape, "counts": out.counts.shape}
-        for name in BINNED:
-            out_part = getattr(out, name)
-            out_part._ensure(xp, None)
-            for field in ("count", "weight", "sum_score", "sum_outcome"):
-                expected[f"{name}.{field}"] = getattr(out_part, field).shape
-        smooth_rows = int(header.get("smooth_rows", 0))
-        if smooth_rows:
-            sums = arrays.pop("smooth.sums", None)
-            if sums is None or sums.shape != out.smooth._shape():
-                raise ValueError("state's smooth-ECE arrays do not match the header")
-            out.smooth._ensure(np, None)
-            out.smooth.sums = sums.astype(np.float64)
-            out.smooth.n_rows = smooth_rows
-            out.smooth.mode = header.get("smooth_mode")
-        if set(arrays) != set(expected):
-            raise ValueError(f"state arrays {sorted(arrays)} do not match the header")
-        for key, shape in expected.items():
-            if arrays[key].shape != shape:
-                raise ValueError(f"state array {key} has shape {arrays[key].shape}, "
-                                 f"expected {shape}")
-        out.sums = arrays["sums"].astype(np.float64)
-        out.counts = arrays["counts"].astype(np.int64)
-        for name in BINNED:
-            part = getattr(out, name)
-            part.count = arrays[f"{name}.count"].astype(np.int64)
-            for field in ("weight", "sum_score", "sum_outcome"):
-                setattr(part, field, arrays[f"{name}.{field}"].astype(np.float64))
-        return out
-
-    # ------------------------------------------------------------------ finalize
-    def block_arrays(self) -> dict[str, np.ndarray]:
-        """The whole state as numpy arrays with a leading block axis.
-
-        Keys: ``"sums"`` (blocks, 7) float64, ``"counts"`` (blocks, 3) int64, and
-        ``"<part>.<field>"`` (blocks, groups, bins) for the binned parts.
-        """
-        if self._xp is None:
-            raise ValueError("no rows were added to this state; call update() first")
-        g = self.n_blocks
-        out = {"sums": to_numpy(self.sums).astype(np.float64).reshape(g, sm.N_SUMS),
-               "counts": to_numpy(self.counts).reshape(g, 3)}
-        for name in BINNED:
-            for field, arr in getattr(self, name).block_arrays().items():
-                out[f"{name}.{field}"] = arr
-        return out
-
-    def arrays(self) -> dict[str, np.ndarray]:
-        """:meth:`block_arrays` summed over blocks (leading axis of length 1 kept)."""
-        return {k: v.sum(axis=0, keepdims=True) for k, v in self.block_arrays().items()}
-
-    def summarize(self, arrays: dict[str, np.ndarray], *, unit: str = "nats",
-                  reduce: str = "mean") -> dict[str, np.ndarray]:
-        """Every metric of :data:`~trueprob.report.result.METRIC_FIELDS` from state arrays with a
-        leading axis of R replicates (as :meth:`arrays` or bootstrap replicates give them);
-        each value has shape (R,). Metrics the inputs cannot give are NaN."""
-        scale = check_unit(unit)
-        check_reduce(reduce)
-        sums = arrays["sums"]
-        total = sums[:, _W]
-        r = total.shape[0]
-        nan = np.full(r, np.nan)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out: dict[str, np.ndarray] = {"accuracy": sums[:, _CORRECT] / total}
-            if self._has_vector_scores:
-                out["nll"] = sums[:, _NLL] / total * scale
-                out["brier"] = sums[:, _BRIER] / total
-                out["entropy"] = sums[:, _ENTROPY] / total * scale
-                out["kl"] = sums[:, _KL] / total * scale
-            else:
-                out.update(nll=nan, brier=nan, entropy=nan, kl=nan)
-
-            def errors(part: str) -> dict[str, np.ndarray]:
-                return sm.binned_errors(arrays[f"{part}.weight"], arrays[f"{part}.sum_score"],
-                                        arrays[f"{part}.sum_outcome"], total)
-
-            top = errors("top_label")
-            out["ece"] = top["ece"][:, 0]
-            out["rmsce"] = np.sqrt(top["l2"][:, 0])
-            out["mce"] = top["mce"][:, 0]
-            out["ece_debiased"] = np.sqrt(np.maximum(top["debiased_l2"][:, 0], 0.0))
-            out["class_conditional_ece"] = np.sum(errors("class_conditional")["ece"], axis=-1)
-            if "confidences" not in self.input_kinds and "classwise" in self.parts:
-                per = errors("classwise")["ece"]
-                out["classwise_ece"] = per.mean(axis=-1) if reduce == "mean" else per.sum(-1)
-                out["classwise_ece_per_class"] = per
-            else:
-                out["classwise_ece"] = nan
-            out["ks"] = sm.ks_from_grid(arrays["ks.sum_score"][:, 0],
-                                        arrays["ks.sum_outcome"][:, 0], total)
-            out["smooth_ece"] = nan  # not a per-bin statistic: finalize() computes it
-        return out
-
-    @property
-    def _has_vector_scores(self) -> bool:
-        if self._xp is None or "scores" not in self.parts:
-            return False
-        counts = to_numpy(self.counts).reshape(self.n_blocks, 3).sum(axis=0)
-        return bool(counts[2] == counts[0])
-
-    def finalize(self, *, unit: str = "nats", reduce: str = "mean") -> Report:
-        """The :class:`~trueprob.Report` of everything added so far."""
-        check_unit(unit)
-        check_reduce(reduce)
-        arrays = self.arrays()
-        total = float(arrays["sums"][0, _W])
-        if not total > 0:
-            raise ValueError(
-                "sample_weight sums to 0; at least one row needs a positive weight"
-            )
-        n_rows, n_inf, _ = (int(v) for v in arrays["counts"][0])
-        values = {k: v[0] for k, v in self.summarize(arrays, unit=unit, reduce=reduce).items()}
-        unavailable: dict[str, str] = {}
-        soft = bool(self.target_kinds - {"labels"})
-        top_label_only = "confidences" in self.input_kinds
-        why = ("needs the full probability vector; only top-label confidences were given"
-               if top_label_only else "not requested")
-        if self._has_vector_scores:
-            if n_inf:
-                warnings.warn(
-                    f"the log loss is infinite: {n_inf} row(s) give probability 0 to an "
-                    f"observed class", InfiniteLossWarning, stacklevel=2,
-                )
-        else:
-            unavailable.update(nll=why, brier=why)
-            if soft:
-                unavailable.update(entropy=why, kl=why)
-        if top_label_only or "classwise" not in self.parts:
-            unavailable["classwise_ece"] = why
-        # metrics of parts this state does not keep: NaN and "not requested", never a 0
-        skipped = [name for part, names in _PART_METRICS.items() if part not in self.parts
-                   for name in names]
-        for name in skipped:
-            unavailable.setdefault(name, "not requested")
-
-        if "smooth" in self.parts and self.smooth.n_rows:
-            values["smooth_ece"] = self.smooth.finalize().ece
-        else:
-            unavailable.setdefault("smooth_ece", "not requested" if "smooth" not in self.parts
-                                   else "no rows")
-
-        def value(name: str) -> float | None:
-            if name in skipped:
-                return math.nan
-            if name in unavailable or (name in ("entropy", "kl") and not soft):
-                return None
-            return float(values[name])
-
-        top = {k: v[0, 0] for k, v in arrays.items() if k.startswith("top_label.")}
-        conf = sm.bin_means(top["top_label.weight"], top["top_label.sum_score"])
-        acc = sm.bin_means(top["top_label.weight"], top["top_label.sum_outcome"])
-        edges = self.binning.edge_array()
-        bins = tuple(
-            BinRow(float(edges[j]), float(edges[j + 1]), float(top["top_label.weight"][j]),
-                   int(top["top_label.count"][j]), float(conf[j]), float(acc[j]),
-                   float(conf[j] - acc[j]))
-            for j in range(self.binning.n_bins)
-        )
-        per_class = values.get("classwise_ece_per_class")
-        settings = Settings(self.binning.n_bins, self.binning_name, self.binning.closed,
-                            reduce, unit, tuple(float(e) for e in edges))
-        return Report(
-            n=n_rows, weight=total, n_classes=self.n_classes, unit=unit,
-            inputs="+".join(sorted(self.input_kinds)),
-            targets="+".join(sorted(self.target_kinds)),
-            **{name: value(name) for name in METRIC_FIELDS},  # type: ignore[arg-type]
-            n_infinite_nll=n_inf, bins=bins,
-            classwise_ece_per_class=(None if per_class is None or "classwise_ece" in
-                                     unavailable else tuple(float(v) for v in per_class)),
-            settings=settings, unavailable=unavailable,
-        )
-
-
-#: Which Report metrics each part of a state provides (the float ones; NaN when not kept).
-_PART_METRICS = {
-    "top_label": ("ece", "mce", "rmsce", "ece_debiased"),
-    "class_conditional": ("class_conditional_ece",),
-    "ks": ("ks",),
-}
-
-
-def default_threads() -> int:
-    """Threads for numpy inputs: the usable cores, at most 2 (each holds one chunk).
-
-    Measured on 2 cores (1M x 10 float32 logits): 0.263 -> 0.183 s with both cores free,
-    0.280 -> 0.294 s with one of them busy with another process.
-    """
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cores = os.cpu_count() or 1
-    return min(cores, 2)
-
-
-def _above_first_bin(q: np.ndarray, n_bins: int, closed: str) -> np.ndarray:
-    """Mask of the entries whose equal-width bin index (SPEC.md's float64 rule) is >= 1.
-
-    Right-closed: ceil(B q) - 1 >= 1, i.e. B q > 1 with B q computed in float64; left-closed:
-    floor(B q) >= 1, i.e. B q >= 1. For float32 q the float64 product is exact, so the test is
-    a comparison with the float32 threshold next to 1/B, without a float64 copy of q.
-    """
-    if q.dtype == np.float32:
-        t = _float32_first_edge(n_bins, closed)
-        return q > t if closed == "right" else q >= t
-    scaled = q.astype(np.float64, copy=False) * float(n_bins)
-    return scaled > 1.0 if closed == "right" else scaled >= 1.0
-
-
-@functools.lru_cache(maxsize=64)
-def _float32_first_edge(n_bins: int, closed: str) -> np.float32:
-    """Right-closed: the largest float32 t with B t <= 1 (q > t leaves bin 0); left-closed:
-    the smallest float32 t with B t >= 1 (q >= t leaves bin 0)."""
-    t = np.float32(1.0 / n_bins)
-    if closed == "right":
-        while float(t) * n_bins > 1.0:
-            t = np.nextafter(t, np.float32(0))
-        while float(np.nextafter(t, np.float32(1))) * n_bins <= 1.0:
-            t = np.nextafter(t, np.float32(1))
-        return t
-    while float(t) * n_bins < 1.0:
-        t = np.nextafter(t, np.float32(1))
-    while float(np.nextafter(t, np.float32(0))) * n_bins >= 1.0:
-        t = np.nextafter(t, np.float32(0))
-    return t
-
 
 def _on_device(xp: Any, value: Any, dtype: Any, dev: Any) -> Array:
     """``value`` as a 0-d array of ``dtype`` on ``dev``. A Python number is filled in on the
@@ -865,8 +500,4 @@ def _on_device(xp: Any, value: Any, dtype: Any, dev: Any) -> Array:
     blocks the host until a CUDA device has caught up."""
     if is_array(value):
         return xp.astype(value, dtype)
-    return xp.full((), value, dtype=dtype, **_dev(dev))
-
-
-def _dev(dev: Any) -> dict[str, Any]:
-    return {} if dev is None else {"device": dev}
+    return xp.full((), value, dtype=dtype, **on_device(dev))
