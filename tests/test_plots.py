@@ -256,7 +256,7 @@ def test_compare_data_reads_the_compare_command_json(tmp_path, rng):
     result = json.loads(out.stdout)
     data = P.compare_data(result)
     assert data.methods == ("uncalibrated", "temperature", "histogram")
-    assert data.headings == ("NLL (nats)", "Brier", "ECE", "classwise ECE", "accuracy")
+    assert data.headings == ("NLL (bits)", "Brier", "ECE", "classwise ECE", "accuracy")
     for i, row in enumerate(result["rows"]):
         for j, field in enumerate(data.metrics):
             assert data.values[i, j] == pytest.approx(row[field])
