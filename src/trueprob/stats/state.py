@@ -219,9 +219,11 @@ class MergeableState:
             for name in self._slots():
                 arrays[name] = to_numpy(getattr(self, name))
             for name, part in self._parts().items():
-                if part._xp is not None:  # a part never updated is not written
-                    for field in part._slots():
-                        arrays[f"{name}.{field}"] = to_numpy(getattr(part, field))
+                fields = {field: getattr(part, field) for field in part._slots()}
+                # a part never updated is not written (no pickled None, ever)
+                if part._xp is not None and all(v is not None for v in fields.values()):
+                    for field, value in fields.items():
+                        arrays[f"{name}.{field}"] = to_numpy(value)
             arrays.update(self._extra_arrays())
         return pack(header, arrays)
 
