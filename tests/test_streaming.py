@@ -273,7 +273,7 @@ def test_quantile_search_equals_the_sorted_quantiles(collect, data):
         weights[0] = 1.0
     b = data.draw(st.integers(1, 20))
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(streaming, "SEARCH_COLLECT", collect)
+        patch.setattr(streaming.edges, "SEARCH_COLLECT", collect)
         edges, passes = search_edges(v, weights, b)
     np.testing.assert_array_equal(edges, equal_mass_edges(v, weights, b))
     assert passes <= 5
