@@ -149,6 +149,14 @@ class EvaluationStats:
         self.target_kinds: set[str] = set()
 
     # ------------------------------------------------------------------ update
+    def note_inputs(self, inputs: Inputs) -> EvaluationStats:
+        """Record the input and target kinds of ``inputs`` (their rows are added by
+        :meth:`update_chunk` or :meth:`update_rows`, which do not see the kinds); returns
+        ``self``."""
+        self.input_kinds.add(inputs.kind)
+        self.target_kinds.add(inputs.target_kind)
+        return self
+
     def update(
         self,
         labels: object = None,
@@ -186,8 +194,7 @@ class EvaluationStats:
                 f"this state has K={self.n_classes} classes but the inputs have "
                 f"K={inputs.n_classes}"
             )
-        self.input_kinds.add(inputs.kind)
-        self.target_kinds.add(inputs.target_kind)
+        self.note_inputs(inputs)
         if rows is None:
             rows = max(1, CHUNK_ELEMENTS // max(inputs.n_classes, 1))
         n_chunks = -(-inputs.n_rows // rows)

@@ -42,6 +42,13 @@ from trueprob.streaming.batches import (
 from trueprob.streaming.batches import (
     _stream as _stream,
 )
+from trueprob.streaming.driver import (
+    BlockedStates,
+    fill,
+    fill_blocked,
+    fill_stats,
+    sum_fit_rows,
+)
 from trueprob.streaming.edges import (
     SEARCH_CELLS,
     SEARCH_COLLECT,
@@ -74,7 +81,6 @@ from trueprob.streaming.fitrows import (
     fit_rows,
 )
 from trueprob.streaming.inference import (
-    BlockedStates,
     blocked_states_of_batches,
     bootstrap_path,
     consistency_test_path,
@@ -120,6 +126,9 @@ __all__ = [
     "dataset_files",
     "dataset_rows",
     "evaluate_path",
+    "fill",
+    "fill_blocked",
+    "fill_stats",
     "fit_rows",
     "fit_temperature_batches",
     "fit_temperature_path",
@@ -135,6 +144,7 @@ __all__ = [
     "search_pass",
     "stats_from_path",
     "stats_of_batches",
+    "sum_fit_rows",
     "temperature_first_sums",
     "temperature_sums",
     "vector_sums",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from trueprob._progress import ProgressBar
@@ -10,9 +10,9 @@ from trueprob.report.result import Report
 from trueprob.stats.evaluation import EvaluationStats, check_reduce, check_unit
 from trueprob.streaming.batches import (
     Batch,
-    _checked_chunks,
     _stream,
 )
+from trueprob.streaming.driver import fill_stats
 from trueprob.streaming.edges import mass_edges
 from trueprob.streaming.files import (
     BATCH_ROWS,
@@ -46,25 +46,20 @@ def stats_of_batches(
     """
     _check_binning(binning)
     edges = mass_edges(passes, n_bins, bar=bar) if binning == "mass" else None
-    stats: EvaluationStats | None = None
     last = "evaluating" if edges is None else "last pass: evaluating"
-    for batch in counted(passes, bar, last):
-        if stats is None:
-            stats = EvaluationStats(batch.inputs.n_classes, n_bins=n_bins, closed=closed,
-                                    edges=edges, binning_name=binning)
-        inputs = batch.inputs
-        if inputs.n_classes != stats.n_classes:
-            raise ValueError(f"{batch.source}: the model outputs have K={inputs.n_classes} "
-                             f"classes, earlier batches K={stats.n_classes}")
-        stats.input_kinds.add(inputs.kind)
-        stats.target_kinds.add(inputs.target_kind)
-        for chunk in _checked_chunks(batch):
-            stats.update_chunk(inputs.xp, chunk)
-        if on_rows is not None:
-            on_rows(inputs.n_rows)
-    if stats is None:
-        raise ValueError("the dataset has no rows; at least one row is needed")
+    batches = counted(passes, bar, last)
+    if on_rows is not None:
+        batches = _reporting(batches, on_rows)
+    stats = fill_stats(batches, n_bins=n_bins, closed=closed, edges=edges, binning=binning)
+    assert stats is not None
     return stats
+
+
+def _reporting(batches: Iterable[Batch], on_rows: Callable[[int], None]) -> Iterator[Batch]:
+    """The batches, with ``on_rows(rows)`` called once each batch has been used."""
+    for batch in batches:
+        yield batch
+        on_rows(batch.inputs.n_rows)
 
 
 def stats_from_path(

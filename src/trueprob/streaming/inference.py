@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from trueprob._progress import ProgressBar
-from trueprob.stats.evaluation import EvaluationStats, check_reduce, check_unit
+from trueprob._validation import Inputs
+from trueprob.stats.evaluation import check_reduce, check_unit
 from trueprob.streaming.batches import (
     Batch,
     _absolute_rows,
-    _checked_chunks,
     _stream,
 )
+from trueprob.streaming.driver import BlockedStates, fill, fill_blocked
 from trueprob.streaming.edges import mass_edges
 from trueprob.streaming.evaluation import _check_binning
 from trueprob.streaming.files import (
@@ -25,22 +25,6 @@ from trueprob.streaming.files import (
     _check_batch_rows,
 )
 from trueprob.streaming.progress import counted, pass_progress
-
-
-@dataclass(frozen=True)
-class BlockedStates:
-    """The states of one streamed pass for the bootstrap (and the report).
-
-    ``point``: every row; ``blocked``: the same rows dealt at random into G blocks
-    (``n_blocks=G``, :func:`trueprob.inference.bootstrap.intervals_from_states`);
-    ``squares``: bins weighted by w_i^2 (top-label and classwise; only for weighted rows, for
-    effective counts); ``n_rows``: N.
-    """
-
-    point: EvaluationStats
-    blocked: EvaluationStats
-    squares: EvaluationStats | None
-    n_rows: int
 
 
 def blocked_states_of_batches(
@@ -64,47 +48,14 @@ def blocked_states_of_batches(
     not known before the pass, so G does not shrink to N for small data (empty blocks are
     harmless: they add nothing to any replicate).
     """
-    from trueprob.inference.bootstrap import _state_values, add_blocked, default_blocks
-
     _check_binning(binning)
     rng = random_state if isinstance(random_state, np.random.Generator) \
         else np.random.default_rng(random_state)
     edges = mass_edges(passes, n_bins, bar=bar) if binning == "mass" else None
-    point: EvaluationStats | None = None
-    blocked: EvaluationStats | None = None
-    squares: EvaluationStats | None = None
-    n_rows = 0
     last = "evaluating" if edges is None else "last pass: evaluating"
-    for batch in counted(passes, bar, last):
-        inputs = batch.inputs
-        vector = inputs.kind != "confidences"
-        if point is None:
-            k = inputs.n_classes
-            point = EvaluationStats(k, n_bins=n_bins, closed=closed, edges=edges,
-                                    binning_name=binning)
-            probe = EvaluationStats(k, n_bins=n_bins, closed=closed, edges=edges, n_blocks=2)
-            g = default_blocks(max_blocks, _state_values(probe), max_blocks)
-            blocked = EvaluationStats(k, n_bins=n_bins, closed=closed, edges=edges,
-                                      binning_name=binning, n_blocks=g)
-            if weight_squares and inputs.weights is not None:
-                parts = ("top_label", "classwise") if vector else ("top_label",)
-                squares = EvaluationStats(k, n_bins=n_bins, closed=closed,
-                                          edges=point.binning.edges, parts=parts)
-        assert blocked is not None
-        if inputs.n_classes != point.n_classes:
-            raise ValueError(f"{batch.source}: the model outputs have K={inputs.n_classes} "
-                             f"classes, earlier batches K={point.n_classes}")
-        for state in (point, blocked):
-            state.input_kinds.add(inputs.kind)
-            state.target_kinds.add(inputs.target_kind)
-        for chunk in _checked_chunks(batch):
-            add_blocked(inputs.xp, chunk, point, blocked, rng)
-        if squares is not None and inputs.weights is not None:
-            squares.update_inputs(replace(inputs, weights=inputs.weights ** 2))
-        n_rows += inputs.n_rows
-    if point is None or blocked is None:
-        raise ValueError("the dataset has no rows; at least one row is needed")
-    return BlockedStates(point, blocked, squares, n_rows)
+    return fill_blocked(counted(passes, bar, last), n_bins=n_bins, closed=closed, edges=edges,
+                        binning=binning, max_blocks=max_blocks, rng=rng,
+                        weight_squares=weight_squares)
 
 
 def bootstrap_path(
@@ -219,19 +170,20 @@ def consistency_test_path(
     specs = {"logits": logits, "probs": probs, "labels": labels,
              "sample_weight": sample_weight}
     passes = _stream(path, specs, _check_batch_rows(batch_rows), None, calibrator)
-    state: Any = None
+
+    def start(inputs: Inputs) -> Any:
+        return ConsistencyStats(statistic, inputs.n_classes, n_bins=n_bins, closed=closed,
+                                n_resamples=n_resamples, random_state=random_state)
+
+    def add_batch(state: Any, batch: Batch) -> None:
+        try:
+            state.update_inputs(batch.inputs)
+        except ValueError as exc:
+            raise ValueError(f"{batch.source}: {_absolute_rows(str(exc), batch.start)}"
+                             ) from exc
+
     with pass_progress(path, specs, f"consistency test ({statistic})", quiet=quiet) as bar:
-        for batch in counted(passes, bar, f"consistency test ({statistic}, {n_resamples} "
-                                          f"resamples)"):
-            if state is None:
-                state = ConsistencyStats(statistic, batch.inputs.n_classes, n_bins=n_bins,
-                                         closed=closed, n_resamples=n_resamples,
-                                         random_state=random_state)
-            try:
-                state.update_inputs(batch.inputs)
-            except ValueError as exc:
-                raise ValueError(f"{batch.source}: {_absolute_rows(str(exc), batch.start)}"
-                                 ) from exc
-    if state is None:
-        raise ValueError("the dataset has no rows; at least one row is needed")
+        batches = counted(passes, bar, f"consistency test ({statistic}, {n_resamples} "
+                                       f"resamples)")
+        state = fill(batches, start, None, add_batch=add_batch)
     return state.finalize()

@@ -14,13 +14,14 @@ from trueprob.streaming.batches import (
     Batch,
     _stream,
 )
+from trueprob.streaming.driver import NO_ROWS, sum_fit_rows
 from trueprob.streaming.files import (
     BATCH_ROWS,
     PathLike,
     Spec,
     _check_batch_rows,
 )
-from trueprob.streaming.fitrows import FitRows, fit_rows
+from trueprob.streaming.fitrows import FitRows
 from trueprob.streaming.progress import counted, pass_progress
 
 #: first-pass sums: W, sum w f(1), sum w (mean_k zc - t.zc), rows with non-constant scores,
@@ -166,26 +167,24 @@ def fit_temperature_batches(passes: Callable[[], Iterable[Batch]], *,
 
     ``bar`` (optional) counts the rows of every pass ("temperature: Halley pass 3").
     """
-    first = np.zeros(N_FIRST)
-    kind, k = "logits", 0
-    for batch in counted(passes, bar, "temperature: first pass (T = 1)"):
-        kind = "logits" if batch.inputs.kind == "logits" else "probs"
-        k = batch.inputs.n_classes
-        for rows in fit_rows(batch):
-            first += temperature_first_sums(rows)
-    if k == 0:
-        raise ValueError("the dataset has no rows; at least one row is needed")
+    seen: list[tuple[str, int]] = []
 
+    def note(batch: Batch) -> None:
+        seen[:] = [("logits" if batch.inputs.kind == "logits" else "probs",
+                    batch.inputs.n_classes)]
+
+    first = sum_fit_rows(counted(passes, bar, "temperature: first pass (T = 1)"), N_FIRST,
+                         temperature_first_sums, on_batch=note)
+    if not seen:
+        raise ValueError(NO_ROWS)
+    kind, k = seen[0]
     halley = 0
 
     def run_pass(beta: float) -> np.ndarray:
         nonlocal halley
         halley += 1
-        out = np.zeros(4)
-        for batch in counted(passes, bar, f"temperature: Halley pass {halley}"):
-            for rows in fit_rows(batch):
-                out += temperature_sums(rows, beta)
-        return out
+        return sum_fit_rows(counted(passes, bar, f"temperature: Halley pass {halley}"), 4,
+                            lambda rows: temperature_sums(rows, beta))
 
     return fit_temperature_sums(first, run_pass, kind=kind, n_classes=k, max_iter=max_iter)
 

@@ -10,13 +10,14 @@ import numpy as np
 from trueprob.streaming.batches import (
     _stream,
 )
+from trueprob.streaming.driver import NO_ROWS, sum_fit_rows
 from trueprob.streaming.files import (
     BATCH_ROWS,
     PathLike,
     Spec,
     _check_batch_rows,
 )
-from trueprob.streaming.fitrows import FitRows, fit_rows
+from trueprob.streaming.fitrows import FitRows
 from trueprob.streaming.progress import counted, pass_progress
 
 
@@ -186,18 +187,17 @@ def fit_vector_scaling_path(
         k = batch.inputs.n_classes
         break
     if k == 0:
-        raise ValueError("the dataset has no rows; at least one row is needed")
+        raise ValueError(NO_ROWS)
 
     newton = 0
 
     def run_pass(coef: np.ndarray, intercept: np.ndarray) -> np.ndarray:
         nonlocal newton
         newton += 1
-        out = np.zeros(2 + 2 * k + 4 * k * k)
-        for batch in counted(passes, bar, f"vector scaling: Newton pass {newton}"):
-            for rows in fit_rows(batch, purpose="vector scaling"):
-                out += vector_sums(rows, coef, intercept)
-        return out
+        return sum_fit_rows(counted(passes, bar, f"vector scaling: Newton pass {newton}"),
+                            2 + 2 * k + 4 * k * k,
+                            lambda rows: vector_sums(rows, coef, intercept),
+                            purpose="vector scaling")
 
     with pass_progress(path, specs, "vector scaling", quiet=quiet) as bar:
         return fit_vector_sums(run_pass, kind=kind, n_classes=k, reg=reg,
