@@ -57,6 +57,7 @@ from trueprob.streaming.edges import (
     confidence_keys,
     mass_edges,
     merge_search,
+    search_batches,
     search_pass,
 )
 from trueprob.streaming.evaluation import (
@@ -141,6 +142,7 @@ __all__ = [
     "normalise",
     "pass_progress",
     "prepare_batch",
+    "search_batches",
     "search_pass",
     "stats_from_path",
     "stats_of_batches",

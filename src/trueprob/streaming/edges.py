@@ -186,6 +186,17 @@ def _confidences(batch: Batch) -> Iterator[tuple[np.ndarray, np.ndarray | None]]
         yield confidence_keys(to_numpy(rows.confidence)), w
 
 
+def search_batches(batches: Iterable[Batch], plan: SearchPlan) -> tuple[float, list[Any] | None]:
+    """One pass of a quantile search over some batches: (their total weight, their merged
+    :func:`search_pass` parts, None for no rows)."""
+    total, merged = 0.0, None
+    for batch in batches:
+        for keys, w in _confidences(batch):
+            merged = merge_search(merged, search_pass(plan, keys, w))
+            total += float(keys.size) if w is None else float(w.sum())
+    return total, merged
+
+
 def mass_edges(passes: Callable[[], Iterable[Batch]], n_bins: int, *,
                bar: ProgressBar | None = None) -> np.ndarray:
     """Exact equal-mass edges of a stream (:class:`QuantileSearch`, a few passes).
@@ -195,12 +206,8 @@ def mass_edges(passes: Callable[[], Iterable[Batch]], n_bins: int, *,
     """
     search = QuantileSearch(n_bins)
     while (plan := search.plan()) is not None:
-        merged: list[Any] | None = None
-        total = 0.0
-        for batch in counted(passes, bar, f"pass {search.passes + 1}: equal-mass edges"):
-            for keys, w in _confidences(batch):
-                merged = merge_search(merged, search_pass(plan, keys, w))
-                total += float(keys.size) if w is None else float(w.sum())
+        total, merged = search_batches(
+            counted(passes, bar, f"pass {search.passes + 1}: equal-mass edges"), plan)
         assert merged is not None
         search.update(plan, merged, total)
     return search.edges()
