@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
@@ -66,23 +67,13 @@ def _log_softmax(x: np.ndarray) -> np.ndarray:
     return s - np.log(np.exp(s).sum(axis=1, keepdims=True))
 
 
-class _Objective:
-    """F(theta) of a linear map on fixed inputs: value, gradient, Hessian-vector products.
+class _Penalised:
+    """The parameters of a linear map and its penalty: theta = (W.ravel(), b) for a full W,
+    (w, b) for a diagonal one; the penalty 0.5 (theta - c)' P (theta - c), P diagonal, and the
+    gauge term (see :meth:`gauge`). The data term is the subclass's."""
 
-    theta = (W.ravel(), b) for a full W, (w, b) for a diagonal one. Q = softmax(S) of the last
-    point evaluated is cached for ``hessp`` (scipy asks for it at the point it just evaluated).
-    """
-
-    def __init__(self, x: np.ndarray, data: FitData, rows: np.ndarray | None, *,
-                 diagonal: bool, reg: str, lam: float, mu: float) -> None:
-        self.x = x if rows is None else x[rows]
-        self.k = int(x.shape[1])
-        self.labels = data.labels if rows is None or data.labels is None \
-            else data.labels[rows]
-        self.soft = data.soft_targets if rows is None or data.soft_targets is None \
-            else data.soft_targets[rows]
-        w = data.weights if rows is None else data.weights[rows]
-        self.w = w / w.sum()
+    def __init__(self, k: int, *, diagonal: bool, reg: str, lam: float, mu: float) -> None:
+        self.k = int(k)
         self.diagonal = diagonal
         k = self.k
         # penalty: 0.5 * theta' P theta - a' theta + const, P diagonal (stored as a vector)
@@ -104,8 +95,45 @@ class _Objective:
         self.pen = 2.0 * np.concatenate([pw, pb])  # Hessian diagonal of the penalty
         self.gauge_w = not np.any(pw) and not diagonal
         self.gauge_b = not np.any(pb)
-        self._theta: np.ndarray | None = None
-        self._q: np.ndarray | None = None
+
+    def unpack(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        k = self.k
+        n_w = k if self.diagonal else k * k
+        w = theta[:n_w] if self.diagonal else theta[:n_w].reshape(k, k)
+        return w, theta[n_w:]
+
+    def n_params(self) -> int:
+        return int(self.pen.size)
+
+    def identity(self) -> np.ndarray:
+        k = self.k
+        eye = np.ones(k) if self.diagonal else np.eye(k).ravel()
+        return np.concatenate([eye, np.zeros(k)])
+
+    def canonical(self, theta: np.ndarray) -> np.ndarray:
+        """The member of theta's softmax-equivalence class closest to the identity, along the
+        directions the penalty leaves free."""
+        w, b = self.unpack(theta.copy())
+        if self.gauge_w and not self.diagonal:
+            dev = w - np.eye(self.k)
+            w = w - dev.mean(axis=0, keepdims=True)
+        if self.gauge_b:
+            b = b - b.mean()
+        return np.concatenate([np.ravel(w), b])
+
+    def penalty(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        """The penalty and gauge terms of F at theta: (value, gradient)."""
+        d = theta - self.centre
+        gd = self.gauge(theta - self.identity())
+        return 0.5 * float(d @ (self.pen * d)) + 0.5 * float(gd @ gd) / GAUGE, \
+            self.pen * d + gd
+
+    def penalty_hess(self) -> np.ndarray:
+        """The (constant) Hessian of the penalty and gauge terms."""
+        h = np.diag(self.pen)
+        if self.gauge_w or self.gauge_b:
+            h += np.stack([self.gauge(e) for e in np.eye(h.shape[0])], axis=1)
+        return h
 
     def gauge(self, d: np.ndarray) -> np.ndarray:
         """GAUGE * (projection of d onto the directions softmax ignores and no penalty fixes).
@@ -126,11 +154,25 @@ class _Objective:
             ob[...] = GAUGE * db.mean()
         return out
 
-    def unpack(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        k = self.k
-        n_w = k if self.diagonal else k * k
-        w = theta[:n_w] if self.diagonal else theta[:n_w].reshape(k, k)
-        return w, theta[n_w:]
+class _Objective(_Penalised):
+    """F(theta) of a linear map on fixed inputs: value, gradient, Hessian-vector products.
+
+    Q = softmax(S) of the last point evaluated is cached for ``hessp`` (scipy asks for it at
+    the point it just evaluated).
+    """
+
+    def __init__(self, x: np.ndarray, data: FitData, rows: np.ndarray | None, *,
+                 diagonal: bool, reg: str, lam: float, mu: float) -> None:
+        super().__init__(int(x.shape[1]), diagonal=diagonal, reg=reg, lam=lam, mu=mu)
+        self.x = x if rows is None else x[rows]
+        self.labels = data.labels if rows is None or data.labels is None \
+            else data.labels[rows]
+        self.soft = data.soft_targets if rows is None or data.soft_targets is None \
+            else data.soft_targets[rows]
+        w = data.weights if rows is None else data.weights[rows]
+        self.w = w / w.sum()
+        self._theta: np.ndarray | None = None
+        self._q: np.ndarray | None = None
 
     def scores(self, theta: np.ndarray) -> np.ndarray:
         w, b = self.unpack(theta)
@@ -162,10 +204,8 @@ class _Objective:
             assert self.soft is not None
             g -= self.soft * self.w[:, None]
         grad = np.concatenate([self._weight_grad(g), g.sum(axis=0)])
-        d = theta - self.centre
-        gd = self.gauge(theta - self.identity())
-        f += 0.5 * float(d @ (self.pen * d)) + 0.5 * float(gd @ gd) / GAUGE
-        return f, grad + self.pen * d + gd
+        pf, pg = self.penalty(theta)
+        return f + pf, grad + pg
 
     def _weight_grad(self, g: np.ndarray) -> np.ndarray:
         if self.diagonal:
@@ -224,35 +264,58 @@ class _Objective:
             aa = np.arange(k * p) % p
             weights = (aa < k)
             order = np.concatenate([np.flatnonzero(weights), np.flatnonzero(~weights)])
-        h = h[np.ix_(order, order)]
-        h[np.diag_indices_from(h)] += self.pen
-        if self.gauge_w or self.gauge_b:
-            h += np.stack([self.gauge(e) for e in np.eye(h.shape[0])], axis=1)
-        return h
-
-    def n_params(self) -> int:
-        return int(self.pen.size)
+        return h[np.ix_(order, order)] + self.penalty_hess()
 
     def scores_of_direction(self, v: np.ndarray) -> np.ndarray:
         vw, vb = self.unpack(v)
         s = self.x * vw if self.diagonal else self.x @ vw.T
         return s + vb
 
-    def identity(self) -> np.ndarray:
-        k = self.k
-        eye = np.ones(k) if self.diagonal else np.eye(k).ravel()
-        return np.concatenate([eye, np.zeros(k)])
 
-    def canonical(self, theta: np.ndarray) -> np.ndarray:
-        """The member of theta's softmax-equivalence class closest to the identity, along the
-        directions the penalty leaves free."""
-        w, b = self.unpack(theta.copy())
-        if self.gauge_w and not self.diagonal:
-            dev = w - np.eye(self.k)
-            w = w - dev.mean(axis=0, keepdims=True)
-        if self.gauge_b:
-            b = b - b.mean()
-        return np.concatenate([np.ravel(w), b])
+class _Summed(_Penalised):
+    """F(theta) of vector scaling from sums over the rows: ``run_pass(w, b)`` returns
+    [W, sum_i w_i f_i, gradient (2K), Hessian (2K x 2K)] of the data term at (w, b) (one pass
+    over the data, e.g. :func:`trueprob.streaming.vector_sums` added over every part; the
+    in-memory fit is the same sums over one chunk). Each new theta costs one pass; the
+    Hessian of that pass answers every ``hessp`` at theta.
+    """
+
+    def __init__(self, run_pass: Callable[[np.ndarray, np.ndarray], np.ndarray], k: int, *,
+                 reg: str, lam: float, mu: float) -> None:
+        super().__init__(k, diagonal=True, reg=reg, lam=lam, mu=mu)
+        self.run_pass = run_pass
+        self.passes = 0
+        self._seen: dict[bytes, tuple[float, np.ndarray, np.ndarray]] = {}
+
+    def _at(self, theta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        """(NLL, its gradient, its Hessian) at theta, from the pass at theta."""
+        key = np.asarray(theta, dtype=np.float64).tobytes()
+        if key not in self._seen:
+            k = self.k
+            sums = np.asarray(self.run_pass(theta[:k].copy(), theta[k:].copy()))
+            self.passes += 1
+            total = float(sums[0])
+            if not total > 0:
+                raise ValueError("sample_weight must not be all zero; the weights sum to 0")
+            if len(self._seen) >= 8:  # scipy asks again only for its last few points
+                self._seen.pop(next(iter(self._seen)))
+            self._seen[key] = (float(sums[1]) / total, sums[2:2 + 2 * k] / total,
+                               sums[2 + 2 * k:].reshape(2 * k, 2 * k) / total)
+        return self._seen[key]
+
+    def nll(self, theta: np.ndarray) -> float:
+        return self._at(theta)[0]
+
+    def value_and_grad(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        nll, grad, _ = self._at(theta)
+        pf, pg = self.penalty(theta)
+        return nll + pf, grad + pg
+
+    def hess(self, theta: np.ndarray) -> np.ndarray:
+        return self._at(theta)[2] + self.penalty_hess()
+
+    def hessp(self, theta: np.ndarray, v: np.ndarray) -> np.ndarray:
+        return self.hess(theta) @ v
 
 
 def _lse_rows(s: np.ndarray) -> np.ndarray:
@@ -264,7 +327,7 @@ def _lse_rows(s: np.ndarray) -> np.ndarray:
 DENSE_HESSIAN_PARAMS = 300
 
 
-def _minimise(obj: _Objective, theta0: np.ndarray, tol: float,
+def _minimise(obj: _Objective | _Summed, theta0: np.ndarray, tol: float,
               max_iter: int) -> tuple[np.ndarray, bool, int]:
     """Trust-region Newton-CG with exact Hessian-vector products (scipy's trust-ncg), then
     plain Newton steps; measured here, this beat trust-exact with the dense Hessian already
@@ -292,7 +355,7 @@ def _minimise(obj: _Objective, theta0: np.ndarray, tol: float,
     return obj.canonical(theta), converged, int(res.nit)
 
 
-def _newton_step(obj: _Objective, theta: np.ndarray, grad: np.ndarray,
+def _newton_step(obj: _Objective | _Summed, theta: np.ndarray, grad: np.ndarray,
                  dense: bool) -> np.ndarray:
     """-H^+ g: least squares with the dense Hessian, else conjugate gradients on H v."""
     if dense:
@@ -570,6 +633,43 @@ class VectorScaling(_LinearScaling):
         self.random_state = random_state
         self.tol = tol
         self.max_iter = max_iter
+
+    def fit_passes(self, run_pass: Callable[[np.ndarray, np.ndarray], np.ndarray], *,
+                   kind: str, n_classes: int) -> VectorScaling:
+        """Fit on data seen only through passes; returns self.
+
+        ``run_pass(w, b)`` returns the sums of :func:`trueprob.streaming.vector_sums` at
+        (w, b) added over all rows: [W, sum_i w_i f_i, gradient (2K), Hessian (2K x 2K)]
+        (``kind``: "logits", or "probs" for scores that are floored log-probabilities). F
+        and the solver are those of :meth:`fit` (trust-region Newton on the exact Hessian of
+        each pass, then Newton steps); each new point is one pass, so ``n_iter_`` counts the
+        passes. ``reg_lambda`` must be a number: cross-validation needs the rows in memory.
+        """
+        self._check_params()
+        if self.reg_lambda == "cv":
+            raise ValueError("reg_lambda='cv' needs the rows in memory; give a number for a "
+                             "fit by passes")
+        k = int(n_classes)
+        lam = float(self.reg_lambda)
+        mu = lam if self.reg_mu is None else float(self.reg_mu)
+        obj = _Summed(run_pass, k, reg=self.reg, lam=lam, mu=mu)
+        nll_before = obj.nll(obj.identity())
+        theta, converged, _ = _minimise(obj, obj.identity(), float(self.tol), self.max_iter)
+        if not converged:
+            warnings.warn(f"VectorScaling did not reach a gradient norm of tol={self.tol!r} in "
+                          f"max_iter={self.max_iter} passes", DegenerateFitWarning,
+                          stacklevel=2)
+        w, b = obj.unpack(theta)
+        self.coef_ = np.array(w, dtype=np.float64)
+        self.intercept_ = np.array(b, dtype=np.float64)
+        self.kind_ = "logits" if kind == "logits" else "probs"
+        self.n_classes_ = k
+        self.reg_lambda_ = lam
+        self.converged_ = converged
+        self.nll_before_ = float(nll_before)
+        self.nll_after_ = obj.nll(theta)
+        self.n_iter_ = obj.passes
+        return self
 
 
 class MatrixScaling(_LinearScaling):

@@ -269,6 +269,20 @@ class _Passes:
         return sub
 
 
+class _SumPasses:
+    """What :func:`_halley` iterates on for data seen through passes: each call of
+    :meth:`derivatives` is one pass, whose sums ``run_pass(beta)`` adds over all rows."""
+
+    def __init__(self, run_pass: Callable[[float], np.ndarray], total: float) -> None:
+        self.run_pass = run_pass
+        self.total = total
+        self.count = 0
+
+    def derivatives(self, beta: float, dtype: Any = np.float64) -> np.ndarray:
+        self.count += 1
+        return np.asarray(self.run_pass(beta)) / self.total
+
+
 def _row_max(z: np.ndarray) -> np.ndarray:
     """max_k z_ik; a loop over columns is faster than max(axis=1) for small K."""
     if z.shape[1] > 16:
@@ -442,31 +456,16 @@ class TemperatureScaling(Calibrator):
         self.nll_before_ = passes.first_pass()
         active = passes.w > 0
         means, tz = passes.means[active], passes.tz[active]
-        if not np.any(means):
-            warnings.warn(
-                "every row's scores are constant across classes, so the NLL does not depend "
-                "on T; temperature_ is set to 1", DegenerateFitWarning, stacklevel=3)
-            self._set(1.0, self.nll_before_, True, 1)
-            return
-        if not np.any(tz):
+
+        def separable_nll() -> float:
             # all target mass on each row's largest scores: f decreases as T -> 0, towards
             # the NLL of q uniform over the m_i largest scores of row i: sum_i w_i log m_i / W
             n_max = (data.scores[active] == passes.zmax[active, None]).sum(axis=1)
-            limit = float(passes.w[active] @ np.log(n_max))
-            warnings.warn(
-                "the calibration set is separable: in every row the target is on the largest "
-                "score, so the NLL keeps decreasing as T -> 0 and has no minimum; temperature_ "
-                "is set to 0 (argmax predictions, ties shared). Use a larger or harder "
-                "calibration set", DegenerateFitWarning, stacklevel=3)
-            self._set(0.0, limit, False, 1)
-            return
-        g0 = float(passes.w[active] @ (means - tz))  # f'(0): E_q z under uniform q
-        if g0 >= 0:
-            warnings.warn(
-                "the NLL is smallest for uniform predictions (T -> inf): on this calibration "
-                "set the scores carry no information about the targets beyond chance; "
-                "temperature_ is set to inf", DegenerateFitWarning, stacklevel=3)
-            self._set(math.inf, math.log(self.n_classes_), True, 1)
+            return float(passes.w[active] @ np.log(n_max))
+
+        if self._degenerate(bool(np.any(means)), bool(np.any(tz)),
+                            lambda: float(passes.w[active] @ (means - tz)), separable_nll,
+                            stacklevel=4):
             return
         used = 1
         beta = 1.0
@@ -501,6 +500,69 @@ class TemperatureScaling(Calibrator):
             if best > ece:
                 best, best_t = ece, temp
         self._set(best_t, passes.value(1.0 / best_t), True, len(grid))
+
+    def _degenerate(self, varying: bool, target_off_max: bool, g0: Callable[[], float],
+                    separable_nll: Callable[[], float], *, stacklevel: int) -> bool:
+        """Set the limit and warn if the NLL has no finite minimum in T (True), else False.
+
+        ``varying``: some row (w > 0) has non-constant scores; ``target_off_max``: some row
+        puts target mass off its largest scores; ``g0()``: f'(0) = sum_i w_i (mean_k zc_ik -
+        t_i . zc_i) (the slope at uniform predictions); ``separable_nll()``: the limit of the
+        NLL as T -> 0. ``nll_before_`` and ``n_classes_`` are set.
+        """
+        if not varying:
+            warnings.warn(
+                "every row's scores are constant across classes, so the NLL does not depend "
+                "on T; temperature_ is set to 1", DegenerateFitWarning, stacklevel=stacklevel)
+            self._set(1.0, self.nll_before_, True, 1)
+            return True
+        if not target_off_max:
+            limit = separable_nll()
+            warnings.warn(
+                "the calibration set is separable: in every row the target is on the largest "
+                "score, so the NLL keeps decreasing as T -> 0 and has no minimum; temperature_ "
+                "is set to 0 (argmax predictions, ties shared). Use a larger or harder "
+                "calibration set", DegenerateFitWarning, stacklevel=stacklevel)
+            self._set(0.0, limit, False, 1)
+            return True
+        if g0() >= 0:
+            warnings.warn(
+                "the NLL is smallest for uniform predictions (T -> inf): on this calibration "
+                "set the scores carry no information about the targets beyond chance; "
+                "temperature_ is set to inf", DegenerateFitWarning, stacklevel=stacklevel)
+            self._set(math.inf, math.log(self.n_classes_), True, 1)
+            return True
+        return False
+
+    def fit_passes(self, first: np.ndarray, run_pass: Callable[[float], np.ndarray], *,
+                   kind: str, n_classes: int) -> TemperatureScaling:
+        """Fit on data seen only through passes (``method="nll"``); returns self.
+
+        ``first``: the six first-pass sums of :func:`trueprob.streaming.temperature_first_sums`
+        added over all rows; ``run_pass(beta)``: the four sums of
+        :func:`trueprob.streaming.temperature_sums` at beta added over all rows (one pass).
+        The degenerate cases and the safeguarded Halley iteration from beta = 1 are those of
+        :meth:`fit`, with its stopping rule; ``n_iter_`` counts the passes.
+        """
+        self._check_params()
+        self.kind_ = "logits" if kind == "logits" else "probs"
+        self.n_classes_ = int(n_classes)
+        total, f1, g0_sum, n_varying, n_tz, log_ties = (float(v) for v in first)
+        if not total > 0:
+            raise ValueError("sample_weight must not be all zero; the weights sum to 0")
+        self.nll_before_ = f1 / total
+        if self._degenerate(n_varying > 0, n_tz > 0, lambda: g0_sum,
+                            lambda: log_ties / total, stacklevel=4):
+            return self
+        passes = _SumPasses(run_pass, total)
+        beta, f, converged, _ = _halley(passes, 1.0, self.max_iter,  # type: ignore[arg-type]
+                                        HALLEY_STOP)
+        if not converged:
+            warnings.warn(
+                f"temperature scaling did not converge in max_iter={self.max_iter} passes; "
+                f"T = {1.0 / beta!r}", DegenerateFitWarning, stacklevel=3)
+        self._set(1.0 / beta, f, converged, 1 + passes.count)
+        return self
 
     def _set(self, temperature: float, nll_after: float, converged: bool, n_iter: int) -> None:
         self.temperature_ = float(temperature)

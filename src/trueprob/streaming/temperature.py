@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -84,20 +82,6 @@ def temperature_sums(rows: FitRows, beta: float) -> np.ndarray:
     return derivative_sums(s0, s1, s2, s3, tz, rows.weights, beta)
 
 
-class _SumPasses:
-    """The object :func:`trueprob.calibrators.temperature._halley` iterates on: each call of
-    :meth:`derivatives` is one pass whose per-part sums are added by ``run_pass``."""
-
-    def __init__(self, run_pass: Callable[[float], np.ndarray], total: float) -> None:
-        self.run_pass = run_pass
-        self.total = total
-        self.count = 0
-
-    def derivatives(self, beta: float, dtype: Any = np.float64) -> np.ndarray:
-        self.count += 1
-        return self.run_pass(beta) / self.total
-
-
 def fit_temperature_sums(
     first: np.ndarray,
     run_pass: Callable[[float], np.ndarray],
@@ -110,55 +94,15 @@ def fit_temperature_sums(
     sums: ``first`` (:func:`temperature_first_sums` added over all rows) and ``run_pass(beta)``
     (:func:`temperature_sums` added over all rows, one pass each).
 
-    The iteration is the safeguarded Halley of ``TemperatureScaling`` (its private
-    ``_halley``) with the same stopping rule, started at beta = 1; the degenerate cases give
-    the same warnings and limits.
+    The fit is :meth:`TemperatureScaling.fit_passes
+    <trueprob.calibrators.temperature.TemperatureScaling.fit_passes>`: the safeguarded Halley
+    iteration of the in-memory fit with the same stopping rule, started at beta = 1; the
+    degenerate cases give the same warnings and limits.
     """
-    from trueprob.calibrators.temperature import (
-        HALLEY_STOP,
-        DegenerateFitWarning,
-        TemperatureScaling,
-        _halley,
-    )
+    from trueprob.calibrators.temperature import TemperatureScaling
 
-    ts = TemperatureScaling(max_iter=max_iter)
-    ts._check_params()
-    ts.kind_ = "logits" if kind == "logits" else "probs"
-    ts.n_classes_ = int(n_classes)
-    total, f1, g0_sum, n_varying, n_tz, log_ties = (float(v) for v in first)
-    if not total > 0:
-        raise ValueError("sample_weight must not be all zero; the weights sum to 0")
-    nll_before = f1 / total
-    ts.nll_before_ = nll_before
-    if n_varying == 0:
-        warnings.warn(
-            "every row's scores are constant across classes, so the NLL does not depend on "
-            "T; temperature_ is set to 1", DegenerateFitWarning, stacklevel=3)
-        ts._set(1.0, nll_before, True, 1)
-        return ts
-    if n_tz == 0:
-        warnings.warn(
-            "the calibration set is separable: in every row the target is on the largest "
-            "score, so the NLL keeps decreasing as T -> 0 and has no minimum; temperature_ "
-            "is set to 0 (argmax predictions, ties shared). Use a larger or harder "
-            "calibration set", DegenerateFitWarning, stacklevel=3)
-        ts._set(0.0, log_ties / total, False, 1)
-        return ts
-    if g0_sum >= 0:
-        warnings.warn(
-            "the NLL is smallest for uniform predictions (T -> inf): on this calibration set "
-            "the scores carry no information about the targets beyond chance; temperature_ "
-            "is set to inf", DegenerateFitWarning, stacklevel=3)
-        ts._set(math.inf, math.log(n_classes), True, 1)
-        return ts
-    passes = _SumPasses(run_pass, total)
-    beta, f, converged, _ = _halley(passes, 1.0, max_iter, HALLEY_STOP)  # type: ignore[arg-type]
-    if not converged:
-        warnings.warn(
-            f"temperature scaling did not converge in max_iter={max_iter} passes; "
-            f"T = {1.0 / beta!r}", DegenerateFitWarning, stacklevel=3)
-    ts._set(1.0 / beta, f, converged, 1 + passes.count)
-    return ts
+    return TemperatureScaling(max_iter=max_iter).fit_passes(first, run_pass, kind=kind,
+                                                            n_classes=n_classes)
 
 
 def fit_temperature_batches(passes: Callable[[], Iterable[Batch]], *,

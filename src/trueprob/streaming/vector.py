@@ -66,77 +66,21 @@ def fit_vector_sums(
     tol: float = 1e-9,
     max_iter: int = 100,
 ) -> Any:
-    """A fitted :class:`~trueprob.calibrators.scaling.VectorScaling` by Newton's method on
-    map-reduced sums: ``run_pass(w, b)`` returns :func:`vector_sums` added over all rows.
+    """A fitted :class:`~trueprob.calibrators.scaling.VectorScaling` from map-reduced sums:
+    ``run_pass(w, b)`` returns :func:`vector_sums` added over all rows.
 
     Minimises F = f / W + penalty (the penalties of ``VectorScaling``: ``"l2"``,
-    lambda / (2K) (||w - 1||^2 + ||b||^2); ``"odir"``, mu / K ||b||^2) with the exact
-    gradient and Hessian of every pass; a step that does not lower F is halved. The
-    intercepts are centred when they are not penalised (softmax ignores a common shift).
-    One pass per Newton step or halving; stops when the gradient norm is below ``tol``.
+    lambda / (2K) (||w - 1||^2 + ||b||^2); ``"odir"``, mu / K ||b||^2) with the solver of
+    the in-memory fit (:meth:`~trueprob.calibrators.scaling.VectorScaling.fit_passes`:
+    trust-region Newton on the exact gradient and Hessian of every pass, then Newton steps).
+    The intercepts are centred when they are not penalised (softmax ignores a common shift).
+    One pass per new point; ``n_iter_`` counts them.
     """
-    import warnings as _warnings
-
     from trueprob.calibrators.scaling import VectorScaling
-    from trueprob.calibrators.temperature import DegenerateFitWarning
 
-    k = int(n_classes)
-    lam = float(reg_lambda)
-    mu = lam if reg_mu is None else float(reg_mu)
-    cal = VectorScaling(reg=reg, reg_lambda=lam, reg_mu=reg_mu, tol=tol, max_iter=max_iter)
-    cal._check_params()
-    if reg == "l2":
-        pen = np.full(2 * k, lam / k)
-    else:
-        pen = np.concatenate([np.zeros(k), np.full(k, 2.0 * mu / k)])
-    centre = np.concatenate([np.ones(k), np.zeros(k)]) if reg == "l2" else np.zeros(2 * k)
-    free_b = not np.any(pen[k:])
-
-    def evaluate(theta: np.ndarray) -> tuple[float, float, np.ndarray, np.ndarray]:
-        sums = run_pass(theta[:k].copy(), theta[k:].copy())
-        total = sums[0]
-        if not total > 0:
-            raise ValueError("sample_weight must not be all zero; the weights sum to 0")
-        nll = sums[1] / total
-        d = theta - centre
-        value = nll + 0.5 * float(d @ (pen * d))
-        grad = sums[2:2 + 2 * k] / total + pen * d
-        hess = sums[2 + 2 * k:].reshape(2 * k, 2 * k) / total + np.diag(pen)
-        return value, nll, grad, hess
-
-    theta = np.concatenate([np.ones(k), np.zeros(k)])
-    value, nll, grad, hess = evaluate(theta)
-    nll_before = nll
-    passes, converged = 1, False
-    while passes < max_iter:
-        if np.linalg.norm(grad) <= tol:
-            converged = True
-            break
-        step = -np.linalg.lstsq(hess, grad, rcond=None)[0]  # the b-gauge is a null direction
-        size = 1.0
-        while passes < max_iter:
-            trial = theta + size * step
-            t_value, t_nll, t_grad, t_hess = evaluate(trial)
-            passes += 1
-            if t_value <= value + 1e-15 * abs(value) or size < 1e-8:
-                theta, value, nll, grad, hess = trial, t_value, t_nll, t_grad, t_hess
-                break
-            size /= 2.0
-    if free_b:
-        theta[k:] -= theta[k:].mean()
-    if not converged:
-        _warnings.warn(f"VectorScaling did not reach a gradient norm of tol={tol!r} in "
-                       f"max_iter={max_iter} passes", DegenerateFitWarning, stacklevel=3)
-    cal.coef_ = np.array(theta[:k], dtype=np.float64)
-    cal.intercept_ = np.array(theta[k:], dtype=np.float64)
-    cal.kind_ = "logits" if kind == "logits" else "probs"
-    cal.n_classes_ = k
-    cal.reg_lambda_ = lam
-    cal.converged_ = converged
-    cal.n_iter_ = passes
-    cal.nll_before_ = float(nll_before)
-    cal.nll_after_ = float(nll)
-    return cal
+    cal = VectorScaling(reg=reg, reg_lambda=reg_lambda, reg_mu=reg_mu, tol=tol,
+                        max_iter=max_iter)
+    return cal.fit_passes(run_pass, kind=kind, n_classes=n_classes)
 
 
 def fit_vector_scaling_path(
@@ -160,8 +104,8 @@ def fit_vector_scaling_path(
     """Fit vector scaling (r_i = softmax(w * x_i + b)) on a dataset, in passes over batches.
 
     Penalised maximum likelihood as :class:`~trueprob.calibrators.scaling.VectorScaling`
-    with a fixed ``reg_lambda`` (cross-validation needs the rows in memory), by Newton's
-    method with the exact gradient and Hessian summed over all rows in each pass
+    with a fixed ``reg_lambda`` (cross-validation needs the rows in memory), by the solver
+    of the in-memory fit on the exact gradient and Hessian summed over all rows in each pass
     (:func:`fit_vector_sums`). Memory: one batch and a 2K x 2K matrix. Unless ``quiet``, a
     bar over the rows of each pass is drawn on standard error when it is a terminal.
 
