@@ -281,10 +281,8 @@ def _one_pass(inputs: Inputs, point: EvaluationStats, blocked: EvaluationStats, 
               rng: np.random.Generator) -> None:
     """One softmax pass feeding the plain state (point estimate) and the blocked state."""
     xp = inputs.xp
-    point.input_kinds.add(inputs.kind)
-    point.target_kinds.add(inputs.target_kind)
-    blocked.input_kinds.add(inputs.kind)
-    blocked.target_kinds.add(inputs.target_kind)
+    point.note_inputs(inputs)
+    blocked.note_inputs(inputs)
     exact_rows = g >= inputs.n_rows
     for chunk in inputs.chunks():
         block = (np.arange(chunk.offset, chunk.offset + chunk.n_rows, dtype=np.int64)

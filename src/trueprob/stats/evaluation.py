@@ -153,8 +153,20 @@ class EvaluationStats:
         """Record the input and target kinds of ``inputs`` (their rows are added by
         :meth:`update_chunk` or :meth:`update_rows`, which do not see the kinds); returns
         ``self``."""
-        self.input_kinds.add(inputs.kind)
-        self.target_kinds.add(inputs.target_kind)
+        return self.note_kinds(inputs=(inputs.kind,), targets=(inputs.target_kind,))
+
+    def note_kinds(self, *, inputs: Iterable[str] = (),
+                   targets: Iterable[str] = ()) -> EvaluationStats:
+        """Add input kinds ("logits", "probs", "confidences") and target kinds; returns
+        ``self``."""
+        self.input_kinds.update(inputs)
+        self.target_kinds.update(targets)
+        return self
+
+    def set_target_kinds(self, targets: Iterable[str]) -> EvaluationStats:
+        """Replace the target kinds (a state zeroed or loaded from elsewhere); returns
+        ``self``."""
+        self.target_kinds = set(targets)
         return self
 
     def update(

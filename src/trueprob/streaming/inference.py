@@ -186,4 +186,5 @@ def consistency_test_path(
         batches = counted(passes, bar, f"consistency test ({statistic}, {n_resamples} "
                                        f"resamples)")
         state = fill(batches, start, None, add_batch=add_batch)
+    assert state is not None  # fill raises for a dataset without rows
     return state.finalize()
