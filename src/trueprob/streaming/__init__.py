@@ -23,7 +23,8 @@ arrays), :mod:`~trueprob.streaming.batches` (validation), :mod:`~trueprob.stream
 :mod:`~trueprob.streaming.edges` (equal-mass edges), :mod:`~trueprob.streaming.driver` (the one
 loop that fills any state from batches, shared with :mod:`trueprob.dask`),
 :mod:`~trueprob.streaming.evaluation`, :mod:`~trueprob.streaming.inference`, and the calibrator
-fits by passes (:mod:`~trueprob.streaming.temperature`, :mod:`~trueprob.streaming.vector`).
+fits by passes (:mod:`~trueprob.streaming.fitrows`, :mod:`~trueprob.streaming.temperature`,
+:mod:`~trueprob.streaming.vector`; their solvers are the calibrators' own).
 """
 
 from __future__ import annotations

@@ -51,10 +51,8 @@ def fill(
     >>> z, y = np.array([[2.0, 0.0], [0.0, 1.0], [1.0, 1.0]]), np.array([0, 1, 1])
     >>> batches = [prepare_batch({"logits": z[:2], "labels": y[:2]}),
     ...            prepare_batch({"logits": z[2:], "labels": y[2:]}, start=2)]
-    >>> rows = fill(batches, lambda inputs: [0], lambda s, xp, chunk: s.append(s.pop() +
-    ...             chunk.n_rows))
-    >>> rows
-    [3]
+    >>> fill(batches, lambda inputs: [], lambda rows, xp, chunk: rows.append(chunk.n_rows))
+    [2, 1]
     """
     state: S | None = None
     k = 0
