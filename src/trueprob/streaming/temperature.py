@@ -69,7 +69,7 @@ def temperature_sums(rows: FitRows, beta: float) -> np.ndarray:
     by their row maximum so exp never overflows). Returns [sum w f, sum w f', sum w f'',
     sum w f''']; divide by W for the derivatives of the NLL.
     """
-    from trueprob.calibrators.temperature import derivative_sums
+    from trueprob.calibrators._temperature_fit import derivative_sums
 
     zc, tz, _ = _shifted(rows, np.float64)
     e = np.exp(beta * zc)
