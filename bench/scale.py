@@ -108,7 +108,7 @@ def worker(kind: str, path: str, fit: bool) -> None:
     elif kind == "dask":
         import trueprob.dask as tpd
 
-        with tpd.dask_client(local="local:2") as client:
+        with tpd.cluster_client(local="local:2") as client:
             out["cluster_seconds"] = time.perf_counter() - start
             start = time.perf_counter()
             report = tpd.evaluate(path, **OPTIONS, batch_rows=BATCH_ROWS, client=client)

@@ -133,11 +133,12 @@ def test_temperature_float32_stage_and_threads_give_the_float64_optimum(rng):
 def test_temperature_fit_uses_one_thread_pool_and_shuts_it_down(rng, monkeypatch):
     # every pass of a fit (first pass, subsample start, float32 and float64 Halley, and the
     # grid search's final NLL) runs in one pool, started once and shut down when fit returns
+    import trueprob.calibrators._temperature_fit as passes_module
     import trueprob.calibrators.temperature as temperature
 
     pools = []
 
-    class Counting(temperature.ThreadPoolExecutor):
+    class Counting(passes_module.ThreadPoolExecutor):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
             self.jobs = 0
@@ -152,7 +153,7 @@ def test_temperature_fit_uses_one_thread_pool_and_shuts_it_down(rng, monkeypatch
             self.closed = True
             super().shutdown(*args, **kwargs)
 
-    monkeypatch.setattr(temperature, "ThreadPoolExecutor", Counting)
+    monkeypatch.setattr(passes_module, "ThreadPoolExecutor", Counting)
     z = rng.normal(size=(120_000, 10)) * 2  # subsample start and float32 stage both run
     y = _draw(rng, z)
     runs = []

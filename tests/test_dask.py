@@ -181,12 +181,49 @@ def test_errors(client, tmp_path):
     with pytest.raises(ValueError, match=r"<dask array block 1>: logits must be finite "
                        r"\(no NaN or inf\); row 2 is"):
         tpd.evaluate(y, logits=da.from_array(bad, chunks=5), client=client)
+    from trueprob.cli._dask import dask_client, parse_local
+
     with pytest.raises(ValueError, match=r"--dask must be 'local' or 'local:N' with N >= 1 "
                        r"workers; got 'local:0'"):
-        tpd.parse_local("local:0")
+        parse_local("local:0")
     with pytest.raises(ValueError, match=r"pass --scheduler ADDRESS or --dask local\[:N\], "
-                       r"not both"), tpd.dask_client(scheduler="tcp://x:1", local="local"):
+                       r"not both"), dask_client(scheduler="tcp://x:1", local="local"):
         pass
+    # the library's own messages name its arguments, not the CLI's options
+    with pytest.raises(ValueError, match=r"a local cluster is 'local' or 'local:N' with "
+                       r"N >= 1 workers; got 'local:0'"):
+        tpd.local_workers("local:0")
+    with pytest.raises(ValueError, match=r"give scheduler= or local=, not both; got "
+                       r"scheduler='tcp://x:1' and local='local'"), \
+            tpd.cluster_client(scheduler="tcp://x:1", local="local"):
+        pass
+    with pytest.raises(TypeError, match=r"source must be a path or a dask DataFrame"):
+        tpd.evaluate_path(y, logits=z)
+
+
+def test_old_cluster_names_warn_and_still_work():
+    with pytest.warns(DeprecationWarning, match=r"use trueprob.dask.local_workers"):
+        assert tpd.parse_local("local:3") == 3
+    with pytest.warns(DeprecationWarning, match=r"use trueprob.dask.cluster_client"), \
+            tpd.dask_client() as client:
+        assert client is None
+
+
+def test_evaluate_path_takes_the_streaming_arguments_and_gives_its_report(tmp_path):
+    from trueprob.streaming import evaluate_path
+
+    rng = np.random.default_rng(11)
+    z, y = make(rng, 5000, k=4)
+    write_columns(tmp_path / "d.parquet", z, y, row_group_size=700)
+    options = {"logits": "logit_*", "labels": "y", "batch_rows": 300, "n_bins": 10,
+               "binning": "mass", "unit": "bits"}
+    got = tpd.evaluate_path(tmp_path / "d.parquet", **options, partition_rows=1400,
+                            quiet=True)
+    want = evaluate_path(tmp_path / "d.parquet", **options, quiet=True)
+    assert got.n == want.n == 5000
+    for field in ("ece", "nll", "brier", "classwise_ece", "accuracy"):
+        assert getattr(got, field) == pytest.approx(getattr(want, field), rel=1e-12, abs=1e-15)
+    assert [r.upper for r in got.bins] == [r.upper for r in want.bins]
 
 
 def test_inputs_without_rows_or_with_different_parts_are_refused(client, tmp_path):
@@ -262,7 +299,7 @@ def test_killed_worker_gives_the_same_result(tmp_path, monkeypatch, capsys, bar)
                "split_every": 4}
     # the same parts and tree on the threaded scheduler give the same bytes (tested above)
     undisturbed = tpd.evaluate(tmp_path / "d.parquet", **options, quiet=True)
-    with tpd.dask_client(local="local:2") as c:
+    with tpd.cluster_client(local="local:2") as c:
         pids = c.run(os.getpid)
         victim = sorted(pids)[0]
         result: dict[str, object] = {}

@@ -470,7 +470,3 @@ def prepare(
         raise ValueError(f"n_classes must be >= 2; got {n_classes}")
     return Inputs(xp, kind, target_kind, scores, preds, y, t, w, n, k, binary, check)
 
-
-# the private spellings, still imported by calibrators/_fitdata.py (another engineer's file);
-# the lead points it at the public names, then these three lines go
-_convert, _expand_binary, _float_array = convert, expand_binary, float_array

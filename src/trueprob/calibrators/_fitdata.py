@@ -20,7 +20,7 @@ from typing import Any, Literal
 import numpy as np
 
 from trueprob._array import Array, is_array, namespace, to_numpy
-from trueprob._validation import _convert, _expand_binary, _float_array, prepare
+from trueprob._validation import convert, expand_binary, float_array, prepare
 
 FitKind = Literal["logits", "probs"]
 
@@ -197,9 +197,9 @@ def predict_inputs(*, logits: Any = None, probs: Any = None) -> tuple[Any, Array
     # checks on the scores (and give its messages) unchanged.
     if primary is not None and (logits is None or probs is None):
         name = "logits" if logits is not None else "probs"
-        arr = _convert(primary, name, namespace(primary) if is_array(primary) else None)
+        arr = convert(primary, name, namespace(primary) if is_array(primary) else None)
         xp = namespace(arr)
-        arr = _float_array(arr, name, xp)
+        arr = float_array(arr, name, xp)
         n = int(arr.shape[0]) if arr.ndim >= 1 else 0
         dummy = xp.zeros(n, dtype=xp.int64, device=getattr(arr, "device", None)) \
             if not isinstance(arr, np.ndarray) else np.zeros(n, dtype=np.int64)
@@ -215,7 +215,7 @@ def predict_inputs(*, logits: Any = None, probs: Any = None) -> tuple[Any, Array
         pass
     s = inputs.scores
     if inputs.binary:
-        s = _expand_binary(xp, s, inputs.kind)
+        s = expand_binary(xp, s, inputs.kind)
     if inputs.kind == "probs":
         return xp, _log_probs(xp, s), "probs"
     return xp, s, "logits"

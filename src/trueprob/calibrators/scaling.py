@@ -24,9 +24,11 @@ t_i the one-hot, soft or normalised-count target (the multinomial likelihood). P
 - ``reg="odir"`` (Kull et al. 2019, "off-diagonal and intercept regularisation"):
   lambda / (K (K - 1)) * sum_{j != k} W_jk^2 + mu / K * sum_j b_j^2.
 
-F is convex; it is minimised by trust-region Newton-CG (scipy's ``trust-ncg``) with the exact
-gradient and exact Hessian-vector products, then polished by plain Newton steps (dense exact
-Hessian for few parameters, conjugate gradients otherwise), to a gradient norm below ``tol``.
+F is convex; it is minimised (:mod:`trueprob.calibrators._linear_fit`, the one solver of
+the in-memory fit and of the fits by passes) by trust-region Newton-CG (scipy's
+``trust-ncg``) with the exact gradient and exact Hessian-vector products, then polished by
+plain Newton steps (dense exact Hessian for few parameters, conjugate gradients otherwise), to
+a gradient norm below ``tol``.
 softmax is unchanged by adding u_k to column k of W for all rows and c to every b_j, so without a
 penalty on them the optimum is a set; a gauge term that no prediction sees then picks its
 member closest to the identity (columns of W - I and b centred), which keeps the Hessian
@@ -38,23 +40,26 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
-from scipy.optimize import minimize
 
 from trueprob._array import device
 from trueprob.calibrators._fitdata import FitData, fit_arrays, predict_inputs
+from trueprob.calibrators._linear_fit import (
+    _minimise,
+    _Objective,
+    _Summed,
+)
 from trueprob.calibrators.base import Calibrator, CalibratorFormatError
 from trueprob.calibrators.temperature import (
     DegenerateFitWarning,
     _check_kind_k,
     _check_scalar,
-    _logsumexp,
 )
+from trueprob.core.special import logsumexp
 
-#: weight of the gauge term (see ``_Objective.gauge``); any positive value gives the same map
-GAUGE = 1.0
 #: the default grid of ``reg_lambda="cv"``
 LAMBDA_GRID = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0, 1000.0)
 _REGS = ("l2", "odir")
@@ -64,245 +69,6 @@ def _log_softmax(x: np.ndarray) -> np.ndarray:
     m = x.max(axis=1, keepdims=True)
     s = x - m
     return s - np.log(np.exp(s).sum(axis=1, keepdims=True))
-
-
-class _Objective:
-    """F(theta) of a linear map on fixed inputs: value, gradient, Hessian-vector products.
-
-    theta = (W.ravel(), b) for a full W, (w, b) for a diagonal one. Q = softmax(S) of the last
-    point evaluated is cached for ``hessp`` (scipy asks for it at the point it just evaluated).
-    """
-
-    def __init__(self, x: np.ndarray, data: FitData, rows: np.ndarray | None, *,
-                 diagonal: bool, reg: str, lam: float, mu: float) -> None:
-        self.x = x if rows is None else x[rows]
-        self.k = int(x.shape[1])
-        self.labels = data.labels if rows is None or data.labels is None \
-            else data.labels[rows]
-        self.soft = data.soft_targets if rows is None or data.soft_targets is None \
-            else data.soft_targets[rows]
-        w = data.weights if rows is None else data.weights[rows]
-        self.w = w / w.sum()
-        self.diagonal = diagonal
-        k = self.k
-        # penalty: 0.5 * theta' P theta - a' theta + const, P diagonal (stored as a vector)
-        n_w = k if diagonal else k * k
-        pw = np.zeros(n_w)
-        pb = np.zeros(k)
-        eye = np.ones(k) if diagonal else np.eye(k).ravel()
-        if reg == "l2":
-            c = lam / (2 * k) if diagonal else lam / (k * (k + 1))
-            pw[:] = c
-            pb[:] = c
-            self.centre = np.concatenate([eye, np.zeros(k)])  # penalised distance from I
-        else:  # odir: off-diagonal entries and the intercepts
-            if not diagonal:
-                off = 1.0 - np.eye(k).ravel()
-                pw[:] = off * (lam / (k * (k - 1)))
-            pb[:] = mu / k
-            self.centre = np.zeros(n_w + k)
-        self.pen = 2.0 * np.concatenate([pw, pb])  # Hessian diagonal of the penalty
-        self.gauge_w = not np.any(pw) and not diagonal
-        self.gauge_b = not np.any(pb)
-        self._theta: np.ndarray | None = None
-        self._q: np.ndarray | None = None
-
-    def gauge(self, d: np.ndarray) -> np.ndarray:
-        """GAUGE * (projection of d onto the directions softmax ignores and no penalty fixes).
-
-        Adding u_k to column k of W (for all rows) or c to every b_j leaves every softmax
-        unchanged. Where the penalty leaves these directions free, F gets the extra term
-        GAUGE / 2 * ||P (theta - I)||^2 (P this projection): it changes no prediction and no
-        NLL, makes the Hessian non-singular, and picks the optimum closest to the identity.
-        """
-        out = np.zeros_like(d)
-        if not (self.gauge_w or self.gauge_b):
-            return out
-        dw, db = self.unpack(d)
-        ow, ob = self.unpack(out)
-        if self.gauge_w:
-            ow[...] = GAUGE * dw.mean(axis=0, keepdims=True)
-        if self.gauge_b:
-            ob[...] = GAUGE * db.mean()
-        return out
-
-    def unpack(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        k = self.k
-        n_w = k if self.diagonal else k * k
-        w = theta[:n_w] if self.diagonal else theta[:n_w].reshape(k, k)
-        return w, theta[n_w:]
-
-    def scores(self, theta: np.ndarray) -> np.ndarray:
-        w, b = self.unpack(theta)
-        s = self.x * w if self.diagonal else self.x @ w.T
-        return s + b
-
-    def nll(self, theta: np.ndarray) -> float:
-        """The weighted NLL alone (no penalty)."""
-        s = self.scores(theta)
-        lse = _lse_rows(s)
-        return float(self.w @ (lse - self._target_dot(s)))
-
-    def _target_dot(self, s: np.ndarray) -> np.ndarray:
-        if self.labels is not None:
-            return np.take_along_axis(s, self.labels[:, None], axis=1)[:, 0]
-        assert self.soft is not None
-        return np.einsum("ij,ij->i", self.soft, s)
-
-    def value_and_grad(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
-        s = self.scores(theta)
-        lse = _lse_rows(s)
-        f = float(self.w @ (lse - self._target_dot(s)))
-        q = np.exp(s - lse[:, None])
-        self._theta, self._q = theta.copy(), q
-        g = q * self.w[:, None]  # dF/dS_i = w_i (q_i - t_i) / W
-        if self.labels is not None:
-            np.subtract.at(g, (np.arange(len(g)), self.labels), self.w)
-        else:
-            assert self.soft is not None
-            g -= self.soft * self.w[:, None]
-        grad = np.concatenate([self._weight_grad(g), g.sum(axis=0)])
-        d = theta - self.centre
-        gd = self.gauge(theta - self.identity())
-        f += 0.5 * float(d @ (self.pen * d)) + 0.5 * float(gd @ gd) / GAUGE
-        return f, grad + self.pen * d + gd
-
-    def _weight_grad(self, g: np.ndarray) -> np.ndarray:
-        if self.diagonal:
-            return np.einsum("ij,ij->j", g, self.x)
-        return (g.T @ self.x).ravel()
-
-    def hessp(self, theta: np.ndarray, v: np.ndarray) -> np.ndarray:
-        if self._theta is None or not np.array_equal(theta, self._theta):
-            self.value_and_grad(theta)
-        q = self._q
-        assert q is not None
-        d = self.scores_of_direction(v)
-        qd = q * d
-        r = (qd - q * qd.sum(axis=1, keepdims=True)) * self.w[:, None]
-        return np.concatenate([self._weight_grad(r), r.sum(axis=0)]) + self.pen * v \
-            + self.gauge(v)
-
-    def hess(self, theta: np.ndarray) -> np.ndarray:
-        """The exact Hessian of F (dense; for few parameters).
-
-        With phi_ijp the derivative of S_ij by parameter (j, p) (x_ip and 1 for a full W;
-        x_ij and 1 for a diagonal one): H = sum_i w_i (delta_jl q_ij - q_ij q_il)
-        phi_ijp phi_ilr / W, plus the penalty's diagonal.
-        """
-        if self._theta is None or not np.array_equal(theta, self._theta):
-            self.value_and_grad(theta)
-        q = self._q
-        assert q is not None
-        n, k = q.shape
-        p = 2 if self.diagonal else k + 1
-        h = np.zeros((k * p, k * p))
-        block = np.zeros((k, p, p))
-        rows = max(1, (1 << 22) // (k * p))  # bounded temporaries: (rows, K p) at a time
-        for start in range(0, n, rows):
-            stop = min(start + rows, n)
-            x = self.x[start:stop]
-            wq = q[start:stop] * self.w[start:stop, None]
-            ones = np.ones((stop - start, 1))
-            if self.diagonal:
-                phi = np.stack([x, np.broadcast_to(ones, x.shape)], axis=2)  # (n, K, 2)
-                a0, a1, a2 = wq.sum(axis=0), (wq * x).sum(axis=0), (wq * x * x).sum(axis=0)
-                block += np.stack([np.stack([a2, a1], axis=1), np.stack([a1, a0], axis=1)],
-                                  axis=1)
-            else:
-                xt = np.concatenate([x, ones], axis=1)
-                phi = np.broadcast_to(xt[:, None, :], (stop - start, k, k + 1))
-                block += np.stack([(xt * wq[:, j:j + 1]).T @ xt for j in range(k)])
-            u = (q[start:stop, :, None] * phi).reshape(stop - start, k * p)
-            h -= (u * self.w[start:stop, None]).T @ u
-        for j in range(k):
-            h[j * p:(j + 1) * p, j * p:(j + 1) * p] += block[j]
-        # from the (j, p) order to theta's order: weights first, then intercepts
-        if self.diagonal:
-            order = np.concatenate([np.arange(k) * 2, np.arange(k) * 2 + 1])
-        else:
-            aa = np.arange(k * p) % p
-            weights = (aa < k)
-            order = np.concatenate([np.flatnonzero(weights), np.flatnonzero(~weights)])
-        h = h[np.ix_(order, order)]
-        h[np.diag_indices_from(h)] += self.pen
-        if self.gauge_w or self.gauge_b:
-            h += np.stack([self.gauge(e) for e in np.eye(h.shape[0])], axis=1)
-        return h
-
-    def n_params(self) -> int:
-        return int(self.pen.size)
-
-    def scores_of_direction(self, v: np.ndarray) -> np.ndarray:
-        vw, vb = self.unpack(v)
-        s = self.x * vw if self.diagonal else self.x @ vw.T
-        return s + vb
-
-    def identity(self) -> np.ndarray:
-        k = self.k
-        eye = np.ones(k) if self.diagonal else np.eye(k).ravel()
-        return np.concatenate([eye, np.zeros(k)])
-
-    def canonical(self, theta: np.ndarray) -> np.ndarray:
-        """The member of theta's softmax-equivalence class closest to the identity, along the
-        directions the penalty leaves free."""
-        w, b = self.unpack(theta.copy())
-        if self.gauge_w and not self.diagonal:
-            dev = w - np.eye(self.k)
-            w = w - dev.mean(axis=0, keepdims=True)
-        if self.gauge_b:
-            b = b - b.mean()
-        return np.concatenate([np.ravel(w), b])
-
-
-def _lse_rows(s: np.ndarray) -> np.ndarray:
-    m = s.max(axis=1)
-    return m + np.log(np.exp(s - m[:, None]).sum(axis=1))
-
-
-#: up to this many parameters, the final Newton polish solves with the dense Hessian
-DENSE_HESSIAN_PARAMS = 300
-
-
-def _minimise(obj: _Objective, theta0: np.ndarray, tol: float,
-              max_iter: int) -> tuple[np.ndarray, bool, int]:
-    """Trust-region Newton-CG with exact Hessian-vector products (scipy's trust-ncg), then
-    plain Newton steps; measured here, this beat trust-exact with the dense Hessian already
-    for K = 10 matrix scaling (N P^2 per Hessian against 2 N P per product, P parameters)."""
-    dense = obj.n_params() <= DENSE_HESSIAN_PARAMS
-    res = minimize(obj.value_and_grad, theta0, jac=True, hessp=obj.hessp,
-                   method="trust-ncg", options={"gtol": tol, "maxiter": max_iter})
-    theta = res.x
-    grad = obj.value_and_grad(theta)[1]
-    # a strong penalty scales the gradient (and its rounding) up: measure tol against it
-    tol = tol * (1.0 + float(obj.pen.max(initial=0.0)) * float(np.linalg.norm(theta)))
-    # the trust region stops once predicted decreases of F fall below its rounding; plain
-    # Newton steps (which only need the gradient) then take the gradient to its floor
-    for _ in range(3):
-        norm = float(np.linalg.norm(grad))
-        if norm <= tol:
-            break
-        step = _newton_step(obj, theta, grad, dense)
-        trial = theta + step
-        trial_grad = obj.value_and_grad(trial)[1]
-        if not np.linalg.norm(trial_grad) < norm:
-            break
-        theta, grad = trial, trial_grad
-    converged = bool(np.linalg.norm(grad) <= tol)
-    return obj.canonical(theta), converged, int(res.nit)
-
-
-def _newton_step(obj: _Objective, theta: np.ndarray, grad: np.ndarray,
-                 dense: bool) -> np.ndarray:
-    """-H^+ g: least squares with the dense Hessian, else conjugate gradients on H v."""
-    if dense:
-        return -np.linalg.lstsq(obj.hess(theta), grad, rcond=None)[0]
-    from scipy.sparse.linalg import LinearOperator, cg
-
-    n = grad.size
-    op = LinearOperator((n, n), matvec=lambda v: obj.hessp(theta, v), dtype=np.float64)
-    step, _ = cg(op, -grad, rtol=1e-12, maxiter=2 * n)
-    return np.asarray(step)
 
 
 class _LinearScaling(Calibrator):
@@ -401,7 +167,7 @@ class _LinearScaling(Calibrator):
             from trueprob._array import namespace
 
             xp = namespace(scores)
-            return scores - _logsumexp(xp, scores)
+            return scores - logsumexp(xp, scores, axis=1, keepdims=True)
         return scores
 
     def _cross_validate(self, x: np.ndarray, data: FitData) -> float:
@@ -451,7 +217,7 @@ class _LinearScaling(Calibrator):
         b = xp.asarray(self.intercept_, dtype=s.dtype, device=device(s))
         out = x * w if self._diagonal else x @ xp.permute_dims(w, (1, 0))
         out = out + b
-        return out - _logsumexp(xp, out)
+        return out - logsumexp(xp, out, axis=1, keepdims=True)
 
     # ------------------------------------------------------------------ persistence
     def _check_loaded(self) -> None:
@@ -570,6 +336,43 @@ class VectorScaling(_LinearScaling):
         self.random_state = random_state
         self.tol = tol
         self.max_iter = max_iter
+
+    def fit_passes(self, run_pass: Callable[[np.ndarray, np.ndarray], np.ndarray], *,
+                   kind: str, n_classes: int) -> VectorScaling:
+        """Fit on data seen only through passes; returns self.
+
+        ``run_pass(w, b)`` returns the sums of :func:`trueprob.streaming.vector_sums` at
+        (w, b) added over all rows: [W, sum_i w_i f_i, gradient (2K), Hessian (2K x 2K)]
+        (``kind``: "logits", or "probs" for scores that are floored log-probabilities). F
+        and the solver are those of :meth:`fit` (trust-region Newton on the exact Hessian of
+        each pass, then Newton steps); each new point is one pass, so ``n_iter_`` counts the
+        passes. ``reg_lambda`` must be a number: cross-validation needs the rows in memory.
+        """
+        self._check_params()
+        if self.reg_lambda == "cv":
+            raise ValueError("reg_lambda='cv' needs the rows in memory; give a number for a "
+                             "fit by passes")
+        k = int(n_classes)
+        lam = float(self.reg_lambda)
+        mu = lam if self.reg_mu is None else float(self.reg_mu)
+        obj = _Summed(run_pass, k, reg=self.reg, lam=lam, mu=mu)
+        nll_before = obj.nll(obj.identity())
+        theta, converged, _ = _minimise(obj, obj.identity(), float(self.tol), self.max_iter)
+        if not converged:
+            warnings.warn(f"VectorScaling did not reach a gradient norm of tol={self.tol!r} in "
+                          f"max_iter={self.max_iter} passes", DegenerateFitWarning,
+                          stacklevel=2)
+        w, b = obj.unpack(theta)
+        self.coef_ = np.array(w, dtype=np.float64)
+        self.intercept_ = np.array(b, dtype=np.float64)
+        self.kind_ = "logits" if kind == "logits" else "probs"
+        self.n_classes_ = k
+        self.reg_lambda_ = lam
+        self.converged_ = converged
+        self.nll_before_ = float(nll_before)
+        self.nll_after_ = obj.nll(theta)
+        self.n_iter_ = obj.passes
+        return self
 
 
 class MatrixScaling(_LinearScaling):

@@ -33,31 +33,27 @@ nor modified.
 from __future__ import annotations
 
 import math
-import os
 import warnings
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
 import numpy as np
 
 from trueprob.calibrators._fitdata import FitData, fit_arrays, predict_inputs
+from trueprob.calibrators._temperature_fit import (
+    FLOAT32_STOP,
+    HALLEY_STOP,
+    START_ELEMENTS,
+    _halley,
+    _Passes,
+    _SumPasses,
+    default_threads,
+)
 from trueprob.calibrators.base import Calibrator, CalibratorFormatError
+from trueprob.core.special import logsumexp
 
-#: values (rows x K) per block of a pass: small enough for the temporaries to stay in cache
-BLOCK_ELEMENTS = 1 << 15
-#: values in the subsample that gives the starting point
-START_ELEMENTS = 1 << 18
-#: stop once a Halley step is below this, relative to beta: the error left is ~ 3 step**3
-HALLEY_STOP = 3e-6
-#: the float32 stage takes its last step once a step is below this (relative to beta): the
-#: error left, ~ 3 step**3 ~ 1e-8, is then at the level of its float32 sums (~1e-7)
-FLOAT32_STOP = 2e-3
-#: the subsample has at least this many rows (when the data has more than twice as many)
-START_ROWS = 2048
 _METHODS = ("nll", "grid-ece")
 
-Work = Callable[[int, int, dict[str, np.ndarray]], Any]
 
 
 class DegenerateFitWarning(UserWarning):
@@ -80,246 +76,6 @@ def grid_temperatures() -> list[float]:
         grid.append(t)
         t += 0.1
     return grid
-
-
-def default_threads() -> int:
-    """CPUs this process may use (the default number of threads of a pass).
-
-    >>> default_threads() >= 1
-    True
-    """
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
-
-
-def derivative_sums(s0: np.ndarray, s1: np.ndarray, s2: np.ndarray, s3: np.ndarray,
-                    tz: np.ndarray, w: np.ndarray, beta: float) -> np.ndarray:
-    """Weighted sums of f and its first three derivatives in beta, from per-row power sums.
-
-    s_j = sum_k exp(beta zc_k) zc_k^j of the scores shifted by their row maximum (zc <= 0),
-    tz = t . zc. With q = softmax(beta z): f = logsumexp(beta z) - beta t.z, f' = E_q[z] - t.z,
-    f'' = Var_q[z], f''' = the third central moment of z under q. The moments are raw moments
-    about the row maximum, which the shift keeps well scaled (float64). Returns the sums over
-    rows of w f, w f', w f'' and w f'''.
-    """
-    m1 = s1 / s0
-    m2 = s2 / s0
-    var = np.maximum(m2 - m1 * m1, 0.0)
-    k3 = s3 / s0 - 3.0 * m1 * m2 + 2.0 * m1 ** 3
-    return np.array([w @ (np.log(s0) - beta * tz), w @ (m1 - tz), w @ var, w @ k3])
-
-
-class _Passes:
-    """Blocked, threaded passes over (scores, targets, weights) for f and its derivatives.
-
-    With more than one thread, the first pass starts a thread pool that every later pass
-    (and every :meth:`subsample` of it) reuses; :meth:`close` (or leaving a ``with`` block)
-    shuts it down.
-    """
-
-    pool: ThreadPoolExecutor | None = None
-
-    def __init__(self, data: FitData, threads: int) -> None:
-        self.z = data.scores
-        self.k = int(self.z.shape[1])
-        self.block = max(1, BLOCK_ELEMENTS // self.k)
-        self.n = int(self.z.shape[0])
-        self.n_blocks = -(-self.n // self.block)
-        self.threads = max(1, min(threads, self.n_blocks))
-        self.w = data.weights / data.weights.sum()
-        self.labels = data.labels
-        self.soft = data.soft_targets
-        self.zmax = np.empty(self.n, dtype=self.z.dtype)
-        self.tz = np.empty(self.n)     # t_i . (z_i - max z_i) <= 0
-        self.means = np.empty(self.n)  # mean_k (z_ik - max z_i) <= 0; 0 iff constant
-        self._owner = True             # False for a subsample: it borrows the pool
-
-    def __enter__(self) -> _Passes:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Shut the thread pool down (a subsample leaves its parent's pool alone)."""
-        if self._owner and self.pool is not None:
-            self.pool.shutdown()
-            self.pool = None
-
-    # -------------------------------------------------------------- running a pass
-    def _run(self, work: Work, width: int) -> np.ndarray:
-        """work(start, stop, buffers) on every block; per-block results summed in order."""
-        out = np.zeros((self.n_blocks, width))
-
-        def worker(first: int) -> None:
-            buffers: dict[str, np.ndarray] = {}
-            for b in range(first, self.n_blocks, self.threads):
-                start = b * self.block
-                out[b] = work(start, min(start + self.block, self.n), buffers)
-
-        if self.threads == 1:
-            worker(0)
-        else:
-            pool = self._pool()
-            for job in [pool.submit(worker, j) for j in range(self.threads)]:
-                job.result()
-        return out.sum(axis=0)
-
-    def _pool(self) -> ThreadPoolExecutor:
-        """The fit's thread pool, started on first use (a subsample uses its parent's)."""
-        if self.pool is None:
-            self.pool = ThreadPoolExecutor(self.threads)
-        return self.pool
-
-    def _buffer(self, buffers: dict[str, np.ndarray], key: str, n: int,
-                dtype: Any) -> np.ndarray:
-        """A (n, K) scratch array of the worker, allocated once per pass and reused."""
-        buf = buffers.get(key)
-        if buf is None:
-            buf = buffers[key] = np.empty((self.block, self.k), dtype=dtype)
-        return buf[:n]
-
-    def _shifted(self, start: int, stop: int, buffers: dict[str, np.ndarray],
-                 dtype: Any) -> np.ndarray:
-        """zc = z - max z for the rows start:stop, in ``dtype`` (exact in float64)."""
-        zc = self._buffer(buffers, "zc", stop - start, dtype)
-        zc[...] = self.z[start:stop]
-        zc -= self.zmax[start:stop, None]
-        return zc
-
-    # -------------------------------------------------------------- the passes
-    def first_pass(self) -> float:
-        """Fill zmax, tz and means; return f(1), the NLL at T = 1 (float64)."""
-        ones = np.ones(self.k)
-
-        def work(start: int, stop: int, buffers: dict[str, np.ndarray]) -> float:
-            self.zmax[start:stop] = _row_max(self.z[start:stop])
-            zc = self._shifted(start, stop, buffers, np.float64)
-            if self.labels is not None:
-                tz = np.take_along_axis(zc, self.labels[start:stop, None], axis=1)[:, 0]
-            else:
-                assert self.soft is not None
-                tz = np.einsum("ij,ij->i", self.soft[start:stop], zc)
-            self.tz[start:stop] = tz
-            self.means[start:stop] = (zc @ ones) / self.k
-            np.exp(zc, out=zc)
-            return float(self.w[start:stop] @ (np.log(zc @ ones) - tz))
-
-        return float(self._run(work, 1)[0])
-
-    def value(self, beta: float) -> float:
-        """f(beta) in float64."""
-        ones = np.ones(self.k)
-
-        def work(start: int, stop: int, buffers: dict[str, np.ndarray]) -> float:
-            zc = self._shifted(start, stop, buffers, np.float64)
-            zc *= beta
-            np.exp(zc, out=zc)
-            nll = np.log(zc @ ones) - beta * self.tz[start:stop]
-            return float(self.w[start:stop] @ nll)
-
-        return float(self._run(work, 1)[0])
-
-    def derivatives(self, beta: float, dtype: Any = np.float64) -> np.ndarray:
-        """(f, f', f'', f''') at beta; exp and class sums in ``dtype``, the rest in float64."""
-        ones = np.ones(self.k, dtype=dtype)
-        f64 = np.float64
-
-        def work(start: int, stop: int, buffers: dict[str, np.ndarray]) -> np.ndarray:
-            zc = self._shifted(start, stop, buffers, dtype)
-            e = self._buffer(buffers, "e", stop - start, dtype)
-            np.multiply(zc, beta, out=e)
-            np.exp(e, out=e)
-            # class sums as matrix-vector products: far faster than sum(axis=1) for small K
-            s0 = (e @ ones).astype(f64)
-            e *= zc
-            s1 = (e @ ones).astype(f64)
-            e *= zc
-            s2 = (e @ ones).astype(f64)
-            e *= zc
-            s3 = (e @ ones).astype(f64)
-            return derivative_sums(s0, s1, s2, s3, self.tz[start:stop], self.w[start:stop],
-                                   beta)
-
-        return self._run(work, 4)
-
-    def subsample(self, n_values: int) -> _Passes | None:
-        """The same objective on every m-th row (about ``n_values`` values), or None."""
-        step = min((self.n * self.k) // n_values, self.n // START_ROWS)
-        if step < 2:
-            return None
-        rows = slice(0, self.n, step)
-        if not self.w[rows].sum() > 0:
-            return None
-        sub = object.__new__(_Passes)
-        sub.__dict__.update(self.__dict__)
-        sub._owner = False
-        if self.threads > 1:
-            sub.pool = self._pool()
-        sub.z = self.z[rows]
-        sub.n = int(sub.z.shape[0])
-        sub.n_blocks = -(-sub.n // self.block)
-        sub.threads = max(1, min(self.threads, sub.n_blocks))
-        sub.w = self.w[rows] / self.w[rows].sum()
-        sub.labels = None if self.labels is None else self.labels[rows]
-        sub.soft = None if self.soft is None else self.soft[rows]
-        sub.zmax, sub.tz, sub.means = self.zmax[rows], self.tz[rows], self.means[rows]
-        return sub
-
-
-def _row_max(z: np.ndarray) -> np.ndarray:
-    """max_k z_ik; a loop over columns is faster than max(axis=1) for small K."""
-    if z.shape[1] > 16:
-        return z.max(axis=1)
-    m = z[:, 0].copy()
-    for j in range(1, z.shape[1]):
-        np.maximum(m, z[:, j], out=m)
-    return m
-
-
-def _halley(passes: _Passes, beta: float, max_iter: int, stop: float,
-            dtype: Any = np.float64) -> tuple[float, float, bool, int]:
-    """Safeguarded Halley iteration for f'(beta) = 0 on (0, inf), given f'(0) < 0.
-
-    Returns (beta, f(beta), converged, passes used). The bracket [lo, hi] always holds the
-    root (f' < 0 at lo, > 0 at hi); a step that leaves it is replaced by a Newton step, then
-    by bisection (or doubling while hi is unbounded).
-    """
-    lo, hi = 0.0, math.inf
-    f = math.nan
-    for it in range(1, max_iter + 1):
-        f, g, h, t = (float(v) for v in passes.derivatives(beta, dtype))
-        if g == 0.0:
-            return beta, f, True, it
-        if g < 0:
-            lo = beta
-        else:
-            hi = beta
-        candidates = []
-        if h > 0:
-            denom = 2.0 * h * h - g * t
-            if denom > 0:
-                candidates.append(-2.0 * g * h / denom)  # Halley
-            candidates.append(-g / h)  # Newton
-        step = None
-        for d in candidates:
-            # a closed bracket: near the root a step can round onto one of its ends
-            if lo <= beta + d <= hi:
-                step = d
-                break
-        if step is not None and abs(step) <= stop * beta:
-            # the error left after this step is of order step**3: take it, and extrapolate
-            # f by Taylor's formula (whose error is of the same order)
-            f += step * (g + step * (h / 2.0 + step * t / 6.0))
-            return beta + step, f, True, it
-        if step is None:
-            step = (0.5 * (lo + hi) if math.isfinite(hi) else 2.0 * beta) - beta
-        if hi - lo <= 4.0 * np.finfo(np.float64).eps * beta:
-            return beta, f, True, it
-        beta = beta + step
-    return beta, f, False, max_iter
 
 
 class TemperatureScaling(Calibrator):
@@ -442,31 +198,16 @@ class TemperatureScaling(Calibrator):
         self.nll_before_ = passes.first_pass()
         active = passes.w > 0
         means, tz = passes.means[active], passes.tz[active]
-        if not np.any(means):
-            warnings.warn(
-                "every row's scores are constant across classes, so the NLL does not depend "
-                "on T; temperature_ is set to 1", DegenerateFitWarning, stacklevel=3)
-            self._set(1.0, self.nll_before_, True, 1)
-            return
-        if not np.any(tz):
+
+        def separable_nll() -> float:
             # all target mass on each row's largest scores: f decreases as T -> 0, towards
             # the NLL of q uniform over the m_i largest scores of row i: sum_i w_i log m_i / W
             n_max = (data.scores[active] == passes.zmax[active, None]).sum(axis=1)
-            limit = float(passes.w[active] @ np.log(n_max))
-            warnings.warn(
-                "the calibration set is separable: in every row the target is on the largest "
-                "score, so the NLL keeps decreasing as T -> 0 and has no minimum; temperature_ "
-                "is set to 0 (argmax predictions, ties shared). Use a larger or harder "
-                "calibration set", DegenerateFitWarning, stacklevel=3)
-            self._set(0.0, limit, False, 1)
-            return
-        g0 = float(passes.w[active] @ (means - tz))  # f'(0): E_q z under uniform q
-        if g0 >= 0:
-            warnings.warn(
-                "the NLL is smallest for uniform predictions (T -> inf): on this calibration "
-                "set the scores carry no information about the targets beyond chance; "
-                "temperature_ is set to inf", DegenerateFitWarning, stacklevel=3)
-            self._set(math.inf, math.log(self.n_classes_), True, 1)
+            return float(passes.w[active] @ np.log(n_max))
+
+        if self._degenerate(bool(np.any(means)), bool(np.any(tz)),
+                            lambda: float(passes.w[active] @ (means - tz)), separable_nll,
+                            stacklevel=4):
             return
         used = 1
         beta = 1.0
@@ -502,6 +243,69 @@ class TemperatureScaling(Calibrator):
                 best, best_t = ece, temp
         self._set(best_t, passes.value(1.0 / best_t), True, len(grid))
 
+    def _degenerate(self, varying: bool, target_off_max: bool, g0: Callable[[], float],
+                    separable_nll: Callable[[], float], *, stacklevel: int) -> bool:
+        """Set the limit and warn if the NLL has no finite minimum in T (True), else False.
+
+        ``varying``: some row (w > 0) has non-constant scores; ``target_off_max``: some row
+        puts target mass off its largest scores; ``g0()``: f'(0) = sum_i w_i (mean_k zc_ik -
+        t_i . zc_i) (the slope at uniform predictions); ``separable_nll()``: the limit of the
+        NLL as T -> 0. ``nll_before_`` and ``n_classes_`` are set.
+        """
+        if not varying:
+            warnings.warn(
+                "every row's scores are constant across classes, so the NLL does not depend "
+                "on T; temperature_ is set to 1", DegenerateFitWarning, stacklevel=stacklevel)
+            self._set(1.0, self.nll_before_, True, 1)
+            return True
+        if not target_off_max:
+            limit = separable_nll()
+            warnings.warn(
+                "the calibration set is separable: in every row the target is on the largest "
+                "score, so the NLL keeps decreasing as T -> 0 and has no minimum; temperature_ "
+                "is set to 0 (argmax predictions, ties shared). Use a larger or harder "
+                "calibration set", DegenerateFitWarning, stacklevel=stacklevel)
+            self._set(0.0, limit, False, 1)
+            return True
+        if g0() >= 0:
+            warnings.warn(
+                "the NLL is smallest for uniform predictions (T -> inf): on this calibration "
+                "set the scores carry no information about the targets beyond chance; "
+                "temperature_ is set to inf", DegenerateFitWarning, stacklevel=stacklevel)
+            self._set(math.inf, math.log(self.n_classes_), True, 1)
+            return True
+        return False
+
+    def fit_passes(self, first: np.ndarray, run_pass: Callable[[float], np.ndarray], *,
+                   kind: str, n_classes: int) -> TemperatureScaling:
+        """Fit on data seen only through passes (``method="nll"``); returns self.
+
+        ``first``: the six first-pass sums of :func:`trueprob.streaming.temperature_first_sums`
+        added over all rows; ``run_pass(beta)``: the four sums of
+        :func:`trueprob.streaming.temperature_sums` at beta added over all rows (one pass).
+        The degenerate cases and the safeguarded Halley iteration from beta = 1 are those of
+        :meth:`fit`, with its stopping rule; ``n_iter_`` counts the passes.
+        """
+        self._check_params()
+        self.kind_ = "logits" if kind == "logits" else "probs"
+        self.n_classes_ = int(n_classes)
+        total, f1, g0_sum, n_varying, n_tz, log_ties = (float(v) for v in first)
+        if not total > 0:
+            raise ValueError("sample_weight must not be all zero; the weights sum to 0")
+        self.nll_before_ = f1 / total
+        if self._degenerate(n_varying > 0, n_tz > 0, lambda: g0_sum,
+                            lambda: log_ties / total, stacklevel=4):
+            return self
+        passes = _SumPasses(run_pass, total)
+        beta, f, converged, _ = _halley(passes, 1.0, self.max_iter,  # type: ignore[arg-type]
+                                        HALLEY_STOP)
+        if not converged:
+            warnings.warn(
+                f"temperature scaling did not converge in max_iter={self.max_iter} passes; "
+                f"T = {1.0 / beta!r}", DegenerateFitWarning, stacklevel=3)
+        self._set(1.0 / beta, f, converged, 1 + passes.count)
+        return self
+
     def _set(self, temperature: float, nll_after: float, converged: bool, n_iter: int) -> None:
         self.temperature_ = float(temperature)
         self.nll_after_ = float(nll_after)
@@ -527,7 +331,7 @@ class TemperatureScaling(Calibrator):
             m = xp.sum(xp.astype(top, s.dtype), axis=1, keepdims=True)
             return xp.where(top, -xp.log(m), xp.full_like(s, -math.inf))
         a = s * (1.0 / temp)
-        return a - _logsumexp(xp, a)
+        return a - logsumexp(xp, a, axis=1, keepdims=True)
 
     # ------------------------------------------------------------------ persistence
     def _check_loaded(self) -> None:
@@ -564,12 +368,6 @@ def _ece(data: FitData, conf: np.ndarray, pred: np.ndarray) -> float:
                              sample_weight=data.weights)
     return top_label_ece(targets=data.soft_targets, confidences=conf, predictions=pred,
                          sample_weight=data.weights)
-
-
-def _logsumexp(xp: Any, a: Any) -> Any:
-    """logsumexp over classes (keepdims), stable: the row maximum is taken out first."""
-    m = xp.max(a, axis=1, keepdims=True)
-    return m + xp.log(xp.sum(xp.exp(a - m), axis=1, keepdims=True))
 
 
 def _check_k(s: Any, k: int, name: str) -> None:

@@ -198,8 +198,9 @@ def fit_in_passes(file: str, method: str, names: dict[str, Any], batch_rows: int
     with warnings_to_stderr():
         if dask_local is not None or scheduler is not None:
             import trueprob.dask as tdask
+            from trueprob.cli._dask import dask_client
 
-            with tdask.dask_client(scheduler=scheduler, local=dask_local) as client:
+            with dask_client(scheduler=scheduler, local=dask_local) as client:
                 fitter = tdask.fit_temperature if method == "temperature" \
                     else tdask.fit_vector_scaling
                 return fitter(file, **names, batch_rows=batch_rows, client=client,

@@ -353,8 +353,9 @@ def _evaluate_dask(file: str, names: dict[str, Any], dask_local: str | None,
                    batch_rows: int, n_bins: int, binning: str, closed: str, unit: str,
                    reduce: str, quiet: bool = False) -> Any:
     import trueprob.dask as tdask
+    from trueprob.cli._dask import dask_client
 
-    with tdask.dask_client(scheduler=scheduler, local=dask_local) as client:
+    with dask_client(scheduler=scheduler, local=dask_local) as client:
         return tdask.evaluate(file, **names, n_classes=n_classes,
                               calibrator=load_calibrator(calibrator), batch_rows=batch_rows,
                               n_bins=n_bins, binning=binning, closed=closed, unit=unit,

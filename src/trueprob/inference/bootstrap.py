@@ -28,11 +28,11 @@ from trueprob._array import as_array, device
 from trueprob._progress import progress
 from trueprob._validation import Inputs, prepare
 from trueprob.core.binning import equal_mass_edges
-from trueprob.core.options import check_binning
+from trueprob.core.options import check_binning, check_reduce, check_unit
 from trueprob.core.rows import row_quantities
 from trueprob.results import METRIC_FIELDS, Report
 from trueprob.stats.build import confidences_of
-from trueprob.stats.evaluation import EvaluationStats, check_reduce, check_unit
+from trueprob.stats.evaluation import EvaluationStats
 
 #: Fields of a Report that get an interval.
 FIELDS = tuple(f for f in METRIC_FIELDS)
@@ -282,10 +282,8 @@ def _one_pass(inputs: Inputs, point: EvaluationStats, blocked: EvaluationStats, 
               rng: np.random.Generator) -> None:
     """One softmax pass feeding the plain state (point estimate) and the blocked state."""
     xp = inputs.xp
-    point.input_kinds.add(inputs.kind)
-    point.target_kinds.add(inputs.target_kind)
-    blocked.input_kinds.add(inputs.kind)
-    blocked.target_kinds.add(inputs.target_kind)
+    point.note_inputs(inputs)
+    blocked.note_inputs(inputs)
     exact_rows = g >= inputs.n_rows
     for chunk in inputs.chunks():
         block = (np.arange(chunk.offset, chunk.offset + chunk.n_rows, dtype=np.int64)

@@ -283,8 +283,8 @@ def _decomposition(passes: Callable[[], Iterable[Any]], report: Any, classes: An
     -sum_k pbar_k log pbar_k with pbar_k = (1/W) sum_i w_i t_ik (for soft targets too:
     -(1/W) sum_i w_i sum_k t_ik log pbar_k = -sum_k pbar_k log pbar_k).
     """
+    from trueprob.core.options import check_unit
     from trueprob.decomposition import Decomposition
-    from trueprob.stats.evaluation import check_unit
     from trueprob.streaming import fit_temperature_batches
 
     scale = check_unit(s.unit)

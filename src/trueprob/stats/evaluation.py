@@ -131,6 +131,26 @@ class EvaluationStats(MergeableState):
         self.target_kinds: set[str] = set()
 
     # ------------------------------------------------------------------ update
+    def note_inputs(self, inputs: Inputs) -> EvaluationStats:
+        """Record the input and target kinds of ``inputs`` (their rows are added by
+        :meth:`update_chunk` or :meth:`update_rows`, which do not see the kinds); returns
+        ``self``."""
+        return self.note_kinds(inputs=(inputs.kind,), targets=(inputs.target_kind,))
+
+    def note_kinds(self, *, inputs: Iterable[str] = (),
+                   targets: Iterable[str] = ()) -> EvaluationStats:
+        """Add input kinds ("logits", "probs", "confidences") and target kinds; returns
+        ``self``."""
+        self.input_kinds.update(inputs)
+        self.target_kinds.update(targets)
+        return self
+
+    def set_target_kinds(self, targets: Iterable[str]) -> EvaluationStats:
+        """Replace the target kinds (a state zeroed or loaded from elsewhere); returns
+        ``self``."""
+        self.target_kinds = set(targets)
+        return self
+
     def update(
         self,
         labels: object = None,
@@ -168,8 +188,7 @@ class EvaluationStats(MergeableState):
                 f"this state has K={self.n_classes} classes but the inputs have "
                 f"K={inputs.n_classes}"
             )
-        self.input_kinds.add(inputs.kind)
-        self.target_kinds.add(inputs.target_kind)
+        self.note_inputs(inputs)
         if rows is None:
             rows = max(1, CHUNK_ELEMENTS // max(inputs.n_classes, 1))
         n_chunks = -(-inputs.n_rows // rows)

@@ -18,10 +18,11 @@ import torch
 from array_api_compat import array_namespace
 
 from trueprob._validation import Chunk, invalid_rows, prepare
+from trueprob.core.options import check_reduce, check_unit
 from trueprob.core.rows import row_quantities
 from trueprob.results import Report
 from trueprob.stats.binned import FIELDS
-from trueprob.stats.evaluation import BINNED, PARTS, EvaluationStats, check_reduce, check_unit
+from trueprob.stats.evaluation import BINNED, PARTS, EvaluationStats
 
 INPUT_KINDS = ("logits", "probs")
 TARGET_KINDS = ("labels", "targets", "counts")
@@ -118,7 +119,7 @@ class CalibrationAccumulator:
         self.n_bins = self._stats.binning.n_bins
         self.closed = self._stats.binning.closed
         self.inputs = inputs
-        self._stats.input_kinds.add(inputs)
+        self._stats.note_kinds(inputs=(inputs,))
         self._errors: torch.Tensor | None = None
         self._device: torch.device | None = None
         self._reduced = False
@@ -277,7 +278,7 @@ class CalibrationAccumulator:
                 chunk = self._screen(inputs.xp, chunk, target_kind)
                 rows = row_quantities(inputs.xp, chunk)
                 self._stats.update_rows(inputs.xp, chunk, rows)
-        self._stats.target_kinds.add(target_kind)
+        self._stats.note_kinds(targets=(target_kind,))
         return self
 
     def _score_tensor(self, x: torch.Tensor) -> torch.Tensor:
@@ -362,7 +363,7 @@ class CalibrationAccumulator:
         """Zero the state (it stays on its device); returns ``self``."""
         for t in self.tensors().values():
             t.zero_()
-        self._stats.target_kinds = set()
+        self._stats.set_target_kinds(())
         self._reduced = False
         return self
 
@@ -424,7 +425,7 @@ class CalibrationAccumulator:
         if len(flags) != len(TARGET_KINDS):
             raise ValueError(f"target_kinds must have {len(TARGET_KINDS)} flags; got {flags}")
         self._reduced = False
-        self._stats.target_kinds = {k for k, f in zip(TARGET_KINDS, flags, strict=True) if f}
+        self._stats.set_target_kinds(k for k, f in zip(TARGET_KINDS, flags, strict=True) if f)
         if not arrays:
             self.reset()
             return self
@@ -475,6 +476,7 @@ class CalibrationAccumulator:
                 t.copy_(flat[offset:offset + t.numel()].view_as(t))
                 offset += t.numel()
         summed = flags.tolist()
-        self._stats.target_kinds = {k for k, f in zip(TARGET_KINDS, summed, strict=True) if f}
+        self._stats.set_target_kinds(k for k, f in zip(TARGET_KINDS, summed, strict=True)
+                                    if f)
         self._reduced = True
         return self

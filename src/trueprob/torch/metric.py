@@ -11,8 +11,8 @@ from typing import Any
 
 import torch
 
+from trueprob.core.options import check_reduce, check_unit
 from trueprob.results import METRIC_FIELDS, Report
-from trueprob.stats.evaluation import check_reduce, check_unit
 from trueprob.torch.accumulator import TARGET_KINDS, CalibrationAccumulator
 
 
