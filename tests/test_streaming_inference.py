@@ -96,7 +96,7 @@ def test_cli_streams_bootstrap_and_tests(tmp_path, rng):
                                     "--format", "json", "-q"])
     assert res.exit_code == 0, res.output
     out = json.loads(res.output)
-    ref = trueprob.bootstrap(y, logits=z, n_replicates=60, random_state=3)
+    ref = trueprob.bootstrap(y, logits=z, n_replicates=60, random_state=3, unit="bits")
     assert out["ci"]["ece"]["low"] == pytest.approx(ref.intervals["ece"].low, rel=1e-9)
     assert out["ci"]["nll"]["high"] == pytest.approx(ref.intervals["nll"].high, rel=1e-9)
     assert out["p_values"] == {"ece": 0.01, "classwise_ece": 0.01}  # logits 2x: rejected
