@@ -348,8 +348,8 @@ def _decode_rows(data: bytes, scores: np.ndarray, kind: str) -> np.ndarray:
             code -= r * below
             rng = r * (int(row[s]) - below)
             while rng < _TOP:
-                if pos >= len(padded):
-                    padded += bytes(width)
+                if pos >= len(padded):  # past the stored bytes: the dropped zeros
+                    padded += bytes(len(padded))
                 code = (code << 8) | padded[pos]
                 pos += 1
                 rng <<= 8
