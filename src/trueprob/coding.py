@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from trueprob._array import is_array, namespace, to_numpy
-from trueprob._validation import _check_finite, _check_labels, _check_range, sum_tolerance
+from trueprob._validation import _check_labels, check_finite, check_range, sum_tolerance
 
 #: Bits of the coder's range register.
 STATE_BITS = 64
@@ -178,9 +178,9 @@ def _scores(logits: object, probs: object) -> tuple[np.ndarray, str, object]:
                          f"got K={k}")
     if x.shape[0]:
         xp = namespace(x)
-        _check_finite(xp, x, kind, 0)
+        check_finite(xp, x, kind, 0)
         if kind == "probs":
-            _check_range(xp, x, 0.0, 1.0, kind, 0)
+            check_range(xp, x, 0.0, 1.0, kind, 0)
             tol = sum_tolerance(dtype, k)
             sums = x.sum(axis=1, dtype=np.float64)
             bad = np.flatnonzero(np.abs(sums - 1.0) > tol)

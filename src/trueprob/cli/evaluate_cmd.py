@@ -385,15 +385,15 @@ def _p_values(labels: Any, arrays: dict[str, Any], n_bins: int, closed: str, res
 def _skce(labels: Any, arrays: dict[str, Any], seed: int) -> dict[str, Any] | None:
     """Whole-vector calibration: :func:`trueprob.metrics.skce.whole_vector_test` (the block
     estimator and its normal test, as in ``trueprob report``)."""
-    from trueprob.metrics.skce import DEFAULT_BLOCK, whole_vector_test
+    from trueprob.metrics.skce import whole_vector_test
 
     if "logits" not in arrays and "probs" not in arrays:
         return None  # top-label confidences only: the whole vector is needed
     if "sample_weight" in arrays:
         return None  # the SKCE estimators are unweighted
     scores = arrays["logits"] if "logits" in arrays else arrays["probs"]
-    if len(scores) < 2 * DEFAULT_BLOCK:
-        return None  # the block estimator needs two blocks of rows
+    if len(scores) < 4:
+        return None  # the block estimator needs two blocks of two rows
     kw = {k: arrays[k] for k in ("logits", "probs", "targets", "counts") if k in arrays}
     res = whole_vector_test(labels, **kw, random_state=seed)
     return {"estimate": res.estimate, "std_error": res.std_error, "p_value": res.p_value,

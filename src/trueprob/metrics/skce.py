@@ -338,6 +338,10 @@ def skce(
     return SKCEResult(est, se, p, nu, estimator, values.size * size, size, test, None)
 
 
+#: rows per block of :func:`whole_vector_test` (at most; fewer when N < 512)
+WHOLE_VECTOR_BLOCK = 256
+
+
 def whole_vector_test(
     labels: Any = None,
     /,
@@ -352,11 +356,17 @@ def whole_vector_test(
 
     One estimator for one quantity, so that ``trueprob evaluate``, ``trueprob report`` and the
     Python API never reach opposite conclusions on the same file: :func:`skce` with
-    ``estimator="block"`` and blocks of :data:`DEFAULT_BLOCK` rows (O(N B K) time, O(N K)
-    memory; more power than the linear estimator, whose N/2 pairs waste most of the data, and
-    unlike the unbiased one it scales to large N with an asymptotically normal test), over the
-    rows in a seeded random order (the estimator blocks rows in the order given, and files are
-    often sorted by class). Needs at least 2 blocks (32 rows). Unweighted.
+    ``estimator="block"`` and blocks of B = min(:data:`WHOLE_VECTOR_BLOCK`, N // 2) rows, over
+    the rows in a seeded random order (the estimator blocks rows in the order given, and files
+    are often sorted by class), with its normal test. O(N B K) time, O(N K) memory. Needs at
+    least 4 rows. Unweighted.
+
+    Why B = 256: the test's power grows with B (the linear estimator, B = 2, wastes most pairs)
+    while its size stays at the nominal level. Measured here (40 simulations per cell, K = 10
+    Gaussian logits of scale 2, labels drawn from softmax(z / T), 5 % level; Monte-Carlo SE
+    about 0.07): rejection rate at N = 10 000 for T = 1 (calibrated) 0.05 / 0.05 / 0.07 with
+    B = 16 / 64 / 256, for T = 1.25 0.15 / 0.25 / 0.75; at N = 2000, T = 1.25: 0.05 / 0.15 /
+    0.23. About 2 s for 10 000 rows at K = 10 on one core.
 
     Examples
     --------
@@ -367,17 +377,20 @@ def whole_vector_test(
     >>> y = np.array([rng.choice(3, p=row) for row in q])     # calibrated by construction
     >>> r = whole_vector_test(y, probs=q)
     >>> r.estimator, r.block_size, bool(r.p_value > 0.01)
-    ('block', 16, True)
+    ('block', 200, True)
     """
     given = {"logits": logits, "probs": probs, "targets": targets, "counts": counts}
     scores = logits if logits is not None else probs
-    n = None if scores is None else len(scores)
-    if n is None:
+    if scores is None:
         raise ValueError("whole_vector_test needs logits= or probs= (the whole vector)")
+    n = len(scores)
+    if n < 4:
+        raise ValueError(f"whole_vector_test needs at least 4 rows (2 blocks of 2); got {n}")
     order = np.random.default_rng(random_state).permutation(n)
 
     def take(x: Any) -> Any:  # arrays of any namespace; lists and tuples via numpy
         return x[order] if hasattr(x, "shape") else np.asarray(x)[order]
 
     shuffled = {k: take(v) for k, v in given.items() if v is not None}
-    return skce(None if labels is None else take(labels), **shuffled, estimator="block")
+    return skce(None if labels is None else take(labels), **shuffled, estimator="block",
+                block_size=min(WHOLE_VECTOR_BLOCK, n // 2))
