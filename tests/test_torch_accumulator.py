@@ -489,3 +489,18 @@ def test_smooth_ece_is_not_accumulated(data):
     report = CalibrationAccumulator(7).update(torch.from_numpy(z), torch.from_numpy(y)).compute()
     assert report.smooth_ece is None
     assert report.unavailable["smooth_ece"] == "not requested"
+
+
+def test_add_takes_evaluates_argument_order_and_equals_update():
+    rng = np.random.default_rng(11)
+    z = rng.normal(size=(300, 4)) * 2
+    y = rng.integers(0, 4, 300)
+    via_add = CalibrationAccumulator(4).add(torch.from_numpy(y), logits=torch.from_numpy(z))
+    via_update = CalibrationAccumulator(4).update(torch.from_numpy(z), torch.from_numpy(y))
+    want = trueprob.evaluate(y, logits=z).to_dict()
+    assert via_add.compute().to_dict() == via_update.compute().to_dict()
+    for key in ("nll", "ece", "brier", "accuracy"):
+        assert via_add.compute().to_dict()[key] == pytest.approx(want[key], rel=1e-12)
+    with pytest.raises(TypeError, match=r"this accumulator takes logits= \(set by inputs=\); "
+                                        r"got probs="):
+        CalibrationAccumulator(4).add(torch.from_numpy(y), probs=torch.from_numpy(z))

@@ -197,6 +197,39 @@ class CalibrationAccumulator:
         self._device = dev
 
     # ------------------------------------------------------------------ update
+    def add(
+        self,
+        labels: torch.Tensor | None = None,
+        /,
+        *,
+        logits: torch.Tensor | None = None,
+        probs: torch.Tensor | None = None,
+        targets: torch.Tensor | None = None,
+        counts: torch.Tensor | None = None,
+        sample_weight: torch.Tensor | None = None,
+    ) -> CalibrationAccumulator:
+        """:meth:`update` with :func:`trueprob.evaluate`'s argument names and order: the
+        labels first, the model outputs by name (``logits=`` or ``probs=``, whichever this
+        accumulator was made for). :meth:`update` keeps torchmetrics' ``(preds, target)``
+        order for training loops written against torchmetrics.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from trueprob.torch import CalibrationAccumulator
+        >>> z = torch.tensor([[2.0, 0.0], [0.0, 1.0]])
+        >>> acc = CalibrationAccumulator(2).add(torch.tensor([0, 1]), logits=z)
+        >>> acc.compute().n
+        2
+        """
+        given = {"logits": logits, "probs": probs}
+        named = [k for k, v in given.items() if v is not None]
+        if named != [self.inputs]:
+            raise TypeError(f"this accumulator takes {self.inputs}= (set by inputs=); got "
+                            f"{', '.join(f'{k}=' for k in named) or 'neither logits= nor probs='}")
+        return self.update(given[self.inputs], labels, targets=targets, counts=counts,
+                           sample_weight=sample_weight)
+
     def update(
         self,
         scores: torch.Tensor,
