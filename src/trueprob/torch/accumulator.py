@@ -227,7 +227,9 @@ class CalibrationAccumulator:
         if named != [self.inputs]:
             raise TypeError(f"this accumulator takes {self.inputs}= (set by inputs=); got "
                             f"{', '.join(f'{k}=' for k in named) or 'neither logits= nor probs='}")
-        return self.update(given[self.inputs], labels, targets=targets, counts=counts,
+        scores = given[self.inputs]
+        assert scores is not None  # checked just above
+        return self.update(scores, labels, targets=targets, counts=counts,
                            sample_weight=sample_weight)
 
     def update(
