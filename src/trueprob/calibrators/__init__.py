@@ -5,6 +5,7 @@ to a versioned plain JSON format (:meth:`Calibrator.save`, :func:`load`); loadin
 code. Importing this package registers every calibrator class, so :func:`load` knows them all.
 """
 
+from trueprob.calibrators.as_function import as_numpy_function
 from trueprob.calibrators.base import (
     Calibrator,
     CalibratorFormatError,
@@ -38,6 +39,7 @@ __all__ = [
     "TemperatureScaling",
     "TopLabel",
     "VectorScaling",
+    "as_numpy_function",
     "from_dict",
     "load",
 ]
