@@ -13,6 +13,7 @@ from trueprob.calibrators.base import (
     from_dict,
     load,
 )
+from trueprob.calibrators.bayesian import BBQ, ENIR
 from trueprob.calibrators.binary import BetaCalibration, PlattScaling
 from trueprob.calibrators.multiclass import OneVsRest, TopLabel
 from trueprob.calibrators.nonparametric import (
@@ -24,6 +25,8 @@ from trueprob.calibrators.scaling import DirichletCalibration, MatrixScaling, Ve
 from trueprob.calibrators.temperature import DegenerateFitWarning, TemperatureScaling
 
 __all__ = [
+    "BBQ",
+    "ENIR",
     "BetaCalibration",
     "Calibrator",
     "CalibratorFormatError",

@@ -23,9 +23,11 @@ METHODS: dict[str, tuple[str, str]] = {
     "isotonic": ("trueprob.calibrators.nonparametric", "IsotonicCalibration"),
     "histogram": ("trueprob.calibrators.nonparametric", "HistogramBinning"),
     "scaling-binning": ("trueprob.calibrators.nonparametric", "ScalingBinning"),
+    "bbq": ("trueprob.calibrators.bayesian", "BBQ"),
+    "enir": ("trueprob.calibrators.bayesian", "ENIR"),
 }
 #: methods whose calibrator is binary (wrapped for K > 2)
-BINARY_METHODS = ("platt", "beta", "isotonic", "histogram", "scaling-binning")
+BINARY_METHODS = ("platt", "beta", "isotonic", "histogram", "scaling-binning", "bbq", "enir")
 #: ``multiclass`` value -> wrapper class name in :mod:`trueprob.calibrators.multiclass`
 WRAPPERS = {"one-vs-rest": "OneVsRest", "top-label": "TopLabel"}
 
