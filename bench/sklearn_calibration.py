@@ -7,8 +7,10 @@ fitted on the same outer training folds with the same inner cross-fitting splits
 same outer held-out folds (``StratifiedKFold(5, shuffle=True, random_state=0)``). The held-out
 predictions of the five outer folds are pooled (every row is predicted once) and scored:
 
-- NLL: mean of -log q_{i, y_i} in nats, exact (``inf`` when a method gives a probability of
-  exactly 0 to an observed class; the number of such rows is shown);
+- NLL: mean of -log q_{i, y_i} in nats, from ``predict_log_proba`` where the estimator has
+  it (trueprob's, exact even where the probability underflows), else from the log of
+  ``predict_proba`` (``inf`` when a method gives a probability of exactly 0 to an observed
+  class; the number of such rows is shown);
 - ECE: top-label, 15 equal-width right-closed bins (SPEC.md), ``trueprob.metrics.top_label_ece``;
 - fit: seconds of ``fit`` summed over the five outer folds (``time.perf_counter``; the base
   classifier is fitted 5 times inside each, the same for every row of the table).
@@ -94,7 +96,7 @@ def run_case(dataset: str, model: str, methods: list[str]) -> list[dict[str, Any
     inner = StratifiedKFold(5, shuffle=True, random_state=1)
     rows = []
     for method in methods:
-        probs = np.empty((len(y), len(classes)))
+        logp = np.empty((len(y), len(classes)))
         seconds = 0.0
         error = None
         for train, test in outer:
@@ -108,17 +110,21 @@ def run_case(dataset: str, model: str, methods: list[str]) -> list[dict[str, Any
                 error = str(exc)
                 break
             seconds += time.perf_counter() - start
-            probs[test] = est.predict_proba(X[test])
+            if hasattr(est, "predict_log_proba"):
+                logp[test] = est.predict_log_proba(X[test])
+            else:
+                with np.errstate(divide="ignore"):
+                    logp[test] = np.log(est.predict_proba(X[test]))
         if error is not None:
             rows.append({"dataset": dataset, "model": model, "method": method,
                          "error": error})
             continue
         # rows normalised in float64 (scikit-learn's rows sum to 1 within ~1e-15)
+        probs = np.exp(logp)
         probs = probs / probs.sum(axis=1, keepdims=True)
-        p_true = probs[np.arange(len(y)), np.searchsorted(classes, y)]
-        zero = int(np.sum(p_true == 0))
-        with np.errstate(divide="ignore"):
-            nll = float(-np.mean(np.log(p_true)))
+        logp_true = logp[np.arange(len(y)), np.searchsorted(classes, y)]
+        zero = int(np.sum(np.isneginf(logp_true)))
+        nll = float(-np.mean(logp_true))
         ece = top_label_ece(np.searchsorted(classes, y), probs=probs)
         rows.append({"dataset": dataset, "model": model, "method": method, "nll": nll,
                      "n_zero": zero, "ece": ece, "fit_s": seconds})

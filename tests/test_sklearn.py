@@ -156,6 +156,20 @@ def test_predict_proba_response_and_binary_method_wrapping(digits):
     np.testing.assert_allclose(clf.predict_proba(X[:10]).sum(axis=1), 1.0, rtol=1e-12)
 
 
+def test_predict_proba_rows_off_by_ulps_are_renormalised(cancer):
+    # GaussianNB's rows sum to 1 - 6e-15 on this split, beyond trueprob's float64 tolerance
+    # (3.6e-15 for K = 2); they are renormalised before the calibrator sees them
+    from sklearn.naive_bayes import GaussianNB
+
+    X, y = cancer
+    outer = list(StratifiedKFold(5, shuffle=True, random_state=0).split(X, y))[3][0]
+    clf = CalibratedClassifier(GaussianNB(), cv=StratifiedKFold(5, shuffle=True,
+                                                                random_state=1))
+    clf.fit(X[outer], y[outer])
+    assert clf.response_ == "predict_proba"
+    np.testing.assert_allclose(clf.predict_proba(X[:20]).sum(axis=1), 1.0, rtol=1e-12)
+
+
 def test_clone_get_params_and_nested_calibrator_params():
     clf = CalibratedClassifier(LogisticRegression(), method=HistogramBinning(n_bins=7), cv=3)
     params = clf.get_params()

@@ -46,10 +46,11 @@ class CalibratedClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
     it is and the calibrator is fitted on the rows passed to ``fit``.
 
     The scores handed to the calibrator are ``decision_function`` as logits (binary: the
-    (N,) score of ``classes_[1]``), or else ``predict_proba`` as probabilities; ``response``
-    picks one explicitly. Calibrators are fitted on labels encoded as 0..K-1 in the order of
-    ``classes_``, with ``sample_weight`` as row weights (also passed to ``estimator.fit``
-    when it accepts them).
+    (N,) score of ``classes_[1]``), or else ``predict_proba`` as probabilities (rows within
+    1e-6 of summing to 1 are renormalised in float64; others are refused by the calibrator's
+    check); ``response`` picks one explicitly. Calibrators are fitted on labels encoded as
+    0..K-1 in the order of ``classes_``, with ``sample_weight`` as row weights (also passed
+    to ``estimator.fit`` when it accepts them).
 
     Parameters
     ----------
@@ -306,6 +307,13 @@ class CalibratedClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
             expected: tuple[int, ...] = (out.shape[0],) if k == 2 else (out.shape[0], k)
         else:
             expected = (out.shape[0], k)
+            if out.ndim == 2 and out.shape[0]:
+                # scikit-learn's rows sum to 1 only within a few ulps (GaussianNB: 1 - 6e-15),
+                # beyond trueprob's tolerance; rows off by more than float32 rounding are
+                # left as they are for the calibrator's check to report
+                total = out.sum(axis=1, keepdims=True)
+                close = np.abs(total - 1.0) <= 1e-6
+                out = np.where(close, out / np.where(close, total, 1.0), out)
         if out.shape != expected:
             raise ValueError(f"{type(est).__name__}.{self.response_} returned shape "
                              f"{out.shape}; expected {expected} for K={k} classes")
