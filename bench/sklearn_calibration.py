@@ -15,7 +15,9 @@ predictions of the five outer folds are pooled (every row is predicted once) and
 - fit: seconds of ``fit`` summed over the five outer folds (``time.perf_counter``; the base
   classifier is fitted 5 times inside each, the same for every row of the table).
 
-"uncalibrated" is the base classifier fitted on the whole outer training part. A method whose
+"uncalibrated" is the base classifier fitted on the whole outer training part.
+"tp:temperature+log_proba" calibrates ``predict_log_proba`` (exact log-probabilities) instead
+of ``decision_function`` / ``predict_proba``. A method whose
 fit raises (e.g. Platt scaling when a fold's scores separate the classes, which has no
 maximum-likelihood solution) is shown with the error's first words.
 
@@ -47,7 +49,7 @@ DATASETS = ("digits", "breast_cancer", "wine", "iris")
 MODELS = ("lr", "nb")
 METHODS = ("uncalibrated", "sk:sigmoid", "sk:isotonic", "sk:temperature", "tp:temperature",
            "tp:vector", "tp:platt", "tp:beta", "tp:isotonic", "tp:histogram", "tp:bbq",
-           "tp:enir")
+           "tp:enir", "tp:temperature+log_proba")
 
 
 def _load(name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -81,7 +83,9 @@ def _estimator(method: str, model: str, inner: Any) -> Any:
         return CalibratedClassifierCV(base, method=name, cv=inner, ensemble=True)
     from trueprob.sklearn import CalibratedClassifier
 
-    return CalibratedClassifier(base, method=name, cv=inner, ensemble=True)
+    name, _, response = name.partition("+")  # "+log_proba": response="predict_log_proba"
+    return CalibratedClassifier(base, method=name, cv=inner, ensemble=True,
+                                response=f"predict_{response}" if response else "auto")
 
 
 def run_case(dataset: str, model: str, methods: list[str]) -> list[dict[str, Any]]:

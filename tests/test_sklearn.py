@@ -170,6 +170,27 @@ def test_predict_proba_rows_off_by_ulps_are_renormalised(cancer):
     np.testing.assert_allclose(clf.predict_proba(X[:20]).sum(axis=1), 1.0, rtol=1e-12)
 
 
+def test_predict_log_proba_response_keeps_underflowed_classes_apart(digits):
+    # GaussianNB gives many probabilities of exactly 0 on digits; its predict_log_proba is
+    # finite, and temperature scaling of those exact log-probabilities equals the
+    # calibration of the same scores by hand
+    from sklearn.naive_bayes import GaussianNB
+
+    X, y = digits
+    splits = list(StratifiedKFold(3, shuffle=True, random_state=4).split(X, y))
+    clf = CalibratedClassifier(GaussianNB(), cv=splits, response="predict_log_proba")
+    clf.fit(X, y)
+    train, test = splits[0]
+    nb = GaussianNB().fit(X[train], y[train])
+    hand = TemperatureScaling().fit(y[test], logits=nb.predict_log_proba(X[test]))
+    assert clf.calibrated_classifiers_[0][1].temperature_ == pytest.approx(
+        hand.temperature_, rel=1e-12)
+    assert clf.calibrated_classifiers_[0][1].kind_ == "logits"
+    with pytest.raises(ValueError, match=r"calibrating fold 0's held-out scores: .*logits"):
+        CalibratedClassifier(RandomForestClassifier(n_estimators=3, random_state=0), cv=splits,
+                             response="predict_log_proba").fit(X, y)
+
+
 def test_clone_get_params_and_nested_calibrator_params():
     clf = CalibratedClassifier(LogisticRegression(), method=HistogramBinning(n_bins=7), cv=3)
     params = clf.get_params()

@@ -28,7 +28,7 @@ from trueprob.calibrators.base import Calibrator
 from trueprob.calibrators.binary import _BinaryCalibrator
 from trueprob.calibrators.by_name import METHODS, WRAPPERS, make_calibrator
 
-_RESPONSES = ("auto", "decision_function", "predict_proba")
+_RESPONSES = ("auto", "decision_function", "predict_proba", "predict_log_proba")
 
 
 class CalibratedClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
@@ -48,7 +48,9 @@ class CalibratedClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
     The scores handed to the calibrator are ``decision_function`` as logits (binary: the
     (N,) score of ``classes_[1]``), or else ``predict_proba`` as probabilities (rows within
     1e-6 of summing to 1 are renormalised in float64; others are refused by the calibrator's
-    check); ``response`` picks one explicitly. Calibrators are fitted on labels encoded as
+    check); ``response`` picks one explicitly (``"predict_log_proba"``: the log-probabilities
+    as logits, exact where probabilities underflow to 0, e.g. ``GaussianNB``'s; an estimator
+    whose log-probabilities are -inf is refused). Calibrators are fitted on labels encoded as
     0..K-1 in the order of ``classes_``, with ``sample_weight`` as row weights (also passed
     to ``estimator.fit`` when it accepts them).
 
@@ -68,7 +70,7 @@ class CalibratedClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
     ensemble : bool
         Average the F calibrated pairs (True) or fit one calibrator on the out-of-fold scores
         (False); ignored with ``cv="prefit"``. True.
-    response : {"auto", "decision_function", "predict_proba"}
+    response : {"auto", "decision_function", "predict_proba", "predict_log_proba"}
         Which output of the estimator is calibrated; "auto" takes ``decision_function`` when
         the estimator has it.
 
@@ -77,7 +79,7 @@ class CalibratedClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
     classes_ : ndarray (K,)
     calibrated_classifiers_ : list of (estimator, calibrator) pairs
         F pairs with ``ensemble=True``, one otherwise.
-    response_ : {"decision_function", "predict_proba"}
+    response_ : {"decision_function", "predict_proba", "predict_log_proba"}
     n_features_in_ : int
         When the fitted estimator has it.
 
@@ -294,17 +296,20 @@ class CalibratedClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
                 f"stratified splitter")
 
     def _kind(self) -> str:
-        return "logits" if self.response_ == "decision_function" else "probs"
+        return "probs" if self.response_ == "predict_proba" else "logits"
 
     def _scores(self, est: Any, X: Any) -> np.ndarray:
         """The estimator's scores for X as float64: logits (decision_function; (N,) binary)
-        or probabilities (predict_proba)."""
-        out = np.asarray(getattr(est, self.response_)(X), dtype=np.float64)
+        or probabilities (predict_proba), or log-probabilities (predict_log_proba)."""
+        with np.errstate(divide="ignore"):  # log 0 in predict_log_proba: refused below
+            out = np.asarray(getattr(est, self.response_)(X), dtype=np.float64)
         k = len(self.classes_)
         if self.response_ == "decision_function":
             if k == 2 and out.ndim == 2 and out.shape[1] == 1:
                 out = out[:, 0]
             expected: tuple[int, ...] = (out.shape[0],) if k == 2 else (out.shape[0], k)
+        elif self.response_ == "predict_log_proba":
+            expected = (out.shape[0], k)
         else:
             expected = (out.shape[0], k)
             if out.ndim == 2 and out.shape[0]:
