@@ -21,7 +21,7 @@ of ``decision_function`` / ``predict_proba``. A method whose
 fit raises (e.g. Platt scaling when a fold's scores separate the classes, which has no
 maximum-likelihood solution) is shown with the error's first words.
 
-Run (seconds to a few minutes on one core)::
+Run (10-20 minutes for everything on a loaded 2-core machine; one case in seconds)::
 
     PYTHONPATH=src python bench/sklearn_calibration.py
     PYTHONPATH=src python bench/sklearn_calibration.py --datasets digits --models lr \\

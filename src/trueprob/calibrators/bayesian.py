@@ -29,6 +29,8 @@ elbow 0.001); ``tests/test_bayesian_binning.py`` checks them against netcal's ou
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -199,9 +201,12 @@ class BBQ(_BinaryCalibrator):
         members: list[tuple[int, np.ndarray, np.ndarray]] = []
         scores = []
         for b in bbq_bin_range(total):
-            edges = equal_mass_edges(p, w, b) if self.binning == "mass" \
-                else np.arange(b + 1, dtype=np.float64) / b
-            binning = Binning(b, edges=tuple(edges.tolist()))
+            if self.binning == "mass":
+                edges = equal_mass_edges(p, w, b)
+                binning = Binning(b, edges=tuple(edges.tolist()))
+            else:
+                binning = Binning(b)
+                edges = binning.edge_array()
             idx = binning.index(np, p)
             weight = np.bincount(idx, weights=w, minlength=b)
             hits = np.bincount(idx, weights=w * t, minlength=b)
@@ -219,7 +224,8 @@ class BBQ(_BinaryCalibrator):
                 with np.errstate(invalid="ignore", divide="ignore"):
                     values = np.where(weight > 0, hits / np.where(weight > 0, weight, 1.0), mid)
                 values = np.clip(values, 0.0, 1.0)
-                ll = _bernoulli_ll(values[idx], t, w)
+                # every row of bin b gets values[b]: the log-likelihood from the bin sums
+                ll = _bernoulli_ll(values, hits / np.where(weight > 0, weight, 1.0), weight)
                 scores.append(_information_score(ll, b, total, self.score))
             members.append((b, edges, values))
         keep, omega = model_weights(np.asarray(scores), self.elbow)
@@ -233,8 +239,10 @@ class BBQ(_BinaryCalibrator):
         out = xp.zeros_like(p)
         for b, edges, values, omega in zip(self.n_bins_.tolist(), self.edges_, self.values_,
                                            self.model_weights_.tolist(), strict=True):
-            idx = Binning(int(b), edges=tuple(float(e) for e in edges)).index(xp, p)
-            out = out + omega * _lookup(xp, values, idx)
+            # the binning of the fit: equal-width bins by their formula, others by edges
+            binning = Binning(int(b)) if self.binning == "width" \
+                else Binning(int(b), edges=tuple(float(e) for e in edges))
+            out = out + omega * _lookup(xp, values, binning.index(xp, p))
         return xp.clip(out, 0.0, 1.0)
 
     def _log_odds(self, xp: Any, s: Array) -> Array:
@@ -273,46 +281,50 @@ class BBQ(_BinaryCalibrator):
 # --------------------------------------------------------------------------- ENIR
 
 
-def near_isotonic_path(p: np.ndarray, t: np.ndarray,
-                       w: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """The near-isotonic regression path (modified PAV) of t on p, as step functions.
+@dataclass(frozen=True)
+class PathModel:
+    """One model of the near-isotonic path: its groups, in order of p."""
 
-    Minimises sum_i w_i (v_i - t_i)^2 + lambda sum_i (v_i - v_{i+1})_+ over the rows sorted by
-    p, for lambda from 0 (the targets themselves, runs of equal targets pooled) up to the
-    isotonic fit. Along the path the groups' values move linearly in lambda: a group whose
-    left neighbour is above it rises at 1 / W_g, one above its right neighbour falls at
-    1 / W_g (both: stays), and adjacent groups that meet merge (Tibshirani, Hoefling and
-    Tibshirani 2011). Rows with equal p are pooled first (they always share a value).
+    lows: np.ndarray  # smallest p of each group
+    highs: np.ndarray  # largest p of each group
+    values: np.ndarray  # fitted value of each group
+    weights: np.ndarray  # sum of w over the group's rows
+    hits: np.ndarray  # sum of w t over the group's rows
 
-    Returns one ``(upper, values, weights)`` per model of the path: the groups' upper bounds in
-    p (midpoints between neighbouring groups, the last 1), their values and weights.
+    @property
+    def upper(self) -> np.ndarray:
+        """Upper bounds in p: midpoints between neighbouring groups, the last 1."""
+        return np.append((self.highs[:-1] + self.lows[1:]) / 2.0, 1.0)
 
-    Examples
-    --------
-    >>> path = near_isotonic_path(np.array([0.1, 0.2, 0.3]), np.array([0.0, 1.0, 0.0]),
-    ...                           np.ones(3))
-    >>> [v.tolist() for _, v, _ in path]
-    [[0.0, 1.0, 0.0], [0.0, 0.5]]
-    """
+    def log_likelihood(self) -> float:
+        """sum_g [H_g log v_g + (W_g - H_g) log(1 - v_g)], 0 log 0 = 0: the Bernoulli
+        log-likelihood of the rows under the model (each row gets its group's value)."""
+        v = np.clip(self.values, 0.0, 1.0)
+        miss = self.weights - self.hits
+        with np.errstate(divide="ignore", invalid="ignore"):
+            a = np.where(self.hits > 0, self.hits * np.log(v), 0.0)
+            b = np.where(miss > 0, miss * np.log1p(-v), 0.0)
+        return float(np.sum(a + b))
+
+
+def iter_near_isotonic_path(p: np.ndarray, t: np.ndarray, w: np.ndarray) -> Iterator[PathModel]:
+    """The models of :func:`near_isotonic_path`, one at a time (O(groups) memory each)."""
     order = np.argsort(p, kind="stable")
     p, t, w = p[order], t[order], w[order]
     first = np.flatnonzero(np.concatenate([[True], p[1:] != p[:-1]]))
     gw = np.add.reduceat(w, first)
-    gt = np.add.reduceat(w * t, first) / gw
+    gh = np.add.reduceat(w * t, first)
+    gt = gh / gw
     lo_p = p[first]
     hi_p = p[np.concatenate([first[1:] - 1, [p.size - 1]])]
     # initial groups: runs of equal values
     start = np.flatnonzero(np.concatenate([[True], gt[1:] != gt[:-1]]))
     weights = np.add.reduceat(gw, start)
-    values = np.add.reduceat(gw * gt, start) / weights
+    hits = np.add.reduceat(gh, start)
+    values = hits / weights
     lows = lo_p[start]
     highs = hi_p[np.concatenate([start[1:] - 1, [gt.size - 1]])]
-
-    def snapshot() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        upper = np.append((highs[:-1] + lows[1:]) / 2.0, 1.0)
-        return upper, values.copy(), weights.copy()
-
-    path = [snapshot()]
+    yield PathModel(lows, highs, values, weights, hits)
     lam = 0.0
     while values.size > 1:
         above_next = (values[:-1] > values[1:]).astype(np.float64)
@@ -330,17 +342,42 @@ def near_isotonic_path(p: np.ndarray, t: np.ndarray,
         values = values + slopes * (nxt - lam)
         merge = np.flatnonzero(times == nxt)
         keep = np.ones(values.size, dtype=bool)
-        keep[merge + 1] = False
+        keep[merge + 1] = False  # group j + 1 joins group j
         # pooled value of each merged run (their values coincide at nxt up to rounding)
         run = np.cumsum(keep) - 1
         total_w = np.bincount(run, weights=weights)
         values = np.bincount(run, weights=weights * values) / total_w
+        hits = np.bincount(run, weights=hits)
         weights = total_w
-        highs = np.array([highs[np.flatnonzero(run == r)[-1]] for r in range(values.size)])
+        highs = highs[np.append(keep[1:], True)]  # the last group of each run
         lows = lows[keep]
         lam = nxt
-        path.append(snapshot())
-    return path
+        yield PathModel(lows, highs, values, weights, hits)
+
+
+def near_isotonic_path(p: np.ndarray, t: np.ndarray,
+                       w: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """The near-isotonic regression path (modified PAV) of t on p, as step functions.
+
+    Minimises sum_i w_i (v_i - t_i)^2 + lambda sum_i (v_i - v_{i+1})_+ over the rows sorted by
+    p, for lambda from 0 (the targets themselves, runs of equal targets pooled) up to the
+    isotonic fit. Along the path the groups' values move linearly in lambda: a group whose
+    left neighbour is above it rises at 1 / W_g, one above its right neighbour falls at
+    1 / W_g (both: stays), and adjacent groups that meet merge (Tibshirani, Hoefling and
+    Tibshirani 2011). Rows with equal p are pooled first (they always share a value). Each
+    step costs O(G) for G groups and merges at least two, so the path costs O(G^2) at worst.
+
+    Returns one ``(upper, values, weights)`` per model of the path: the groups' upper bounds in
+    p (midpoints between neighbouring groups, the last 1), their values and weights.
+
+    Examples
+    --------
+    >>> path = near_isotonic_path(np.array([0.1, 0.2, 0.3]), np.array([0.0, 1.0, 0.0]),
+    ...                           np.ones(3))
+    >>> [v.tolist() for _, v, _ in path]
+    [[0.0, 1.0, 0.0], [0.0, 0.5]]
+    """
+    return [(m.upper, m.values, m.weights) for m in iter_near_isotonic_path(p, t, w)]
 
 
 class ENIR(_BinaryCalibrator):
@@ -375,8 +412,10 @@ class ENIR(_BinaryCalibrator):
 
     Notes
     -----
-    Needs all rows of the calibration set in memory; the path has up to one model per row
-    group, each a pass over the groups (quadratic in the number of groups in the worst case).
+    Needs all rows of the calibration set in memory. The path has up to one model per initial
+    group (run of equal targets in the order of p), each a pass over the groups: quadratic in
+    the number of groups at worst. It is walked twice (scores, then the kept models), so memory
+    stays O(groups) plus the kept models.
 
     Examples
     --------
@@ -406,18 +445,24 @@ class ENIR(_BinaryCalibrator):
     def _fit_log_odds(self, s: np.ndarray, t: np.ndarray, w: np.ndarray) -> None:
         self._check_params()
         p = _prob(np, s)
-        path = near_isotonic_path(p, t, w)
-        members = path[1:] if len(path) > 1 else path
         total = float(w.sum())
-        scores = []
-        for upper, values, _ in members:
-            fitted = values[np.searchsorted(upper[:-1], p, side="left")]
-            ll = _bernoulli_ll(np.clip(fitted, 0.0, 1.0), t, w)
-            scores.append(_information_score(ll, int(values.size), total, self.score))
-        keep, omega = model_weights(np.asarray(scores), self.elbow)
-        self.n_groups_ = np.asarray([members[i][1].size for i in keep], dtype=np.int64)
-        self.upper_ = [members[i][0] for i in keep]
-        self.values_ = [np.clip(members[i][1], 0.0, 1.0) for i in keep]
+        # pass 1: the score of every model of the path (from group sums, O(groups) each);
+        # the first model reproduces the targets and is left out unless it is the only one
+        scores = [_information_score(m.log_likelihood(), int(m.values.size), total,
+                                     self.score)
+                  for m in iter_near_isotonic_path(p, t, w)]
+        skip = 1 if len(scores) > 1 else 0
+        keep, omega = model_weights(np.asarray(scores[skip:]), self.elbow)
+        # pass 2: the same path again, keeping only the selected models
+        wanted = {int(i) + skip: j for j, i in enumerate(keep)}
+        kept: list[PathModel | None] = [None] * len(wanted)
+        for i, m in enumerate(iter_near_isotonic_path(p, t, w)):
+            if i in wanted:
+                kept[wanted[i]] = m
+        models = [m for m in kept if m is not None]
+        self.n_groups_ = np.asarray([m.values.size for m in models], dtype=np.int64)
+        self.upper_ = [m.upper for m in models]
+        self.values_ = [np.clip(m.values, 0.0, 1.0) for m in models]
         self.model_weights_ = omega
 
     def _calibrated_prob(self, xp: Any, s: Array) -> Array:
@@ -465,4 +510,5 @@ class ENIR(_BinaryCalibrator):
         self.model_weights_ = weights
 
 
-__all__ = ["BBQ", "ENIR", "bbq_bin_range", "model_weights", "near_isotonic_path"]
+__all__ = ["BBQ", "ENIR", "PathModel", "bbq_bin_range", "iter_near_isotonic_path",
+           "model_weights", "near_isotonic_path"]
