@@ -23,4 +23,18 @@ __all__ = [
     "consistency_test",
     "decompose",
     "evaluate",
+    "evaluate_table",
+    "fit_table",
+    "read_table",
 ]
+
+#: data-frame and Arrow-table entry points (trueprob.tables), imported on first use
+_TABLES = ("evaluate_table", "fit_table", "read_table")
+
+
+def __getattr__(name: str) -> object:
+    if name in _TABLES:
+        from trueprob import tables
+
+        return getattr(tables, name)
+    raise AttributeError(f"module 'trueprob' has no attribute {name!r}")

@@ -5,6 +5,7 @@ to a versioned plain JSON format (:meth:`Calibrator.save`, :func:`load`); loadin
 code. Importing this package registers every calibrator class, so :func:`load` knows them all.
 """
 
+from trueprob.calibrators.as_function import as_numpy_function
 from trueprob.calibrators.base import (
     Calibrator,
     CalibratorFormatError,
@@ -12,6 +13,7 @@ from trueprob.calibrators.base import (
     from_dict,
     load,
 )
+from trueprob.calibrators.bayesian import BBQ, ENIR
 from trueprob.calibrators.binary import BetaCalibration, PlattScaling
 from trueprob.calibrators.multiclass import OneVsRest, TopLabel
 from trueprob.calibrators.nonparametric import (
@@ -23,6 +25,8 @@ from trueprob.calibrators.scaling import DirichletCalibration, MatrixScaling, Ve
 from trueprob.calibrators.temperature import DegenerateFitWarning, TemperatureScaling
 
 __all__ = [
+    "BBQ",
+    "ENIR",
     "BetaCalibration",
     "Calibrator",
     "CalibratorFormatError",
@@ -38,6 +42,7 @@ __all__ = [
     "TemperatureScaling",
     "TopLabel",
     "VectorScaling",
+    "as_numpy_function",
     "from_dict",
     "load",
 ]

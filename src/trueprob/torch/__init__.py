@@ -6,6 +6,8 @@
   checkpoints.
 - ``TorchmetricsCalibration``: the same accumulator as a ``torchmetrics.Metric`` (built on
   first access, and only when torchmetrics is installed).
+- :class:`CalibratedModel`: a model and its fitted calibrator as one ``nn.Module`` returning
+  calibrated log-probabilities, exportable with ``torch.export``.
 
 ``import trueprob`` does not import this module; ``import trueprob.torch`` imports torch.
 """
@@ -15,8 +17,9 @@ from __future__ import annotations
 from typing import Any
 
 from trueprob.torch.accumulator import CalibrationAccumulator
+from trueprob.torch.deploy import CalibratedModel
 
-__all__ = ["CalibrationAccumulator", "TorchmetricsCalibration"]
+__all__ = ["CalibratedModel", "CalibrationAccumulator", "TorchmetricsCalibration"]
 
 
 def __getattr__(name: str) -> Any:
