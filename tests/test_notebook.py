@@ -1,8 +1,8 @@
 """Notebook rendering (trueprob.report.notebook), through IPython's display formatter.
 
-The result classes get their ``_repr_html_`` / ``_repr_markdown_`` from the lead's merge
-(one line each, calling ``to_html`` / ``to_markdown``); until then the tests attach the same
-one-liners with monkeypatch (``raising=False``), so they test what the classes will do.
+The result records get ``_repr_html_`` / ``_repr_markdown_`` from
+:class:`trueprob.results._display.NotebookDisplay`, which calls the renderers that
+``import trueprob`` registers (the records sit below the rendering layer and never import it).
 """
 
 from __future__ import annotations
@@ -17,24 +17,32 @@ pytest.importorskip("matplotlib")
 
 import trueprob
 from trueprob.inference.bootstrap import BootstrapResult
-from trueprob.multilabel.result import MultilabelReport
-from trueprob.regression.result import RegressionReport
 from trueprob.report import notebook
 from trueprob.report.plots.data import CompareData
-from trueprob.report.result import Report
+from trueprob.results import MultilabelReport, RegressionReport, Report
 
 CLASSES = (Report, BootstrapResult, MultilabelReport, RegressionReport, CompareData)
 
 
 @pytest.fixture(autouse=True)
 def _reprs(monkeypatch):
+    # CompareData (diagram data) gets the hooks with the analysis layer's merge; until then
+    # the test attaches the same one-liners to it
     for cls in CLASSES:
-        if "_repr_html_" not in vars(cls):
+        if not hasattr(cls, "_repr_html_"):
             monkeypatch.setattr(cls, "_repr_html_", lambda self: notebook.to_html(self),
                                 raising=False)
-        if "_repr_markdown_" not in vars(cls):
+        if not hasattr(cls, "_repr_markdown_"):
             monkeypatch.setattr(cls, "_repr_markdown_", lambda self: notebook.to_markdown(self),
                                 raising=False)
+
+
+def test_records_have_the_hooks_without_importing_rendering():
+    from trueprob.results._display import NotebookDisplay
+
+    for cls in (Report, BootstrapResult, MultilabelReport, RegressionReport):
+        assert issubclass(cls, NotebookDisplay), cls
+        assert "_repr_html_" not in vars(cls)  # inherited, not patched
 
 
 def _display(obj: object) -> dict[str, str]:

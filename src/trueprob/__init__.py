@@ -9,7 +9,9 @@ from trueprob.api import evaluate
 from trueprob.decomposition import Decomposition, decompose
 from trueprob.inference import bootstrap, consistency_test
 from trueprob.results import BinRow, Report, Settings
+from trueprob.results._display import register as _register_display
 from trueprob.stats.evaluation import EvaluationStats, InfiniteLossWarning
+from trueprob.stats.state import StateFormatError
 
 __all__ = [
     "BinRow",
@@ -18,6 +20,7 @@ __all__ = [
     "InfiniteLossWarning",
     "Report",
     "Settings",
+    "StateFormatError",
     "__version__",
     "bootstrap",
     "consistency_test",
@@ -38,3 +41,20 @@ def __getattr__(name: str) -> object:
 
         return getattr(tables, name)
     raise AttributeError(f"module 'trueprob' has no attribute {name!r}")
+
+
+def _notebook_html(record: object) -> str:
+    from trueprob.report.notebook import to_html
+
+    return to_html(record)
+
+
+def _notebook_markdown(record: object) -> str:
+    from trueprob.report.notebook import to_markdown
+
+    return to_markdown(record)
+
+
+# Jupyter shows the result records through the rendering layer, imported on first display
+_register_display("html", _notebook_html)
+_register_display("markdown", _notebook_markdown)

@@ -25,7 +25,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
 from trueprob.calibrators.base import Calibrator
-from trueprob.calibrators.binary import _BinaryCalibrator
+from trueprob.calibrators.binary import BinaryCalibrator
 from trueprob.calibrators.by_name import METHODS, WRAPPERS, make_calibrator
 
 _RESPONSES = ("auto", "decision_function", "predict_proba", "predict_log_proba")
@@ -144,7 +144,7 @@ class CalibratedClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
         if isinstance(self.method, str):
             return make_calibrator(self.method, n_classes, self.multiclass)
         cal: Calibrator = clone(self.method)
-        if isinstance(cal, _BinaryCalibrator) and n_classes > 2:
+        if isinstance(cal, BinaryCalibrator) and n_classes > 2:
             from trueprob.calibrators import multiclass as wrappers
 
             wrapped: Calibrator = getattr(wrappers, WRAPPERS[self.multiclass])(base=cal)

@@ -29,7 +29,7 @@ from trueprob.io.errors import FileFormatError, require
 from trueprob.io.fields import FIELDS, Spec, plan
 from trueprob.io.parquet_format import ParquetSource
 from trueprob.io.read import _assemble
-from trueprob.report.result import Report
+from trueprob.results import Report
 from trueprob.stats.evaluation import check_reduce, check_unit
 from trueprob.streaming import (
     BATCH_ROWS,

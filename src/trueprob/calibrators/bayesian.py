@@ -38,7 +38,7 @@ from scipy.special import gammaln
 
 from trueprob._array import Array
 from trueprob.calibrators.base import CalibratorFormatError
-from trueprob.calibrators.binary import _BinaryCalibrator
+from trueprob.calibrators.binary import BinaryCalibrator
 from trueprob.calibrators.nonparametric import (
     _check_array,
     _check_clip,
@@ -132,7 +132,7 @@ def bbq_bin_range(total: float) -> range:
     return range(low, max(low, high) + 1)
 
 
-class BBQ(_BinaryCalibrator):
+class BBQ(BinaryCalibrator):
     """Bayesian binning into quantiles (Naeini, Cooper, Hauskrecht 2015): averaged histograms.
 
     For every B in :func:`bbq_bin_range` (W, the calibration weight), histogram binning with
@@ -380,7 +380,7 @@ def near_isotonic_path(p: np.ndarray, t: np.ndarray,
     return [(m.upper, m.values, m.weights) for m in iter_near_isotonic_path(p, t, w)]
 
 
-class ENIR(_BinaryCalibrator):
+class ENIR(BinaryCalibrator):
     """Ensemble of near-isotonic regressions (Naeini and Cooper 2016), averaged by score.
 
     The members are the models of :func:`near_isotonic_path` on p = sigmoid(s) (without its

@@ -19,29 +19,18 @@ agree on the same files.
 
 from __future__ import annotations
 
-import importlib
 import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-#: method name -> (module, class)
-METHODS: dict[str, tuple[str, str]] = {
-    "temperature": ("trueprob.calibrators.temperature", "TemperatureScaling"),
-    "vector": ("trueprob.calibrators.scaling", "VectorScaling"),
-    "matrix": ("trueprob.calibrators.scaling", "MatrixScaling"),
-    "dirichlet": ("trueprob.calibrators.scaling", "DirichletCalibration"),
-    "platt": ("trueprob.calibrators.binary", "PlattScaling"),
-    "beta": ("trueprob.calibrators.binary", "BetaCalibration"),
-    "isotonic": ("trueprob.calibrators.nonparametric", "IsotonicCalibration"),
-    "histogram": ("trueprob.calibrators.nonparametric", "HistogramBinning"),
-    "scaling-binning": ("trueprob.calibrators.nonparametric", "ScalingBinning"),
-}
-#: methods of one score; on K > 2 classes they are used one-vs-rest or top-label
-BINARY_METHODS = ("platt", "beta", "isotonic", "histogram", "scaling-binning")
-#: how a binary method is used on K > 2 classes -> the wrapper class
-WRAPPERS = {"one-vs-rest": "OneVsRest", "top-label": "TopLabel"}
+from trueprob.calibrators import by_name
+from trueprob.calibrators.by_name import BINARY_METHODS, METHODS
+
+#: the binary methods tried by default (BBQ and ENIR are available by name, not by default:
+#: their Bayesian averaging is slow one-vs-rest at large K)
+DEFAULT_BINARY = ("platt", "beta", "isotonic", "histogram", "scaling-binning")
 #: matrix scaling and Dirichlet calibration fit K(K+1) parameters; they are candidates only
 #: when the fitting split has at least this many rows per parameter
 MIN_ROWS_PER_FULL_PARAM = 5
@@ -72,8 +61,8 @@ class Candidate:
 
 def make_calibrator(method: str, n_classes: int,
                     multiclass: str = "one-vs-rest") -> tuple[Any, str | None]:
-    """A fresh calibrator for ``method`` on K classes, and a note when a binary method was
-    wrapped (one-vs-rest or top-label) for K > 2.
+    """:func:`trueprob.calibrators.by_name.make_calibrator`, and a note when a binary method
+    was wrapped (one-vs-rest or top-label) for K > 2.
 
     Examples
     --------
@@ -81,20 +70,12 @@ def make_calibrator(method: str, n_classes: int,
     >>> type(cal).__name__, note is not None
     ('TopLabel', True)
     """
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
-    if multiclass not in WRAPPERS:
-        raise ValueError(f"multiclass must be one of {', '.join(WRAPPERS)}; got "
-                         f"{multiclass!r}")
-    module_name, class_name = METHODS[method]
-    calibrator = getattr(importlib.import_module(module_name), class_name)()
+    calibrator = by_name.make_calibrator(method, n_classes, multiclass)
     if method in BINARY_METHODS and n_classes > 2:
-        from trueprob.calibrators import multiclass as wrappers
-
-        wrapper = getattr(wrappers, WRAPPERS[multiclass])
+        class_name = METHODS[method][1]
         note = (f"{method} is a binary method and the data have K={n_classes} classes: "
-                f"fitted {multiclass} ({wrapper.__name__}(base={class_name}()))")
-        return wrapper(base=calibrator), note
+                f"fitted {multiclass} ({type(calibrator).__name__}(base={class_name}()))")
+        return calibrator, note
     return calibrator, None
 
 
@@ -117,7 +98,7 @@ def skip_reason(method: str, n_classes: int, n_rows: int) -> str | None:
 def default_candidates(n_classes: int) -> list[Candidate]:
     """Every method; for K > 2 the binary ones both one-vs-rest and top-label."""
     out = [Candidate(m) for m in ("temperature", "vector", "matrix", "dirichlet")]
-    for m in BINARY_METHODS:
+    for m in DEFAULT_BINARY:
         if n_classes > 2:
             out += [Candidate(m, "one-vs-rest"), Candidate(m, "top-label")]
         else:

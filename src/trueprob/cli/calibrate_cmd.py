@@ -16,11 +16,9 @@ from typing import Any
 import click
 
 from trueprob._format import fixed
+from trueprob.calibrators.by_name import BINARY_METHODS, METHODS, WRAPPERS
 from trueprob.calibrators.compare import (
-    BINARY_METHODS,
     COLUMNS,
-    METHODS,
-    WRAPPERS,
     Candidate,
     compare_calibrators,
 )

@@ -31,6 +31,7 @@ from trueprob.core.binning import equal_mass_edges
 from trueprob.core.options import check_binning, check_reduce, check_unit
 from trueprob.core.rows import row_quantities
 from trueprob.results import METRIC_FIELDS, Report
+from trueprob.results._display import NotebookDisplay
 from trueprob.stats.build import confidences_of
 from trueprob.stats.evaluation import EvaluationStats
 
@@ -50,7 +51,7 @@ class Interval:
 
 
 @dataclass(frozen=True)
-class BootstrapResult:
+class BootstrapResult(NotebookDisplay):
     """The point estimate, one interval per available field, and the replicates behind them."""
 
     report: Report

@@ -23,7 +23,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from trueprob.report.result import Report
+from trueprob.results import Report
 
 #: row label of each Report field in the summary table (the HTML report's wording)
 _LABELS = {

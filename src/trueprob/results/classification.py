@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from trueprob._format import fixed
+from trueprob.results._display import NotebookDisplay
 from trueprob.results._json import json_safe
 
 #: JSON keys that are always present (see the README); `entropy` / `kl` only for soft targets.
@@ -49,7 +50,7 @@ class Settings:
 
 
 @dataclass(frozen=True)
-class Report:
+class Report(NotebookDisplay):
     """Every metric of one evaluation (SPEC.md's definitions), with the settings used.
 
     Log-score quantities (``nll``, ``entropy``, ``kl``) are in ``unit`` (nats or bits); the

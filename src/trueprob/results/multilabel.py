@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from trueprob._format import fixed
+from trueprob.results._display import NotebookDisplay
 from trueprob.results._json import json_safe
 from trueprob.results.classification import BinRow
 
@@ -71,7 +72,7 @@ class MultilabelSettings:
 
 
 @dataclass(frozen=True)
-class MultilabelReport:
+class MultilabelReport(NotebookDisplay):
     """Every number of a multi-label evaluation (see
     :func:`trueprob.multilabel.evaluate_multilabel`).
 

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from trueprob._format import fixed
+from trueprob.results._display import NotebookDisplay
 from trueprob.results._json import json_safe
 
 
@@ -72,7 +73,7 @@ class RegressionSettings:
 
 
 @dataclass(frozen=True)
-class RegressionReport:
+class RegressionReport(NotebookDisplay):
     """Proper scores and calibration of predictive distributions (see
     :func:`trueprob.regression.evaluate_regression` for every definition).
 
