@@ -152,16 +152,18 @@ def test_formulas_by_hand():
 @pytest.mark.parametrize(("name", "cal", "kind"), CALIBRATORS, ids=[c[0] for c in CALIBRATORS])
 def test_on_cuda_and_exported_on_cuda(name, cal, kind):
     model, net = _model(cal, kind)
-    model = model.to(device="cuda", dtype=torch.float32)
     x = torch.from_numpy(np.random.default_rng(4).normal(size=(256, 5)).astype(np.float32))
+    with torch.no_grad():  # the reference on the CPU, before the shared network moves
+        ref = cal.predict_logproba(**{kind: net.to(torch.float32)(x).numpy()})
+    model = model.to(device="cuda", dtype=torch.float32)
     with torch.no_grad():
         out = model(x.cuda())
-        ref = cal.predict_logproba(**{kind: net.to(torch.float32)(x).numpy()})
     assert out.device.type == "cuda"
     np.testing.assert_allclose(out.cpu().numpy(), ref, atol=1e-6, rtol=0)
     program = torch.export.export(model, (x.cuda(),))
-    np.testing.assert_allclose(program.module()(x.cuda()).cpu().numpy(), ref, atol=1e-6,
-                               rtol=0)
+    with torch.no_grad():
+        exported = program.module()(x.cuda())
+    np.testing.assert_allclose(exported.cpu().numpy(), ref, atol=1e-6, rtol=0)
 
 
 def test_what_cannot_be_deployed_is_named():

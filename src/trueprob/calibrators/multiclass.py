@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from trueprob._array import Array, float_eps
+from trueprob._array import Array, float_eps, on_device
 from trueprob.calibrators._fitdata import fit_arrays, predict_inputs
 from trueprob.calibrators.base import REGISTRY, Calibrator, CalibratorFormatError
 from trueprob.calibrators.binary import (
@@ -45,7 +45,8 @@ def _others_lse(xp: Any, z: Array) -> tuple[Array, Array, Array, Array]:
     """
     k = int(z.shape[1])
     top = xp.argmax(z, axis=1)
-    is_top = xp.arange(k)[None, :] == top[:, None]
+    # the class indices on the scores' device (a CUDA tensor compared with a CPU arange fails)
+    is_top = xp.arange(k, **on_device(getattr(z, "device", None)))[None, :] == top[:, None]
     m1 = xp.max(z, axis=1, keepdims=True)
     m2 = xp.max(xp.where(is_top, -xp.inf, z), axis=1, keepdims=True)
     e1 = xp.exp(z - m1)
@@ -348,7 +349,8 @@ class TopLabel(_Wrapper):
 def _top_label_apply(xp: Any, z: Array, calibrate: Any, margin: float) -> Array:
     """The TopLabel output row (see :class:`TopLabel`) from float64 scores z (N, K)."""
     top, m2, log_sum2, others = _others_lse(xp, z)
-    is_top = xp.arange(int(z.shape[1]))[None, :] == top[:, None]
+    is_top = xp.arange(int(z.shape[1]), **on_device(getattr(z, "device", None)))[None, :] \
+        == top[:, None]
     s = xp.take_along_axis(z - others, top[:, None], axis=1)[:, 0]
     # runner-up share r = q_(2) / (1 - c) = e^{m2} / sum_{j != top} e^{z_j} = e^{-log_sum2};
     # c' > r / (1 + r)  <=>  logit(c') > log r = -log_sum2; log c' - log q'_(2) = s' - log r
