@@ -27,14 +27,23 @@ CHUNK_ELEMENTS = 1 << 19
 MAX_INFERRED_CLASSES = 1 << 17
 
 
+#: The largest row-sum tolerance, whatever the dtype and K: a row further than this from 1 is
+#: not a probability vector that rounding produced.
+MAX_SUM_TOLERANCE = 1e-2
+
+
 def sum_tolerance(dtype: Any, n_classes: int) -> float:
-    """Tolerance for ``|sum_k q_ik - 1|``: ``8 * K * eps(dtype)``.
+    """Tolerance for ``|sum_k q_ik - 1|``: ``min(8 * K * eps(dtype), 1e-2)``.
 
     Summing K numbers that were each rounded to the dtype accumulates up to about K rounding
     errors of eps/2 each; the factor 8 leaves room for a softmax computed in that dtype.
-    float32, K=10: 9.5e-6; float64, K=10: 1.8e-14.
+    float32, K=10: 9.5e-6; float64, K=10: 1.8e-14. In low precision that bound grows past
+    anything rounding explains (bfloat16, K=2: 0.125; float16, K=1000: 7.8, which would
+    accept a row of zeros), so it is capped at :data:`MAX_SUM_TOLERANCE`: the entries of a
+    rounded probability vector carry relative errors of eps/2 each, which sum to at most
+    eps/2 (bfloat16: 0.004), well inside the cap.
     """
-    return 8.0 * n_classes * float_eps(dtype)
+    return min(8.0 * n_classes * float_eps(dtype), MAX_SUM_TOLERANCE)
 
 
 @dataclass(frozen=True)
@@ -225,8 +234,9 @@ def _check_labels(xp: Any, y: Array, n_classes: int | None, name: str, offset: i
             raise ValueError(
                 f"{name} must be integer class indices; row {offset + row} is {float(y[row])!r}"
             )
-    y = xp.astype(y, xp.int64)
-    low = y < 0
+    # the range is checked on the values as given, before the cast to int64: 1e20 or a
+    # uint64 2**63 + 5 would wrap to a negative int64 and be reported as that
+    low = y < 0 if not xp.isdtype(y.dtype, "bool") else xp.zeros(y.shape, dtype=xp.bool)
     bad = low if n_classes is None else (low | (y >= n_classes))
     if bool(xp.any(bad)):
         row = first_bad_row(xp, bad)
@@ -234,8 +244,17 @@ def _check_labels(xp: Any, y: Array, n_classes: int | None, name: str, offset: i
             expect = ">= 0"
         else:
             expect = f"in 0..{n_classes - 1} (K={n_classes})"
-        raise ValueError(f"{name} must be {expect}; row {offset + row} is {int(y[row])}")
-    return y
+        raise ValueError(f"{name} must be {expect}; row {offset + row} is "
+                         f"{_label_repr(y, row)}")
+    return xp.astype(y, xp.int64)
+
+
+def _label_repr(y: Array, row: int) -> str:
+    """A label as given: an integral float without its '.0' (1e+20 stays 1e+20)."""
+    value = np.asarray(to_numpy(y[row, ...])).item()
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e16:
+        return str(int(value))
+    return str(value)
 
 
 def _check_counts(xp: Any, n: Array, offset: int) -> None:
@@ -316,6 +335,39 @@ def expand_binary(xp: Any, x: Array, kind: str) -> Array:
     return xp.concat([first, col], axis=1)
 
 
+#: Weights whose largest value lies in [2**-WEIGHT_EXPONENT, 2**WEIGHT_EXPONENT] are used as
+#: given: N * w_max and its square stay far inside float64 for any N below 2**60.
+WEIGHT_EXPONENT = 128
+
+
+def _scaled_weights(xp: Any, w: Array, rescale: bool) -> Array:
+    """``w``, or ``w`` times an exact power of two when its largest value is extreme.
+
+    Non-finite or negative weights are left for the per-chunk checks, which name the row;
+    all-zero weights for the check that the total is positive.
+    """
+    if int(w.shape[0]) == 0:
+        return w
+    top = float(to_numpy(xp.max(w)))
+    if not np.isfinite(top) or top <= 0.0 or bool(xp.any(w < 0)):
+        return w
+    exponent = int(np.frexp(top)[1]) - 1  # top = m * 2**exponent with m in [1, 2)
+    if abs(exponent) <= WEIGHT_EXPONENT:
+        return w
+    if not rescale:
+        raise ValueError(
+            f"sample_weight values are too {'large' if exponent > 0 else 'small'} to be "
+            f"summed in float64 chunk by chunk: the largest is {top!r}, outside "
+            f"[2**-{WEIGHT_EXPONENT}, 2**{WEIGHT_EXPONENT}]. Only their ratios matter: "
+            f"divide them by a common factor (e.g. the largest weight of all the data)"
+        )
+    # two steps of at most 2**1023 each (2.0**1074 itself overflows); multiplying by a power
+    # of two is exact for every result that stays a normal float64
+    half = -exponent // 2
+    w = w * float(2.0 ** half)
+    return w * float(2.0 ** (-exponent - half))
+
+
 def convert(x: object, name: str, xp: Any | None) -> Array:
     if x is None:
         return None
@@ -356,11 +408,21 @@ def prepare(
     predictions: object = None,
     n_classes: int | None = None,
     check: bool = True,
+    rescale_weights: bool = False,
 ) -> Inputs:
     """Check which inputs were given, their dtypes and shapes, and return :class:`Inputs`.
 
     ``check=False`` defers the value checks (see :meth:`Inputs.chunks`); in top-label mode it
     also needs ``n_classes``, since inferring K reads the largest index back to the host.
+
+    Weights (the rule of :func:`_scaled_weights`): every metric depends on the weights only
+    through their ratios, but sums of w_i (and products of such sums) overflow or underflow
+    float64 when the weights are huge (1e308) or tiny (5e-324). When the largest weight lies
+    outside [2**-128, 2**128], ``rescale_weights=True`` (callers that see all the rows at
+    once: :func:`trueprob.evaluate`, the metric functions, :func:`trueprob.decompose`)
+    divides every weight by the same power of two, exactly, so the largest is in [1, 2);
+    ``rescale_weights=False`` (a batch of a state filled chunk by chunk, whose scale must be
+    the same in every batch) refuses them with an error naming ``sample_weight``.
     """
     given = {k: v is not None for k, v in
              {"logits": logits, "probs": probs, "confidences": confidences}.items()}
@@ -454,6 +516,8 @@ def prepare(
         if not xp.isdtype(w.dtype, ("integral", "real floating", "bool")):
             raise TypeError(f"sample_weight must be numeric; got dtype {w.dtype}")
         w = xp.astype(w, xp.float64)
+        if check:
+            w = _scaled_weights(xp, w, rescale_weights)
     if k is None and not check:
         raise ValueError("n_classes is needed in top-label mode when values are not checked")
     if k is None:

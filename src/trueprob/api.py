@@ -44,7 +44,10 @@ def evaluate(
         Annotator votes n_ik; used as targets n_ik / sum_k n_ik (the multinomial NLL per
         annotation).
     sample_weight : array (N,), optional
-        Row weights w_i >= 0 (frequency weights), not all zero.
+        Row weights w_i >= 0 (frequency weights), not all zero. Only their ratios matter:
+        when the largest lies outside [2**-128, 2**128] all are divided by the same power of
+        two (exactly), so 5e-324 or 1e308 everywhere gives the unweighted result;
+        ``Report.weight`` (W) is then the total of the rescaled weights.
     confidences, predictions : array (N,), optional
         Top-label mode: c_i and yhat_i only (with ``labels`` or ``targets``), for systems that
         publish only the predicted class and its confidence. Metrics that need the full vector
@@ -92,7 +95,7 @@ def evaluate(
     inputs = prepare(
         labels, logits=logits, probs=probs, targets=targets, counts=counts,
         sample_weight=sample_weight, confidences=confidences, predictions=predictions,
-        n_classes=n_classes,
+        n_classes=n_classes, rescale_weights=True,
     )
     stats = build_stats(inputs, n_bins=n_bins, binning=binning, closed=closed)
     return stats.finalize(unit=unit, reduce=reduce)

@@ -25,7 +25,7 @@ def inputs_of(labels: Any, logits: Any, probs: Any, targets: Any, counts: Any,
               n_classes: int | None = None) -> Inputs:
     return prepare(labels, logits=logits, probs=probs, targets=targets, counts=counts,
                    sample_weight=sample_weight, confidences=confidences,
-                   predictions=predictions, n_classes=n_classes)
+                   predictions=predictions, n_classes=n_classes, rescale_weights=True)
 
 
 def report_of(inputs: Inputs, parts: tuple[str, ...], *, n_bins: int = 15,
