@@ -64,6 +64,11 @@ class BaseCalibrator:
     """
 
     _fitted_attrs: ClassVar[tuple[str, ...]] = ()
+    #: fitted attributes with a sign constraint that :func:`load` checks before the class's
+    #: own ``_check_loaded``: ``"positive"`` (a normal float64 > 0, or +inf) or
+    #: ``"nonnegative"`` (also exactly 0, for a fit whose documented limit is 0). A subclass
+    #: declares it, e.g. ``{"temperature_": "nonnegative"}``.
+    _fitted_signs: ClassVar[dict[str, str]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -273,6 +278,10 @@ def from_dict(data: Any) -> BaseCalibrator:
     version = data["format_version"]
     if not isinstance(version, int) or isinstance(version, bool):
         raise CalibratorFormatError(f"format_version must be an integer; got {version!r}")
+    if version < 1:
+        raise CalibratorFormatError(
+            f"format_version must be an integer from 1 to {FORMAT_VERSION}; got {version!r}"
+        )
     if version > FORMAT_VERSION:
         raise CalibratorFormatError(
             f"this file has format version {version}, newer than this trueprob "
@@ -309,9 +318,40 @@ def _build(name: Any, params: Any, fitted: Any, where: str) -> BaseCalibrator:
     obj = cls(**{k: _decode(v, f"{prefix}params.{k}") for k, v in params.items()})
     if fitted is not None:
         for key, value in fitted.items():
-            setattr(obj, key, _decode(value, f"{prefix}fitted.{key}"))
+            decoded = _decode(value, f"{prefix}fitted.{key}")
+            _check_fitted_value(decoded, f"{prefix}fitted.{key}",
+                                cls._fitted_signs.get(key))
+            setattr(obj, key, decoded)
         obj._check_loaded()
     return obj
+
+
+def _check_fitted_value(value: Any, where: str, sign: str | None) -> None:
+    """Refuse a subnormal fitted number anywhere, and check a declared sign (see
+    ``BaseCalibrator._fitted_signs``).
+
+    No fit produces a subnormal parameter (|x| < 2.2e-308, x != 0): such a value in a file
+    was written by hand, and 1 / x or x * z overflows to inf or NaN at prediction.
+    """
+    if isinstance(value, (float, np.ndarray)) and not isinstance(value, bool):
+        arr = np.asarray(value)
+        if arr.dtype.kind == "f" and arr.size:
+            tiny = np.finfo(np.float64).tiny
+            sub = (arr != 0) & (np.abs(arr) < tiny)
+            if np.any(sub):
+                bad = arr.ravel()[int(np.flatnonzero(sub.ravel())[0])]
+                raise CalibratorFormatError(
+                    f"{where} is {float(bad)!r}, a subnormal number (|x| < {tiny:.3g}): no "
+                    f"fit gives such a value; the file was altered or corrupted"
+                )
+    if sign is None:
+        return
+    ok = (isinstance(value, (int, float, np.floating)) and not isinstance(value, bool)
+          and not math.isnan(value) and value >= 0 and (value > 0 or sign == "nonnegative"))
+    if not ok:
+        expect = ("a number > 0 (normal, or inf)" if sign == "positive"
+                  else "a number >= 0 (0, normal, or inf)")
+        raise CalibratorFormatError(f"{where} must be {expect}; got {value!r}")
 
 
 def load(path: str | os.PathLike[str]) -> BaseCalibrator:
@@ -322,7 +362,14 @@ def load(path: str | os.PathLike[str]) -> BaseCalibrator:
         data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise CalibratorFormatError(f"{path}: not a valid calibrator JSON file ({exc})") from exc
+    except RecursionError:
+        # a file nested thousands of levels deep exhausts the parser's recursion
+        raise CalibratorFormatError(
+            f"{path}: not a calibrator file: JSON nested too deeply to parse") from None
     try:
         return from_dict(data)
     except CalibratorFormatError as exc:
         raise CalibratorFormatError(f"{path}: {exc}") from exc
+    except RecursionError:
+        raise CalibratorFormatError(
+            f"{path}: not a calibrator file: values nested too deeply") from None

@@ -269,8 +269,10 @@ def apply(calibrator: str, file: str, output: str, force: bool, logits: str | No
         row = int(np.flatnonzero(bad.any(axis=1))[0])
         raise DataError(
             f"{calibrator}: the calibrated log-probabilities are not finite (row {row} is "
-            f"{out[row].tolist()}): the calibrator gives probability 0 there (a calibrator "
-            f"fitted with clip=0); refit it with clip > 0"
+            f"{out[row].tolist()}): the calibrator gives probability 0 there (a "
+            f"TemperatureScaling with temperature_ = 0, fitted on a separable calibration "
+            f"set, or a calibrator fitted with clip=0); refit it on a larger calibration set "
+            f"or with clip > 0"
         )
     result: dict[str, Any] = {"logits": out}
     result.update({k: arrays[k] for k in ("labels", "targets", "counts", "sample_weight")

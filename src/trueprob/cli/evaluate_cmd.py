@@ -43,6 +43,27 @@ def _calibrate(arrays: dict[str, Any], path: str) -> None:
             "--calibrator needs logits or probabilities; the file gives only top-label "
             "confidences and predictions"
         )
+    check_calibrated(arrays["logits"], path)
+
+
+def check_calibrated(logp: Any, path: str) -> None:
+    """Refuse non-finite calibrated log-probabilities, blaming the calibrator, not the file's
+    logits (which were finite: the reader checked them)."""
+    import numpy as np
+
+    from trueprob._array import to_numpy
+
+    out = np.asarray(to_numpy(logp))
+    bad = ~np.isfinite(out)
+    if bad.any():
+        row = int(np.flatnonzero(bad.reshape(out.shape[0], -1).any(axis=1))[0])
+        raise DataError(
+            f"{path}: the calibrated log-probabilities are not finite (row {row} is "
+            f"{out[row].tolist()}): the calibrator gives probability 0 there (a "
+            f"TemperatureScaling with temperature_ = 0, fitted on a separable calibration "
+            f"set, or a calibrator fitted with clip=0); refit it on a larger calibration set "
+            f"or with clip > 0"
+        )
 
 
 def _calibrator_note(path: str | None) -> dict[str, Any]:
