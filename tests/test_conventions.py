@@ -462,7 +462,8 @@ Y3 = np.array([0, 1, 2])
 
 @pytest.mark.parametrize(("options", "message"), [
     ({"convention": "pytorch"}, r"convention must be one of \('torchmetrics', 'sklearn', "
-                                r"'netcal', 'relplot', 'kull2019'\); got 'pytorch'"),
+                                r"'netcal', 'relplot', 'kull2019', 'kumar2019'\); got "
+                                r"'pytorch'"),
     ({"convention": "netcal", "norm": "l2"},
      r"convention='netcal' has no norm='l2'; it offers norm in \('l1', 'max'\)"),
     ({"convention": "relplot", "norm": "max"}, r"convention='relplot' has no norm='max'"),
@@ -535,7 +536,8 @@ def test_invalid_inputs_are_refused_by_validation() -> None:
 
 
 def test_registry_lists_what_each_convention_offers() -> None:
-    assert set(cv.CONVENTIONS) == {"torchmetrics", "sklearn", "netcal", "relplot", "kull2019"}
+    assert set(cv.CONVENTIONS) == {"torchmetrics", "sklearn", "netcal", "relplot", "kull2019",
+                                "kumar2019"}
     assert cv.CONVENTIONS["netcal"].norms == ("l1", "max")
     assert cv.CONVENTIONS["kull2019"].kinds == ("classwise", "positive_class")
     assert isinstance(cv.CONVENTIONS, MappingProxyType)  # read-only

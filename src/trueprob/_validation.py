@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from trueprob._array import Array, as_array, float_eps, is_array, namespace, to_numpy
+from trueprob._array import Array, as_array, device, float_eps, is_array, namespace, to_numpy
 
 ScoreKind = Literal["logits", "probs", "confidences"]
 TargetKind = Literal["labels", "targets", "counts"]
@@ -374,7 +374,10 @@ def convert(x: object, name: str, xp: Any | None) -> Array:
     if not is_array(x):
         x = np.asarray(x)
         if x.dtype == object:
-            raise TypeError(f"{name} must be a numeric array; got an array of Python objects")
+            hint = (". For labels that are names pass classes=[...] in column order (CLI: "
+                    "--classes)" if name in ("labels", "predictions") else "")
+            raise TypeError(f"{name} must be a numeric array; got an array of Python "
+                            f"objects{hint}")
     if xp is not None:
         x = as_array(x, xp)
     return x
@@ -396,6 +399,135 @@ def check_rows(x: Array, name: str, n: int, ref: str) -> None:
         raise ValueError(f"{name} has {int(x.shape[0])} rows but {ref} has {n}")
 
 
+def _host_labels(labels: object) -> np.ndarray:
+    """Labels as a 1-D numpy array of any dtype (strings and objects included)."""
+    y = np.asarray(to_numpy(labels) if is_array(labels) else labels)
+    if y.ndim != 1:
+        raise ValueError(f"labels must be 1-D (one label per row); got shape {tuple(y.shape)}")
+    return y
+
+
+def _index_of(values: np.ndarray, classes: list[Any], name: str) -> np.ndarray:
+    """Position of every value of ``values`` in ``classes``; an unknown value is an error
+    naming its row and the classes."""
+    lookup: dict[Any, int] = {}
+    for j, c in enumerate(classes):
+        lookup[c.item() if isinstance(c, np.generic) else c] = j
+    out = np.empty(values.shape[0], dtype=np.int64)
+    for i, v in enumerate(values.tolist()):
+        j = lookup.get(v)
+        if j is None or (isinstance(v, bool) != isinstance(classes[j], (bool, np.bool_))):
+            shown = ", ".join(repr(c) for c in classes[:12]) + (", ..." if len(classes) > 12
+                                                                 else "")
+            raise ValueError(f"{name} row {i} is {v!r}, which is not one of classes=[{shown}]")
+        out[i] = j
+    return out
+
+
+def encode_labels(
+    labels: object,
+    rows: dict[str, object],
+    *,
+    classes: object = None,
+    pos_label: object = None,
+    ignore_index: object = None,
+) -> tuple[object, dict[str, object]]:
+    """Labels as users have them -> class indices, and the rows that count.
+
+    - ``ignore_index`` (torchmetrics): rows whose label equals it are dropped from the labels
+      and from every array of ``rows`` (scores, weights, predictions); row numbers in later
+      errors count the rows kept.
+    - ``classes`` (scikit-learn's ``labels=`` / ``classes_``): the class of column k is
+      ``classes[k]``; each label (string, integer, any hashable value) becomes its position
+      in ``classes``, and so do top-label ``predictions``.
+    - ``pos_label`` (binary, 1-D scores): labels equal to it become 1, the others 0; at most
+      two distinct labels, one of them ``pos_label``.
+
+    Returns ``(labels, rows)`` unchanged when no option is given.
+    """
+    if classes is None and pos_label is None and ignore_index is None:
+        return labels, rows
+    if labels is None:
+        raise TypeError("classes=, pos_label= and ignore_index= apply to labels; pass labels "
+                        "(hard labels), not targets= or counts=")
+    y = _host_labels(labels)
+    rows = dict(rows)
+    if ignore_index is not None:
+        keep = ~(y == ignore_index) if y.dtype.kind != "U" or isinstance(ignore_index, str)             else np.ones(y.shape[0], dtype=bool)
+        keep = np.asarray(keep, dtype=bool).reshape(y.shape)
+        if not keep.any():
+            raise ValueError(f"every row has labels == ignore_index={ignore_index!r}; no row "
+                             f"is left to evaluate")
+        if not keep.all():
+            y = y[keep]
+            for key, value in rows.items():
+                if value is not None and key != "n_classes":
+                    rows[key] = _keep_rows(value, keep, key)
+    if classes is not None and pos_label is not None:
+        raise TypeError("pass classes= or pos_label=, not both (pos_label=p is "
+                        "classes=[<the other label>, p])")
+    if classes is not None:
+        names = list(np.asarray(classes, dtype=object).ravel()) if not isinstance(
+            classes, (list, tuple)) else list(classes)
+        if len(names) < 2:
+            raise ValueError(f"classes must name at least 2 classes; got {names!r}")
+        try:
+            distinct = len(set(names)) == len(names)
+        except TypeError:
+            raise TypeError("classes must be hashable values (strings, integers)") from None
+        if not distinct:
+            raise ValueError(f"classes must be distinct; got {names!r}")
+        for key in ("logits", "probs"):
+            value = rows.get(key)
+            shape = getattr(value, "shape", None) if value is not None else None
+            if shape is not None and len(shape) == 2 and int(shape[1]) != len(names):
+                raise ValueError(f"classes names {len(names)} classes but {key} has "
+                                 f"K={int(shape[1])} columns")
+            if shape is not None and len(shape) == 1 and len(names) != 2:
+                raise ValueError(f"classes names {len(names)} classes but {key} is 1-D "
+                                 f"(binary: classes=[negative, positive])")
+        if rows.get("confidences") is not None and rows.get("n_classes") is None:
+            rows["n_classes"] = len(names)
+        y = _index_of(y, names, "labels")
+        if rows.get("predictions") is not None:
+            rows["predictions"] = _index_of(_host_labels(rows["predictions"]), names,
+                                            "predictions")
+    if pos_label is not None:
+        for key in ("logits", "probs"):
+            value = rows.get(key)
+            if value is not None and len(getattr(value, "shape", (0, 0))) != 1:
+                raise ValueError(f"pos_label= is for binary inputs ({key} as a 1-D array, the "
+                                 f"positive class's score); for K columns pass classes=")
+        if rows.get("confidences") is not None:
+            raise TypeError("pos_label= is for binary inputs (1-D logits= or probs=), not "
+                            "top-label confidences")
+        distinct = list(dict.fromkeys(y.tolist()))
+        if len(distinct) > 2:
+            raise ValueError(f"pos_label= needs binary labels; labels take {len(distinct)} "
+                             f"values ({', '.join(repr(v) for v in distinct[:5])}"
+                             f"{', ...' if len(distinct) > 5 else ''})")
+        if pos_label not in distinct:
+            raise ValueError(f"pos_label={pos_label!r} is not among the labels (values: "
+                             f"{', '.join(repr(v) for v in distinct)})")
+        y = (y == pos_label).astype(np.int64)
+    xp = namespace(labels) if is_array(labels) else None
+    return (as_array(y, xp, device(labels)) if xp is not None and not isinstance(labels, np.ndarray)
+            else y), rows
+
+
+def _keep_rows(x: object, keep: np.ndarray, name: str) -> object:
+    """Rows of ``x`` where ``keep`` (``ignore_index``), in ``x``'s own namespace."""
+    if not is_array(x):
+        x = np.asarray(x)
+    if int(x.shape[0]) != keep.shape[0]:  # type: ignore[attr-defined]
+        raise ValueError(f"{name} has {int(x.shape[0])} rows but labels has "  # type: ignore
+                         f"{keep.shape[0]}")
+    if isinstance(x, np.ndarray):
+        return x[keep]
+    xp = namespace(x)
+    return x[as_array(keep, xp, device(x))]  # type: ignore[index]
+
+
 def prepare(
     labels: object = None,
     *,
@@ -409,6 +541,9 @@ def prepare(
     n_classes: int | None = None,
     check: bool = True,
     rescale_weights: bool = False,
+    classes: object = None,
+    pos_label: object = None,
+    ignore_index: object = None,
 ) -> Inputs:
     """Check which inputs were given, their dtypes and shapes, and return :class:`Inputs`.
 
@@ -423,7 +558,19 @@ def prepare(
     divides every weight by the same power of two, exactly, so the largest is in [1, 2);
     ``rescale_weights=False`` (a batch of a state filled chunk by chunk, whose scale must be
     the same in every batch) refuses them with an error naming ``sample_weight``.
+
+    ``classes``, ``pos_label`` and ``ignore_index``: labels as users have them (see
+    :func:`encode_labels`).
     """
+    labels, given_rows = encode_labels(
+        labels, {"logits": logits, "probs": probs, "sample_weight": sample_weight,
+                 "confidences": confidences, "predictions": predictions,
+                 "targets": targets, "counts": counts, "n_classes": n_classes},
+        classes=classes, pos_label=pos_label, ignore_index=ignore_index)
+    logits, probs = given_rows["logits"], given_rows["probs"]
+    sample_weight = given_rows["sample_weight"]
+    confidences, predictions = given_rows["confidences"], given_rows["predictions"]
+    n_classes = given_rows["n_classes"]  # type: ignore[assignment]
     given = {k: v is not None for k, v in
              {"logits": logits, "probs": probs, "confidences": confidences}.items()}
     n_pred = sum(given.values())
@@ -491,7 +638,9 @@ def prepare(
                              f"{tuple(y.shape)}")
         check_rows(y, "labels", n, kind)
         if not xp.isdtype(y.dtype, ("integral", "bool", "real floating")):
-            raise TypeError(f"labels must be integer class indices; got dtype {y.dtype}")
+            raise TypeError(f"labels must be integer class indices; got dtype {y.dtype}. "
+                            f"For labels that are names (strings or other values) pass "
+                            f"classes=[...] in column order (CLI: --classes)")
     t_name = "targets" if targets is not None else "counts"
     t = convert(targets if targets is not None else counts, t_name, xp)
     if t is not None:

@@ -27,6 +27,9 @@ def evaluate(
     closed: str = "right",
     unit: str = "nats",
     reduce: str = "mean",
+    classes: Any = None,
+    pos_label: Any = None,
+    ignore_index: Any = None,
 ) -> Report:
     """Evaluate predicted probabilities: proper scores and calibration errors, in one pass.
 
@@ -66,6 +69,19 @@ def evaluate(
         Unit of the log-score quantities.
     reduce : {"mean", "sum"}
         How classwise ECE combines classes.
+    classes : sequence, optional
+        The class of each column, in column order (scikit-learn's ``labels=`` /
+        ``classes_``): ``labels`` (and top-label ``predictions``) are then given as these
+        names (strings, integers, any hashable values) and mapped to their positions. A label
+        not in ``classes`` is an error naming its row.
+    pos_label : optional
+        Binary inputs (1-D ``logits`` / ``probs``: the positive class's score): the label of
+        the positive class; labels equal to it are 1, the other label 0 (scikit-learn's
+        ``pos_label``). At most two distinct labels, one of them ``pos_label``.
+    ignore_index : optional
+        Rows whose label equals it are dropped before anything is computed (torchmetrics'
+        ``ignore_index``, e.g. -100 for padding); row numbers in errors then count the rows
+        kept.
 
     Returns
     -------
@@ -89,13 +105,17 @@ def evaluate(
     0.5
     >>> round(report.nll, 4)
     0.7591
+    >>> names = np.array(["cat", "dog", "cat", "eel"])
+    >>> trueprob.evaluate(names, logits=logits, classes=["cat", "dog", "eel"]).nll == report.nll
+    True
     """
     check_unit(unit)
     check_reduce(reduce)
     inputs = prepare(
         labels, logits=logits, probs=probs, targets=targets, counts=counts,
         sample_weight=sample_weight, confidences=confidences, predictions=predictions,
-        n_classes=n_classes, rescale_weights=True,
+        n_classes=n_classes, rescale_weights=True, classes=classes, pos_label=pos_label,
+        ignore_index=ignore_index,
     )
     stats = build_stats(inputs, n_bins=n_bins, binning=binning, closed=closed)
     return stats.finalize(unit=unit, reduce=reduce)

@@ -218,6 +218,9 @@ def decompose(
     n_folds: int = 5,
     unit: str = "bits",
     random_state: int | np.random.Generator | None = 0,
+    classes: Any = None,
+    pos_label: Any = None,
+    ignore_index: Any = None,
 ) -> Decomposition:
     """Decompose the log or Brier score: S(q) = MCB - DSC + UNC.
 
@@ -255,6 +258,8 @@ def decompose(
         Unit of log-score numbers (default bits: the decomposition explains the loss in bits).
     random_state
         Seed of the fold assignment.
+    classes, pos_label, ignore_index
+        Labels as users have them, as in :func:`trueprob.evaluate`.
 
     Notes
     -----
@@ -286,7 +291,8 @@ def decompose(
     rng = random_state if isinstance(random_state, np.random.Generator) \
         else np.random.default_rng(random_state)
     inputs = prepare(labels, logits=logits, probs=probs, targets=targets, counts=counts,
-                     sample_weight=sample_weight, rescale_weights=True)
+                     sample_weight=sample_weight, rescale_weights=True, classes=classes,
+                     pos_label=pos_label, ignore_index=ignore_index)
     xp = inputs.xp
     q_parts, logq_parts, t_parts, conf_parts, corr_parts, w_parts = [], [], [], [], [], []
     pred_parts = []

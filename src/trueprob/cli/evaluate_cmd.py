@@ -25,7 +25,7 @@ from trueprob.cli.report_tasks import parse_floats, read_multilabel, read_regres
 from trueprob.results import json_safe
 
 FORMATS = ("table", "json", "markdown")
-CONVENTION_NAMES = ("torchmetrics", "sklearn", "netcal", "relplot", "kull2019")
+CONVENTION_NAMES = ("torchmetrics", "sklearn", "netcal", "relplot", "kull2019", "kumar2019")
 _TARGETS = ("labels", "targets", "counts")
 
 
