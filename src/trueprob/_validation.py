@@ -453,7 +453,8 @@ def encode_labels(
     y = _host_labels(labels)
     rows = dict(rows)
     if ignore_index is not None:
-        keep = ~(y == ignore_index) if y.dtype.kind != "U" or isinstance(ignore_index, str)             else np.ones(y.shape[0], dtype=bool)
+        comparable = y.dtype.kind != "U" or isinstance(ignore_index, str)
+        keep = ~(y == ignore_index) if comparable else np.ones(y.shape[0], dtype=bool)
         keep = np.asarray(keep, dtype=bool).reshape(y.shape)
         if not keep.any():
             raise ValueError(f"every row has labels == ignore_index={ignore_index!r}; no row "

@@ -155,6 +155,14 @@ def render_table(report: Any, source: str) -> None:
               help="A calibrator saved as JSON: evaluate its calibrated probabilities.")
 @click.option("--n-classes", type=click.IntRange(min=2), default=None,
               help="K, for top-label mode (--confidences/--predictions).")
+@click.option("--classes", "class_names", default=None, metavar="A,B,...",
+              help="The class of each column, in column order (scikit-learn's labels= / "
+                   "classes_), when the labels are names such as cat,dog,eel.")
+@click.option("--pos-label", default=None, metavar="LABEL",
+              help="Binary (one score per row): the label of the positive class.")
+@click.option("--ignore-index", default=None, metavar="LABEL",
+              help="Drop the rows whose label is LABEL (torchmetrics' ignore_index, e.g. "
+                   "-100).")
 @click.option("--bootstrap", "n_bootstrap", type=click.IntRange(min=0), default=0,
               show_default=True,
               help="Bootstrap replicates for confidence intervals on every metric (0: none).")
@@ -210,7 +218,8 @@ def evaluate(file: str, logits: str | None, probs: str | None, labels: str | Non
              targets: str | None, counts: str | None, sample_weight: str | None,
              confidences: str | None, predictions: str | None, n_bins: int, binning: str,
              closed: str, reduce: str, unit: str, fmt: str, calibrator: str | None,
-             n_classes: int | None, n_bootstrap: int, ci_level: float, ci_method: str,
+             n_classes: int | None, class_names: str | None, pos_label: str | None,
+             ignore_index: str | None, n_bootstrap: int, ci_level: float, ci_method: str,
              run_test: bool, resamples: int, seed: int, convention: str | None, task: str,
              observed: str | None, mean_col: str | None, std_col: str | None,
              scale_col: str | None, df_spec: str | None, distribution: str,
@@ -251,6 +260,13 @@ def evaluate(file: str, logits: str | None, probs: str | None, labels: str | Non
              "counts": counts, "sample_weight": sample_weight, "confidences": confidences,
              "predictions": predictions}
     in_memory = bool(convention)
+    label_opts = {"--classes": class_names, "--pos-label": pos_label,
+                  "--ignore-index": ignore_index}
+    given_opts = [k for k, v in label_opts.items() if v is not None]
+    if given_opts and (dask_local is not None or scheduler is not None or stream
+                       or is_dataset(file)):
+        raise click.UsageError(f"{', '.join(given_opts)}: for one file read in memory (not "
+                               f"--stream, --dask, a folder or a glob)")
     if dask_local is not None or scheduler is not None:
         if in_memory or n_bootstrap or run_test:
             raise click.UsageError("--dask/--scheduler evaluate the report only; "
@@ -288,6 +304,9 @@ def evaluate(file: str, logits: str | None, probs: str | None, labels: str | Non
     if calibrator is not None:
         _calibrate(arrays, calibrator)
     labels_arr = arrays.pop("labels", None)
+    if given_opts:
+        labels_arr, n_classes = _encode_labels(labels_arr, arrays, class_names, pos_label,
+                                               ignore_index, n_classes)
     common: dict[str, Any] = {"n_bins": n_bins, "binning": binning, "closed": closed,
                               "unit": unit, "reduce": reduce}
     extra: dict[str, Any] = _calibrator_note(calibrator)
@@ -307,6 +326,48 @@ def evaluate(file: str, logits: str | None, probs: str | None, labels: str | Non
             extra["convention"] = _convention_numbers(convention, labels_arr, arrays, n_bins)
         extra["skce"] = _skce(labels_arr, arrays, seed)
     _print(report, extra, fmt, file)
+
+
+def _label_value(text: str, labels: Any, option: str) -> Any:
+    """A label typed on the command line, in the type of the file's labels."""
+    kind = getattr(getattr(labels, "dtype", None), "kind", "U")
+    try:
+        if kind in "iu":
+            return int(text)
+        if kind == "f":
+            return float(text)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a number, but the file's labels are "
+                                 f"numbers", param_hint=f"'{option}'") from None
+    return text
+
+
+def _encode_labels(labels: Any, arrays: dict[str, Any], class_names: str | None,
+                   pos_label: str | None, ignore_index: str | None,
+                   n_classes: int | None) -> tuple[Any, int | None]:
+    """--classes / --pos-label / --ignore-index: labels as names -> class indices, in place
+    of the file's labels; ignored rows dropped from every array (see
+    :func:`trueprob._validation.encode_labels`)."""
+    from trueprob._validation import encode_labels
+
+    if labels is None:
+        raise click.UsageError("--classes, --pos-label and --ignore-index apply to hard "
+                               "labels (--labels)")
+    classes = None
+    if class_names is not None:
+        classes = [_label_value(c.strip(), labels, "--classes")
+                   for c in class_names.split(",")]
+    rows: dict[str, Any] = dict(arrays)
+    rows["n_classes"] = n_classes
+    new_labels, rows = encode_labels(
+        labels, rows, classes=classes,
+        pos_label=None if pos_label is None else _label_value(pos_label, labels,
+                                                              "--pos-label"),
+        ignore_index=None if ignore_index is None else _label_value(ignore_index, labels,
+                                                                    "--ignore-index"))
+    n_classes = rows.pop("n_classes")  # type: ignore[assignment]
+    arrays.update(rows)
+    return new_labels, n_classes
 
 
 def _print(report: Any, extra: dict[str, Any], fmt: str, file: str) -> None:
