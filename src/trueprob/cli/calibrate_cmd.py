@@ -27,6 +27,7 @@ from trueprob.calibrators.compare import (
 from trueprob.calibrators.compare import make_calibrator as _make_calibrator
 from trueprob.cli._common import (
     DataError,
+    about,
     atomic_write,
     data_errors,
     echo_err,
@@ -172,8 +173,8 @@ def fit(file: str, method: str, output: str, force: bool, stream: bool, batch_ro
         return
     arrays = _read_scored(file, names, need_targets=True, quiet=quiet)
     calibrator, note = make_calibrator(method, _n_classes(arrays), multiclass)
-    y, inputs = _fit_inputs(arrays)
-    with warnings_to_stderr():
+    with about(file), warnings_to_stderr():
+        y, inputs = _fit_inputs(arrays)
         before = _evaluate(arrays).nll
         calibrator.fit(y, **inputs)
         after = _evaluate(arrays, _calibrated(calibrator, arrays)).nll
@@ -262,7 +263,7 @@ def apply(calibrator: str, file: str, output: str, force: bool, logits: str | No
                                  "targets": targets, "counts": counts,
                                  "sample_weight": sample_weight}, need_targets=False,
                           quiet=quiet)
-    with warnings_to_stderr():
+    with about(file, calibrator), warnings_to_stderr():
         out = to_numpy(_calibrated(cal, arrays))
     bad = ~np.isfinite(out)
     if bad.any():

@@ -11,6 +11,7 @@ import click
 from trueprob._format import fixed
 from trueprob.cli._common import (
     DataError,
+    about,
     data_errors,
     field_options,
     is_dataset,
@@ -243,7 +244,6 @@ def evaluate(file: str, logits: str | None, probs: str | None, labels: str | Non
       trueprob evaluate preds.parquet --logits 'logit_*' --labels y --format json
       trueprob evaluate test.npz --calibrator cal.json --unit bits
     """
-    import trueprob
 
     if not path_exists(file):
         raise click.BadParameter(f"{file!r} does not exist", param_hint="'FILE'")
@@ -301,6 +301,24 @@ def evaluate(file: str, logits: str | None, probs: str | None, labels: str | Non
             f"{file}: no targets found (no array or column named 'labels', 'targets' or "
             f"'counts'); name them with --labels, --targets or --counts"
         )
+    with about(file, calibrator):
+        report, extra = _evaluate_in_memory(
+            arrays, calibrator, given_opts, class_names, pos_label, ignore_index, n_classes,
+            n_bins, binning, closed, unit, reduce, n_bootstrap, ci_level, ci_method, seed,
+            run_test, resamples, convention, quiet)
+    _print(report, extra, fmt, file)
+
+
+def _evaluate_in_memory(arrays: dict[str, Any], calibrator: str | None, given_opts: list[str],
+                        class_names: str | None, pos_label: str | None,
+                        ignore_index: str | None, n_classes: int | None, n_bins: int,
+                        binning: str, closed: str, unit: str, reduce: str, n_bootstrap: int,
+                        ci_level: float, ci_method: str, seed: int, run_test: bool,
+                        resamples: int, convention: str | None,
+                        quiet: bool) -> tuple[Any, dict[str, Any]]:
+    """The report of one file read in memory, and the extra numbers the options ask for."""
+    import trueprob
+
     if calibrator is not None:
         _calibrate(arrays, calibrator)
     labels_arr = arrays.pop("labels", None)
@@ -325,7 +343,7 @@ def evaluate(file: str, logits: str | None, probs: str | None, labels: str | Non
         if convention is not None:
             extra["convention"] = _convention_numbers(convention, labels_arr, arrays, n_bins)
         extra["skce"] = _skce(labels_arr, arrays, seed)
-    _print(report, extra, fmt, file)
+    return report, extra
 
 
 def _label_value(text: str, labels: Any, option: str) -> Any:
