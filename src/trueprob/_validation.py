@@ -415,12 +415,13 @@ def _index_of(values: np.ndarray, classes: list[Any], name: str) -> np.ndarray:
         lookup[c.item() if isinstance(c, np.generic) else c] = j
     out = np.empty(values.shape[0], dtype=np.int64)
     for i, v in enumerate(values.tolist()):
-        j = lookup.get(v)
-        if j is None or (isinstance(v, bool) != isinstance(classes[j], (bool, np.bool_))):
+        found = lookup.get(v)
+        if found is None or (isinstance(v, bool) != isinstance(classes[found],
+                                                                (bool, np.bool_))):
             shown = ", ".join(repr(c) for c in classes[:12]) + (", ..." if len(classes) > 12
                                                                  else "")
             raise ValueError(f"{name} row {i} is {v!r}, which is not one of classes=[{shown}]")
-        out[i] = j
+        out[i] = found
     return out
 
 
@@ -502,14 +503,14 @@ def encode_labels(
         if rows.get("confidences") is not None:
             raise TypeError("pos_label= is for binary inputs (1-D logits= or probs=), not "
                             "top-label confidences")
-        distinct = list(dict.fromkeys(y.tolist()))
-        if len(distinct) > 2:
-            raise ValueError(f"pos_label= needs binary labels; labels take {len(distinct)} "
-                             f"values ({', '.join(repr(v) for v in distinct[:5])}"
-                             f"{', ...' if len(distinct) > 5 else ''})")
-        if pos_label not in distinct:
+        values = list(dict.fromkeys(y.tolist()))
+        if len(values) > 2:
+            raise ValueError(f"pos_label= needs binary labels; labels take {len(values)} "
+                             f"values ({', '.join(repr(v) for v in values[:5])}"
+                             f"{', ...' if len(values) > 5 else ''})")
+        if pos_label not in values:
             raise ValueError(f"pos_label={pos_label!r} is not among the labels (values: "
-                             f"{', '.join(repr(v) for v in distinct)})")
+                             f"{', '.join(repr(v) for v in values)})")
         y = (y == pos_label).astype(np.int64)
     xp = namespace(labels) if is_array(labels) else None
     return (as_array(y, xp, device(labels)) if xp is not None and not isinstance(labels, np.ndarray)
@@ -541,7 +542,9 @@ def prepare(
     predictions: object = None,
     n_classes: int | None = None,
     check: bool = True,
-    rescale_weights: bool = False,
+    # Any, not bool: torch/accumulator.py passes its scores as **{name: tensor}, which mypy
+    # checks against every keyword not given explicitly
+    rescale_weights: Any = False,
     classes: object = None,
     pos_label: object = None,
     ignore_index: object = None,
