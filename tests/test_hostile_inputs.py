@@ -384,6 +384,30 @@ def test_tampered_calibrators_in_python(files: dict[str, Path]) -> None:
         record("tampered calibrator", "CalibratorFormatError")
 
 
+def test_subnormal_parameters_refused_diagnostics_kept(files: dict[str, Path]) -> None:
+    """A subnormal map parameter is refused wherever it sits (a nested Platt coefficient
+    too); a subnormal log loss (a diagnostic: what a near-certain right prediction costs)
+    loads."""
+    from trueprob.calibrators import CalibratorFormatError, OneVsRest, PlattScaling, load
+
+    data = json.loads(files["cal"].read_text())
+    data["fitted"]["nll_after_"] = 5e-324
+    path = files["root"] / "tiny-nll.json"
+    path.write_text(json.dumps(data))
+    assert load(path).nll_after_ == 5e-324  # type: ignore[attr-defined]
+    rng = np.random.default_rng(5)
+    z = rng.normal(size=(60, 3))
+    ovr = OneVsRest(base=PlattScaling()).fit(rng.integers(0, 3, 60), logits=z)
+    saved = ovr.to_dict()
+    saved["fitted"]["calibrators_"][1]["fitted"]["coef_"] = -1e-310
+    path = files["root"] / "ovr-subnormal.json"
+    path.write_text(json.dumps(saved))
+    with pytest.raises(CalibratorFormatError, match=r"ovr-subnormal\.json: "
+                       r"fitted\.calibrators_\.fitted\.coef_ is -1e-310, a subnormal"):
+        load(path)
+    record("tampered calibrator", "CalibratorFormatError")
+
+
 def test_a_temperature_of_zero_is_blamed_on_the_calibrator(files: dict[str, Path]) -> None:
     """T = 0 is what ``fit`` gives on a separable set (a documented limit, so ``load``
     accepts it); applying it gives -inf log-probabilities, and the message says why instead

@@ -64,11 +64,10 @@ class BaseCalibrator:
     """
 
     _fitted_attrs: ClassVar[tuple[str, ...]] = ()
-    #: fitted attributes with a sign constraint that :func:`load` checks before the class's
-    #: own ``_check_loaded``: ``"positive"`` (a normal float64 > 0, or +inf) or
-    #: ``"nonnegative"`` (also exactly 0, for a fit whose documented limit is 0). A subclass
-    #: declares it, e.g. ``{"temperature_": "nonnegative"}``.
-    _fitted_signs: ClassVar[dict[str, str]] = {}
+    #: fitted attributes that describe the fit (losses before and after) rather than define
+    #: the map: :func:`load` does not refuse subnormal values there (a log loss of 1e-320 is
+    #: what a near-certain correct prediction costs)
+    _diagnostic_attrs: ClassVar[tuple[str, ...]] = ("nll_before_", "nll_after_")
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -319,39 +318,37 @@ def _build(name: Any, params: Any, fitted: Any, where: str) -> BaseCalibrator:
     if fitted is not None:
         for key, value in fitted.items():
             decoded = _decode(value, f"{prefix}fitted.{key}")
-            _check_fitted_value(decoded, f"{prefix}fitted.{key}",
-                                cls._fitted_signs.get(key))
+            if key not in cls._diagnostic_attrs:
+                _check_not_subnormal(decoded, f"{prefix}fitted.{key}")
             setattr(obj, key, decoded)
         obj._check_loaded()
     return obj
 
 
-def _check_fitted_value(value: Any, where: str, sign: str | None) -> None:
-    """Refuse a subnormal fitted number anywhere, and check a declared sign (see
-    ``BaseCalibrator._fitted_signs``).
+def _check_not_subnormal(value: Any, where: str) -> None:
+    """Refuse a subnormal number (|x| < 2.2e-308, x != 0) in a parameter of the map.
 
-    No fit produces a subnormal parameter (|x| < 2.2e-308, x != 0): such a value in a file
-    was written by hand, and 1 / x or x * z overflows to inf or NaN at prediction.
+    No fit gives one: such a value was written by hand or corrupted, and 1 / x or x * z then
+    overflows to inf or NaN at prediction (``temperature_: 1e-320`` predicted NaN). Checked
+    before the class's own ``_check_loaded``, for every calibrator and nested calibrator.
     """
-    if isinstance(value, (float, np.ndarray)) and not isinstance(value, bool):
-        arr = np.asarray(value)
-        if arr.dtype.kind == "f" and arr.size:
-            tiny = np.finfo(np.float64).tiny
-            sub = (arr != 0) & (np.abs(arr) < tiny)
-            if np.any(sub):
-                bad = arr.ravel()[int(np.flatnonzero(sub.ravel())[0])]
-                raise CalibratorFormatError(
-                    f"{where} is {float(bad)!r}, a subnormal number (|x| < {tiny:.3g}): no "
-                    f"fit gives such a value; the file was altered or corrupted"
-                )
-    if sign is None:
+    if isinstance(value, list):
+        for item in value:
+            _check_not_subnormal(item, where)
         return
-    ok = (isinstance(value, (int, float, np.floating)) and not isinstance(value, bool)
-          and not math.isnan(value) and value >= 0 and (value > 0 or sign == "nonnegative"))
-    if not ok:
-        expect = ("a number > 0 (normal, or inf)" if sign == "positive"
-                  else "a number >= 0 (0, normal, or inf)")
-        raise CalibratorFormatError(f"{where} must be {expect}; got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (float, np.ndarray)):
+        return
+    arr = np.asarray(value)
+    if arr.dtype.kind != "f" or not arr.size:
+        return
+    tiny = np.finfo(np.float64).tiny
+    sub = (arr != 0) & (np.abs(arr) < tiny)
+    if np.any(sub):
+        bad = arr.ravel()[int(np.flatnonzero(sub.ravel())[0])]
+        raise CalibratorFormatError(
+            f"{where} is {float(bad)!r}, a subnormal number (|x| < {tiny:.3g}): no fit gives "
+            f"such a value; the file was altered or corrupted"
+        )
 
 
 def load(path: str | os.PathLike[str]) -> BaseCalibrator:
