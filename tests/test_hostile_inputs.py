@@ -15,6 +15,7 @@ every run.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import math
@@ -483,6 +484,11 @@ def _metric_functions() -> dict[str, Any]:
         "smooth_ece": metrics.smooth_ece,
         "max_calibration_error": metrics.max_calibration_error,
         "decompose": trueprob.decompose,
+        "bootstrap": functools.partial(trueprob.bootstrap, n_replicates=10, random_state=0,
+                                       quiet=True),
+        "consistency_test": functools.partial(trueprob.consistency_test, n_resamples=10,
+                                              random_state=0, quiet=True),
+        "skce": functools.partial(metrics.skce, n_resamples=10, random_state=0),
     }
 
 
@@ -556,7 +562,7 @@ CORRUPTIONS = ("nan-logit", "inf-prob", "prob-row-sum", "negative-weight", "nan-
                "one-column", "empty", "object")
 
 
-@seeded(120)
+@seeded(160)
 @given(kind=st.sampled_from(CORRUPTIONS),
        function=st.sampled_from(sorted(_metric_functions())),
        n=st.integers(2, 40), k=st.integers(2, 6), seed=st.integers(0, 2**32 - 1),
@@ -568,6 +574,8 @@ def test_invalid_inputs_name_the_argument(kind: str, function: str, n: int, k: i
     y = rng.integers(0, k, n)
     row = data.draw(st.integers(0, n - 1), label="row")
     labels, kw, message = _corrupt(kind, y, z, row)
+    if function == "skce" and "sample_weight" in kw:
+        message = r"unexpected keyword argument 'sample_weight'"  # skce takes no weights
     with pytest.raises((ValueError, TypeError), match=message):
         _metric_functions()[function](labels, **kw)
     record("api invalid", "ValueError/TypeError naming it")
@@ -770,6 +778,9 @@ def test_kill_9_during_a_cli_fit(files: dict[str, Path]) -> None:
             outcome = "complete"
         else:
             outcome = "absent"
+        with atomic_write(out, force=True) as fh:  # the next write cleans up after the dead
+            fh.write(b"{}")
+        assert not list(out.parent.glob(f".{out.name}.*.tmp"))
         record("kill -9", f"output {outcome}, temp cleaned")
 
 

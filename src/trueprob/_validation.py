@@ -356,10 +356,12 @@ def _scaled_weights(xp: Any, w: Array, rescale: bool) -> Array:
         return w
     if not rescale:
         raise ValueError(
-            f"sample_weight values are too {'large' if exponent > 0 else 'small'} to be "
-            f"summed in float64 chunk by chunk: the largest is {top!r}, outside "
-            f"[2**-{WEIGHT_EXPONENT}, 2**{WEIGHT_EXPONENT}]. Only their ratios matter: "
-            f"divide them by a common factor (e.g. the largest weight of all the data)"
+            f"sample_weight values are too {'large' if exponent > 0 else 'small'} for float64 "
+            f"sums: the largest is {top!r}, outside [2**-{WEIGHT_EXPONENT}, "
+            f"2**{WEIGHT_EXPONENT}]. Only their ratios matter: divide them by a common factor "
+            f"(e.g. the largest weight of all the data). trueprob.evaluate rescales them "
+            f"itself; a state filled batch by batch cannot, as every batch must share one "
+            f"scale"
         )
     # two steps of at most 2**1023 each (2.0**1074 itself overflows); multiplying by a power
     # of two is exact for every result that stays a normal float64
