@@ -672,8 +672,10 @@ def test_issue_16_reproducers() -> None:
 
 def test_low_precision_rows_that_do_not_sum_to_one_are_refused() -> None:
     torch = pytest.importorskip("torch")
-    half = torch.full((3, 2), 0.25, dtype=torch.bfloat16)  # rows sum to 0.5
-    with pytest.raises(ValueError, match=r"probs rows must sum to 1 .*row 0 sums to 0\.5"):
+    # rows sum to 0.5; the old tolerance 8 K eps was 0.625 for bfloat16 at K = 10
+    half = torch.full((3, 10), 0.05, dtype=torch.bfloat16)
+    with pytest.raises(ValueError, match=r"probs rows must sum to 1 \(tolerance 0\.01 for "
+                                         r"bfloat16 with K=10\); row 0 sums to 0\.500"):
         trueprob.evaluate(torch.tensor([0, 1, 0]), probs=half)
     zero = np.zeros((2, 1000), np.float16)
     with pytest.raises(ValueError, match=r"probs rows must sum to 1 \(tolerance 0\.01 .*row 0"):
