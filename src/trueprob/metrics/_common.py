@@ -20,7 +20,8 @@ INPUTS_DOC = """labels : array (N,), optional
     targets, counts : array (N, K), optional
         Soft labels p_i on the simplex, or annotator votes n_ik (used as n_ik / sum_k n_ik).
     sample_weight : array (N,), optional
-        Row weights w_i >= 0, not all zero."""
+        Row weights w_i >= 0, not all zero; only their ratios matter (weights whose largest
+        value lies outside [2**-128, 2**128] are rescaled by an exact power of two)."""
 
 
 def inputs_of(labels: Any, logits: Any, probs: Any, targets: Any, counts: Any,
