@@ -465,10 +465,13 @@ def test_every_command_has_help() -> None:
         record("usage", "help exit 0")
 
 
-@pytest.mark.skip(reason="--dask bogus exits 1, not 2: the check belongs in "
-                         "src/trueprob/cli/_dask.py (another engineer's file; see the report)")
 def test_dask_bogus_is_a_usage_error(files: dict[str, Path]) -> None:
-    check_refused(cli("evaluate", files["val"], "--dask", "bogus"), 2, r"--dask", "usage")
+    out = files["root"] / "dask.json"
+    for args in (("evaluate", files["val"], "--dask", "bogus"),
+                 ("fit", "-m", "temperature", files["val"], "-o", out, "--dask", "local:0")):
+        check_refused(cli(*args), 2, r"Invalid value for '--dask': must be 'local' or "
+                                     r"'local:N' with N >= 1 workers; got '(bogus|local:0)'",
+                      "usage", absent=(out,))
 
 
 # --------------------------------------------------------------------------- python API

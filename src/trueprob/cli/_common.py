@@ -38,6 +38,21 @@ def data_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def dask_spec(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """``--dask`` callback: a malformed spec is a usage error (exit 2), found before any
+    file is read (the rule is :func:`trueprob.dask.parse_local`'s)."""
+    if value is None:
+        return None
+    from trueprob.dask import parse_local
+
+    try:
+        parse_local(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc).removeprefix("--dask "), ctx=ctx,
+                                 param=param) from None
+    return value
+
+
 @contextlib.contextmanager
 def about(*paths: str | None) -> Iterator[None]:
     """Bad data found in the block names its file: a ValueError / TypeError whose message

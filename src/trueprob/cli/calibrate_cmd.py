@@ -29,6 +29,7 @@ from trueprob.cli._common import (
     DataError,
     about,
     atomic_write,
+    dask_spec,
     data_errors,
     echo_err,
     field_options,
@@ -138,7 +139,7 @@ multiclass_option = click.option(
                    "Folders and globs always stream.")
 @click.option("--batch-rows", type=click.IntRange(min=1), default=65536, show_default=True,
               help="Rows per batch when streaming.")
-@click.option("--dask", "dask_local", default=None, metavar="local[:N]",
+@click.option("--dask", "dask_local", default=None, metavar="local[:N]", callback=dask_spec,
               help="temperature / vector: fit on a local Dask cluster (map-reduced sums).")
 @click.option("--scheduler", default=None, metavar="ADDRESS",
               help="temperature / vector: fit on the Dask cluster at ADDRESS.")

@@ -12,6 +12,7 @@ from trueprob._format import fixed
 from trueprob.cli._common import (
     DataError,
     about,
+    dask_spec,
     data_errors,
     field_options,
     is_dataset,
@@ -209,7 +210,7 @@ def render_table(report: Any, source: str) -> None:
                    "also stream). Folders and globs always stream.")
 @click.option("--batch-rows", type=click.IntRange(min=1), default=65536, show_default=True,
               help="Rows per batch when streaming a file, a folder of files or a glob.")
-@click.option("--dask", "dask_local", default=None, metavar="local[:N]",
+@click.option("--dask", "dask_local", default=None, metavar="local[:N]", callback=dask_spec,
               help="Evaluate on a local Dask cluster of N worker processes.")
 @click.option("--scheduler", default=None, metavar="ADDRESS",
               help="Evaluate on the Dask cluster whose scheduler is at ADDRESS.")
