@@ -462,7 +462,8 @@ Y3 = np.array([0, 1, 2])
 
 @pytest.mark.parametrize(("options", "message"), [
     ({"convention": "pytorch"}, r"convention must be one of \('torchmetrics', 'sklearn', "
-                                r"'netcal', 'relplot', 'kull2019'\); got 'pytorch'"),
+                                r"'netcal', 'relplot', 'kull2019', 'kumar2019'\); got "
+                                r"'pytorch'"),
     ({"convention": "netcal", "norm": "l2"},
      r"convention='netcal' has no norm='l2'; it offers norm in \('l1', 'max'\)"),
     ({"convention": "relplot", "norm": "max"}, r"convention='relplot' has no norm='max'"),
@@ -535,7 +536,67 @@ def test_invalid_inputs_are_refused_by_validation() -> None:
 
 
 def test_registry_lists_what_each_convention_offers() -> None:
-    assert set(cv.CONVENTIONS) == {"torchmetrics", "sklearn", "netcal", "relplot", "kull2019"}
+    assert set(cv.CONVENTIONS) == {"torchmetrics", "sklearn", "netcal", "relplot", "kull2019",
+                                "kumar2019"}
     assert cv.CONVENTIONS["netcal"].norms == ("l1", "max")
     assert cv.CONVENTIONS["kull2019"].kinds == ("classwise", "positive_class")
     assert isinstance(cv.CONVENTIONS, MappingProxyType)  # read-only
+
+
+# ------------------------------------------------------------------------------ kumar2019
+def _kumar_by_hand(conf: list[float], correct: list[float], n_bins: int, p: int,
+                   equal_mass: bool) -> float:
+    """An independent, pure-Python reading of verified_calibration's rules (Kumar, Liang,
+    Ma 2019, calibration/utils.py): ``split`` by np.array_split's rule written out with list
+    slices, edges at midpoints between parts plus 1.0 (deduplicated), bins found with
+    ``bisect.bisect_left``, plug-in CE_p over the non-empty bins."""
+    import bisect
+
+    if equal_mass:
+        ordered = sorted(conf)
+        parts = min(n_bins, len(ordered))
+        size, extra = divmod(len(ordered), parts)
+        chunks, start = [], 0
+        for j in range(parts):
+            stop = start + size + (1 if j < extra else 0)
+            chunks.append(ordered[start:stop])
+            start = stop
+        edges = [(chunks[j][-1] + chunks[j + 1][0]) / 2.0 for j in range(parts - 1)]
+        edges = sorted({*edges, 1.0})
+    else:
+        edges = [j / n_bins for j in range(1, n_bins + 1)]
+    bins: dict[int, list[float]] = {}
+    for c, a in zip(conf, correct, strict=True):
+        bins.setdefault(bisect.bisect_left(edges, c), []).append(c - a)
+    total = sum(len(v) / len(conf) * abs(sum(v) / len(v)) ** p for v in bins.values())
+    return total ** (1.0 / p)
+
+
+@pytest.mark.parametrize("p", [1, 2])
+@pytest.mark.parametrize("equal_mass", [True, False])
+@pytest.mark.parametrize(("n", "n_bins"), [(7, 15), (100, 15), (103, 10), (1000, 15)])
+def test_kumar2019_matches_a_hand_implementation(n: int, n_bins: int, p: int,
+                                                 equal_mass: bool) -> None:
+    rng = np.random.default_rng(n + n_bins)
+    z = rng.normal(size=(n, 5)) * 2
+    q = np.exp(z) / np.exp(z).sum(1, keepdims=True)
+    y = np.where(rng.random(n) < 0.6, q.argmax(1), rng.integers(0, 5, n))
+    q[: n // 10] = np.round(q[: n // 10], 1)  # ties, so that equal scores cross a cut
+    q /= q.sum(1, keepdims=True)
+    conf = q.max(1)
+    correct = (q.argmax(1) == y).astype(float)
+    expected = _kumar_by_hand(conf.tolist(), correct.tolist(), n_bins, p, equal_mass)
+    got = cv.kumar2019_calibration_error(y, probs=q, n_bins=n_bins, norm=f"l{p}",
+                                         strategy="quantile" if equal_mass else "uniform")
+    assert got == pytest.approx(expected, rel=1e-12, abs=1e-15)
+    if equal_mass:
+        from trueprob.metrics import top_label_ece
+
+        assert top_label_ece(y, probs=q, p=p, n_bins=n_bins, convention="kumar2019") == got
+
+
+def test_kumar2019_options() -> None:
+    with pytest.raises(ValueError, match=r"convention='kumar2019' has no norm='max'"):
+        calibration_error(Y3, probs=Q3, convention="kumar2019", norm="max")
+    with pytest.raises(ValueError, match=r"convention='kumar2019' has no kind='classwise'"):
+        calibration_error(Y3, probs=Q3, convention="kumar2019", kind="classwise")

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from trueprob._array import Array, as_array, float_eps, is_array, namespace, to_numpy
+from trueprob._array import Array, as_array, device, float_eps, is_array, namespace, to_numpy
 
 ScoreKind = Literal["logits", "probs", "confidences"]
 TargetKind = Literal["labels", "targets", "counts"]
@@ -27,14 +27,23 @@ CHUNK_ELEMENTS = 1 << 19
 MAX_INFERRED_CLASSES = 1 << 17
 
 
+#: The largest row-sum tolerance, whatever the dtype and K: a row further than this from 1 is
+#: not a probability vector that rounding produced.
+MAX_SUM_TOLERANCE = 1e-2
+
+
 def sum_tolerance(dtype: Any, n_classes: int) -> float:
-    """Tolerance for ``|sum_k q_ik - 1|``: ``8 * K * eps(dtype)``.
+    """Tolerance for ``|sum_k q_ik - 1|``: ``min(8 * K * eps(dtype), 1e-2)``.
 
     Summing K numbers that were each rounded to the dtype accumulates up to about K rounding
     errors of eps/2 each; the factor 8 leaves room for a softmax computed in that dtype.
-    float32, K=10: 9.5e-6; float64, K=10: 1.8e-14.
+    float32, K=10: 9.5e-6; float64, K=10: 1.8e-14. In low precision that bound grows past
+    anything rounding explains (bfloat16, K=2: 0.125; float16, K=1000: 7.8, which would
+    accept a row of zeros), so it is capped at :data:`MAX_SUM_TOLERANCE`: the entries of a
+    rounded probability vector carry relative errors of eps/2 each, which sum to at most
+    eps/2 (bfloat16: 0.004), well inside the cap.
     """
-    return 8.0 * n_classes * float_eps(dtype)
+    return min(8.0 * n_classes * float_eps(dtype), MAX_SUM_TOLERANCE)
 
 
 @dataclass(frozen=True)
@@ -225,8 +234,9 @@ def _check_labels(xp: Any, y: Array, n_classes: int | None, name: str, offset: i
             raise ValueError(
                 f"{name} must be integer class indices; row {offset + row} is {float(y[row])!r}"
             )
-    y = xp.astype(y, xp.int64)
-    low = y < 0
+    # the range is checked on the values as given, before the cast to int64: 1e20 or a
+    # uint64 2**63 + 5 would wrap to a negative int64 and be reported as that
+    low = y < 0 if not xp.isdtype(y.dtype, "bool") else xp.zeros(y.shape, dtype=xp.bool)
     bad = low if n_classes is None else (low | (y >= n_classes))
     if bool(xp.any(bad)):
         row = first_bad_row(xp, bad)
@@ -234,8 +244,17 @@ def _check_labels(xp: Any, y: Array, n_classes: int | None, name: str, offset: i
             expect = ">= 0"
         else:
             expect = f"in 0..{n_classes - 1} (K={n_classes})"
-        raise ValueError(f"{name} must be {expect}; row {offset + row} is {int(y[row])}")
-    return y
+        raise ValueError(f"{name} must be {expect}; row {offset + row} is "
+                         f"{_label_repr(y, row)}")
+    return xp.astype(y, xp.int64)
+
+
+def _label_repr(y: Array, row: int) -> str:
+    """A label as given: an integral float without its '.0' (1e+20 stays 1e+20)."""
+    value = np.asarray(to_numpy(y[row, ...])).item()
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e16:
+        return str(int(value))
+    return str(value)
 
 
 def _check_counts(xp: Any, n: Array, offset: int) -> None:
@@ -316,13 +335,51 @@ def expand_binary(xp: Any, x: Array, kind: str) -> Array:
     return xp.concat([first, col], axis=1)
 
 
+#: Weights whose largest value lies in [2**-WEIGHT_EXPONENT, 2**WEIGHT_EXPONENT] are used as
+#: given: N * w_max and its square stay far inside float64 for any N below 2**60.
+WEIGHT_EXPONENT = 128
+
+
+def _scaled_weights(xp: Any, w: Array, rescale: bool) -> Array:
+    """``w``, or ``w`` times an exact power of two when its largest value is extreme.
+
+    Non-finite or negative weights are left for the per-chunk checks, which name the row;
+    all-zero weights for the check that the total is positive.
+    """
+    if int(w.shape[0]) == 0:
+        return w
+    top = float(to_numpy(xp.max(w)))
+    if not np.isfinite(top) or top <= 0.0 or bool(xp.any(w < 0)):
+        return w
+    exponent = int(np.frexp(top)[1]) - 1  # top = m * 2**exponent with m in [1, 2)
+    if abs(exponent) <= WEIGHT_EXPONENT:
+        return w
+    if not rescale:
+        raise ValueError(
+            f"sample_weight values are too {'large' if exponent > 0 else 'small'} for float64 "
+            f"sums: the largest is {top!r}, outside [2**-{WEIGHT_EXPONENT}, "
+            f"2**{WEIGHT_EXPONENT}]. Only their ratios matter: divide them by a common factor "
+            f"(e.g. the largest weight of all the data). trueprob.evaluate rescales them "
+            f"itself; a state filled batch by batch cannot, as every batch must share one "
+            f"scale"
+        )
+    # two steps of at most 2**1023 each (2.0**1074 itself overflows); multiplying by a power
+    # of two is exact for every result that stays a normal float64
+    half = -exponent // 2
+    w = w * float(2.0 ** half)
+    return w * float(2.0 ** (-exponent - half))
+
+
 def convert(x: object, name: str, xp: Any | None) -> Array:
     if x is None:
         return None
     if not is_array(x):
         x = np.asarray(x)
         if x.dtype == object:
-            raise TypeError(f"{name} must be a numeric array; got an array of Python objects")
+            hint = (". For labels that are names pass classes=[...] in column order (CLI: "
+                    "--classes)" if name in ("labels", "predictions") else "")
+            raise TypeError(f"{name} must be a numeric array; got an array of Python "
+                            f"objects{hint}")
     if xp is not None:
         x = as_array(x, xp)
     return x
@@ -344,6 +401,137 @@ def check_rows(x: Array, name: str, n: int, ref: str) -> None:
         raise ValueError(f"{name} has {int(x.shape[0])} rows but {ref} has {n}")
 
 
+def _host_labels(labels: object) -> np.ndarray:
+    """Labels as a 1-D numpy array of any dtype (strings and objects included)."""
+    y = np.asarray(to_numpy(labels) if is_array(labels) else labels)
+    if y.ndim != 1:
+        raise ValueError(f"labels must be 1-D (one label per row); got shape {tuple(y.shape)}")
+    return y
+
+
+def _index_of(values: np.ndarray, classes: list[Any], name: str) -> np.ndarray:
+    """Position of every value of ``values`` in ``classes``; an unknown value is an error
+    naming its row and the classes."""
+    lookup: dict[Any, int] = {}
+    for j, c in enumerate(classes):
+        lookup[c.item() if isinstance(c, np.generic) else c] = j
+    out = np.empty(values.shape[0], dtype=np.int64)
+    for i, v in enumerate(values.tolist()):
+        found = lookup.get(v)
+        if found is None or (isinstance(v, bool) != isinstance(classes[found],
+                                                                (bool, np.bool_))):
+            shown = ", ".join(repr(c) for c in classes[:12]) + (", ..." if len(classes) > 12
+                                                                 else "")
+            raise ValueError(f"{name} row {i} is {v!r}, which is not one of classes=[{shown}]")
+        out[i] = found
+    return out
+
+
+def encode_labels(
+    labels: object,
+    rows: dict[str, object],
+    *,
+    classes: object = None,
+    pos_label: object = None,
+    ignore_index: object = None,
+) -> tuple[object, dict[str, object]]:
+    """Labels as users have them -> class indices, and the rows that count.
+
+    - ``ignore_index`` (torchmetrics): rows whose label equals it are dropped from the labels
+      and from every array of ``rows`` (scores, weights, predictions); row numbers in later
+      errors count the rows kept.
+    - ``classes`` (scikit-learn's ``labels=`` / ``classes_``): the class of column k is
+      ``classes[k]``; each label (string, integer, any hashable value) becomes its position
+      in ``classes``, and so do top-label ``predictions``.
+    - ``pos_label`` (binary, 1-D scores): labels equal to it become 1, the others 0; at most
+      two distinct labels, one of them ``pos_label``.
+
+    Returns ``(labels, rows)`` unchanged when no option is given.
+    """
+    if classes is None and pos_label is None and ignore_index is None:
+        return labels, rows
+    if labels is None:
+        raise TypeError("classes=, pos_label= and ignore_index= apply to labels; pass labels "
+                        "(hard labels), not targets= or counts=")
+    y = _host_labels(labels)
+    rows = dict(rows)
+    if ignore_index is not None:
+        comparable = y.dtype.kind != "U" or isinstance(ignore_index, str)
+        keep = ~(y == ignore_index) if comparable else np.ones(y.shape[0], dtype=bool)
+        keep = np.asarray(keep, dtype=bool).reshape(y.shape)
+        if not keep.any():
+            raise ValueError(f"every row has labels == ignore_index={ignore_index!r}; no row "
+                             f"is left to evaluate")
+        if not keep.all():
+            y = y[keep]
+            for key, value in rows.items():
+                if value is not None and key != "n_classes":
+                    rows[key] = _keep_rows(value, keep, key)
+    if classes is not None and pos_label is not None:
+        raise TypeError("pass classes= or pos_label=, not both (pos_label=p is "
+                        "classes=[<the other label>, p])")
+    if classes is not None:
+        names = list(np.asarray(classes, dtype=object).ravel()) if not isinstance(
+            classes, (list, tuple)) else list(classes)
+        if len(names) < 2:
+            raise ValueError(f"classes must name at least 2 classes; got {names!r}")
+        try:
+            distinct = len(set(names)) == len(names)
+        except TypeError:
+            raise TypeError("classes must be hashable values (strings, integers)") from None
+        if not distinct:
+            raise ValueError(f"classes must be distinct; got {names!r}")
+        for key in ("logits", "probs"):
+            value = rows.get(key)
+            shape = getattr(value, "shape", None) if value is not None else None
+            if shape is not None and len(shape) == 2 and int(shape[1]) != len(names):
+                raise ValueError(f"classes names {len(names)} classes but {key} has "
+                                 f"K={int(shape[1])} columns")
+            if shape is not None and len(shape) == 1 and len(names) != 2:
+                raise ValueError(f"classes names {len(names)} classes but {key} is 1-D "
+                                 f"(binary: classes=[negative, positive])")
+        if rows.get("confidences") is not None and rows.get("n_classes") is None:
+            rows["n_classes"] = len(names)
+        y = _index_of(y, names, "labels")
+        if rows.get("predictions") is not None:
+            rows["predictions"] = _index_of(_host_labels(rows["predictions"]), names,
+                                            "predictions")
+    if pos_label is not None:
+        for key in ("logits", "probs"):
+            value = rows.get(key)
+            if value is not None and len(getattr(value, "shape", (0, 0))) != 1:
+                raise ValueError(f"pos_label= is for binary inputs ({key} as a 1-D array, the "
+                                 f"positive class's score); for K columns pass classes=")
+        if rows.get("confidences") is not None:
+            raise TypeError("pos_label= is for binary inputs (1-D logits= or probs=), not "
+                            "top-label confidences")
+        values = list(dict.fromkeys(y.tolist()))
+        if len(values) > 2:
+            raise ValueError(f"pos_label= needs binary labels; labels take {len(values)} "
+                             f"values ({', '.join(repr(v) for v in values[:5])}"
+                             f"{', ...' if len(values) > 5 else ''})")
+        if pos_label not in values:
+            raise ValueError(f"pos_label={pos_label!r} is not among the labels (values: "
+                             f"{', '.join(repr(v) for v in values)})")
+        y = (y == pos_label).astype(np.int64)
+    xp = namespace(labels) if is_array(labels) else None
+    return (as_array(y, xp, device(labels)) if xp is not None and not isinstance(labels, np.ndarray)
+            else y), rows
+
+
+def _keep_rows(x: object, keep: np.ndarray, name: str) -> object:
+    """Rows of ``x`` where ``keep`` (``ignore_index``), in ``x``'s own namespace."""
+    if not is_array(x):
+        x = np.asarray(x)
+    if int(x.shape[0]) != keep.shape[0]:  # type: ignore[attr-defined]
+        raise ValueError(f"{name} has {int(x.shape[0])} rows but labels has "  # type: ignore
+                         f"{keep.shape[0]}")
+    if isinstance(x, np.ndarray):
+        return x[keep]
+    xp = namespace(x)
+    return x[as_array(keep, xp, device(x))]  # type: ignore[index]
+
+
 def prepare(
     labels: object = None,
     *,
@@ -356,12 +544,39 @@ def prepare(
     predictions: object = None,
     n_classes: int | None = None,
     check: bool = True,
+    # Any, not bool: torch/accumulator.py passes its scores as **{name: tensor}, which mypy
+    # checks against every keyword not given explicitly
+    rescale_weights: Any = False,
+    classes: object = None,
+    pos_label: object = None,
+    ignore_index: object = None,
 ) -> Inputs:
     """Check which inputs were given, their dtypes and shapes, and return :class:`Inputs`.
 
     ``check=False`` defers the value checks (see :meth:`Inputs.chunks`); in top-label mode it
     also needs ``n_classes``, since inferring K reads the largest index back to the host.
+
+    Weights (the rule of :func:`_scaled_weights`): every metric depends on the weights only
+    through their ratios, but sums of w_i (and products of such sums) overflow or underflow
+    float64 when the weights are huge (1e308) or tiny (5e-324). When the largest weight lies
+    outside [2**-128, 2**128], ``rescale_weights=True`` (callers that see all the rows at
+    once: :func:`trueprob.evaluate`, the metric functions, :func:`trueprob.decompose`)
+    divides every weight by the same power of two, exactly, so the largest is in [1, 2);
+    ``rescale_weights=False`` (a batch of a state filled chunk by chunk, whose scale must be
+    the same in every batch) refuses them with an error naming ``sample_weight``.
+
+    ``classes``, ``pos_label`` and ``ignore_index``: labels as users have them (see
+    :func:`encode_labels`).
     """
+    labels, given_rows = encode_labels(
+        labels, {"logits": logits, "probs": probs, "sample_weight": sample_weight,
+                 "confidences": confidences, "predictions": predictions,
+                 "targets": targets, "counts": counts, "n_classes": n_classes},
+        classes=classes, pos_label=pos_label, ignore_index=ignore_index)
+    logits, probs = given_rows["logits"], given_rows["probs"]
+    sample_weight = given_rows["sample_weight"]
+    confidences, predictions = given_rows["confidences"], given_rows["predictions"]
+    n_classes = given_rows["n_classes"]  # type: ignore[assignment]
     given = {k: v is not None for k, v in
              {"logits": logits, "probs": probs, "confidences": confidences}.items()}
     n_pred = sum(given.values())
@@ -429,7 +644,9 @@ def prepare(
                              f"{tuple(y.shape)}")
         check_rows(y, "labels", n, kind)
         if not xp.isdtype(y.dtype, ("integral", "bool", "real floating")):
-            raise TypeError(f"labels must be integer class indices; got dtype {y.dtype}")
+            raise TypeError(f"labels must be integer class indices; got dtype {y.dtype}. "
+                            f"For labels that are names (strings or other values) pass "
+                            f"classes=[...] in column order (CLI: --classes)")
     t_name = "targets" if targets is not None else "counts"
     t = convert(targets if targets is not None else counts, t_name, xp)
     if t is not None:
@@ -454,6 +671,8 @@ def prepare(
         if not xp.isdtype(w.dtype, ("integral", "real floating", "bool")):
             raise TypeError(f"sample_weight must be numeric; got dtype {w.dtype}")
         w = xp.astype(w, xp.float64)
+        if check:
+            w = _scaled_weights(xp, w, rescale_weights)
     if k is None and not check:
         raise ValueError("n_classes is needed in top-label mode when values are not checked")
     if k is None:

@@ -27,6 +27,9 @@ def evaluate(
     closed: str = "right",
     unit: str = "nats",
     reduce: str = "mean",
+    classes: Any = None,
+    pos_label: Any = None,
+    ignore_index: Any = None,
 ) -> Report:
     """Evaluate predicted probabilities: proper scores and calibration errors, in one pass.
 
@@ -44,7 +47,10 @@ def evaluate(
         Annotator votes n_ik; used as targets n_ik / sum_k n_ik (the multinomial NLL per
         annotation).
     sample_weight : array (N,), optional
-        Row weights w_i >= 0 (frequency weights), not all zero.
+        Row weights w_i >= 0 (frequency weights), not all zero. Only their ratios matter:
+        when the largest lies outside [2**-128, 2**128] all are divided by the same power of
+        two (exactly), so 5e-324 or 1e308 everywhere gives the unweighted result;
+        ``Report.weight`` (W) is then the total of the rescaled weights.
     confidences, predictions : array (N,), optional
         Top-label mode: c_i and yhat_i only (with ``labels`` or ``targets``), for systems that
         publish only the predicted class and its confidence. Metrics that need the full vector
@@ -63,6 +69,19 @@ def evaluate(
         Unit of the log-score quantities.
     reduce : {"mean", "sum"}
         How classwise ECE combines classes.
+    classes : sequence, optional
+        The class of each column, in column order (scikit-learn's ``labels=`` /
+        ``classes_``): ``labels`` (and top-label ``predictions``) are then given as these
+        names (strings, integers, any hashable values) and mapped to their positions. A label
+        not in ``classes`` is an error naming its row.
+    pos_label : optional
+        Binary inputs (1-D ``logits`` / ``probs``: the positive class's score): the label of
+        the positive class; labels equal to it are 1, the other label 0 (scikit-learn's
+        ``pos_label``). At most two distinct labels, one of them ``pos_label``.
+    ignore_index : optional
+        Rows whose label equals it are dropped before anything is computed (torchmetrics'
+        ``ignore_index``, e.g. -100 for padding); row numbers in errors then count the rows
+        kept.
 
     Returns
     -------
@@ -86,13 +105,17 @@ def evaluate(
     0.5
     >>> round(report.nll, 4)
     0.7591
+    >>> names = np.array(["cat", "dog", "cat", "eel"])
+    >>> trueprob.evaluate(names, logits=logits, classes=["cat", "dog", "eel"]).nll == report.nll
+    True
     """
     check_unit(unit)
     check_reduce(reduce)
     inputs = prepare(
         labels, logits=logits, probs=probs, targets=targets, counts=counts,
         sample_weight=sample_weight, confidences=confidences, predictions=predictions,
-        n_classes=n_classes,
+        n_classes=n_classes, rescale_weights=True, classes=classes, pos_label=pos_label,
+        ignore_index=ignore_index,
     )
     stats = build_stats(inputs, n_bins=n_bins, binning=binning, closed=closed)
     return stats.finalize(unit=unit, reduce=reduce)

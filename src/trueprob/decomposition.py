@@ -84,12 +84,39 @@ class Decomposition:
 
 
 # ---------------------------------------------------------------------------- scores
-def _binary_score(score: str, f: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Per-row S(f, y) for a probability f of the event and an outcome y in [0, 1]."""
+def _binary_score(score: str, f: np.ndarray, y: np.ndarray,
+                  logs: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """Per-row S(f, y) for a probability f of the event and an outcome y in [0, 1].
+
+    ``logs`` = (log f, log(1 - f)) computed in float64 from the model's outputs (see
+    :func:`_event_logs`): f = 1 - 1e-8 rounds to 1.0 in float32, and log(1 - f) from the
+    rounded f would be -inf where the model gave a finite loss.
+    """
     if score == "brier":
         return (f - y) ** 2
+    if logs is not None:
+        log_f, log_1mf = logs
+        # 0 log 0 = 0: a row with y = 1 does not read log(1 - f)
+        pos = y * np.where(y > 0, log_f, 0.0)
+        neg = (1.0 - y) * np.where(y < 1, log_1mf, 0.0)
+        return -(pos + neg)
     # -[y log f + (1 - y) log(1 - f)] with 0 log 0 = 0 (xlogy)
     return -(special.xlogy(y, f) + special.xlogy(1.0 - y, 1.0 - f))
+
+
+def _event_logs(logq: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(log q_ik_i, log(1 - q_ik_i)) for class k_i of every row, from float64 log q.
+
+    log(1 - q_ik) is the logsumexp of the other classes' log q: exact where 1 - q_ik
+    would cancel (q_ik within rounding of 1).
+    """
+    n = logq.shape[0]
+    rows = np.arange(n)
+    log_f = logq[rows, k]
+    others = logq.copy()
+    others[rows, k] = -np.inf
+    with np.errstate(divide="ignore"):  # every other class at probability 0: log 0 = -inf
+        return log_f, logsumexp(np, others, axis=1)
 
 
 def _mean(x: np.ndarray, w: np.ndarray) -> float:
@@ -131,13 +158,14 @@ def _binned_means(p: np.ndarray, y: np.ndarray, w: np.ndarray, n_bins: int) -> n
 
 def _binary_decomposition(score: str, estimator: str, target: str, p: np.ndarray,
                           y: np.ndarray, w: np.ndarray, scale: float, n_bins: int,
-                          unit: str | None) -> Decomposition:
+                          unit: str | None,
+                          logs: tuple[np.ndarray, np.ndarray] | None = None) -> Decomposition:
     if estimator == "isotonic":
         r = _pooled_isotonic(p, y, w)
     else:
         r = _binned_means(p, y, w, n_bins)
     prior = _mean(y, w)
-    s_q = _mean(_binary_score(score, p, y), w) * scale
+    s_q = _mean(_binary_score(score, p, y, logs), w) * scale
     s_r = _mean(_binary_score(score, r, y), w) * scale
     s_prior = _mean(_binary_score(score, np.full_like(y, prior), y), w) * scale
     return Decomposition(score, estimator, target, unit, s_q, s_q - s_r, s_prior - s_r,
@@ -190,6 +218,9 @@ def decompose(
     n_folds: int = 5,
     unit: str = "bits",
     random_state: int | np.random.Generator | None = 0,
+    classes: Any = None,
+    pos_label: Any = None,
+    ignore_index: Any = None,
 ) -> Decomposition:
     """Decompose the log or Brier score: S(q) = MCB - DSC + UNC.
 
@@ -227,6 +258,8 @@ def decompose(
         Unit of log-score numbers (default bits: the decomposition explains the loss in bits).
     random_state
         Seed of the fold assignment.
+    classes, pos_label, ignore_index
+        Labels as users have them, as in :func:`trueprob.evaluate`.
 
     Notes
     -----
@@ -258,9 +291,11 @@ def decompose(
     rng = random_state if isinstance(random_state, np.random.Generator) \
         else np.random.default_rng(random_state)
     inputs = prepare(labels, logits=logits, probs=probs, targets=targets, counts=counts,
-                     sample_weight=sample_weight)
+                     sample_weight=sample_weight, rescale_weights=True, classes=classes,
+                     pos_label=pos_label, ignore_index=ignore_index)
     xp = inputs.xp
     q_parts, logq_parts, t_parts, conf_parts, corr_parts, w_parts = [], [], [], [], [], []
+    pred_parts = []
     ent, kl = 0.0, 0.0
     for chunk in inputs.chunks():
         rows = row_quantities(xp, chunk)
@@ -286,6 +321,7 @@ def decompose(
         t_parts.append(t)
         conf_parts.append(to_numpy(rows.confidence))
         corr_parts.append(to_numpy(rows.correct))
+        pred_parts.append(to_numpy(rows.prediction))
         w_parts.append(w)
     q = np.concatenate(q_parts)
     logq = np.concatenate(logq_parts)
@@ -299,16 +335,23 @@ def decompose(
         soft_split = {"entropy": ent / total * scale, "kl": kl / total * scale}
 
     if estimator in ("isotonic", "binned"):
+        n_all = q.shape[0]
+
+        def logs_of(k: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+            return _event_logs(logq, k) if score == "log" else None
+
         if inputs.binary:
             d = _binary_decomposition(score, estimator, "binary", q[:, 1], t[:, 1], w, scale,
-                                      n_bins, out_unit)
+                                      n_bins, out_unit, logs_of(np.ones(n_all, np.int64)))
         elif reduction == "top_label":
+            pred = np.concatenate(pred_parts)
             d = _binary_decomposition(score, estimator, "top_label",
                                       np.concatenate(conf_parts), np.concatenate(corr_parts),
-                                      w, scale, n_bins, out_unit)
+                                      w, scale, n_bins, out_unit, logs_of(pred))
         else:
             per = tuple(_binary_decomposition(score, estimator, "class", q[:, k], t[:, k], w,
-                                              scale, n_bins, out_unit)
+                                              scale, n_bins, out_unit,
+                                              logs_of(np.full(n_all, k, np.int64)))
                         for k in range(q.shape[1]))
 
             def avg(name: str) -> float:

@@ -64,6 +64,10 @@ class BaseCalibrator:
     """
 
     _fitted_attrs: ClassVar[tuple[str, ...]] = ()
+    #: fitted attributes that describe the fit (losses before and after) rather than define
+    #: the map: :func:`load` does not refuse subnormal values there (a log loss of 1e-320 is
+    #: what a near-certain correct prediction costs)
+    _diagnostic_attrs: ClassVar[tuple[str, ...]] = ("nll_before_", "nll_after_")
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -273,6 +277,10 @@ def from_dict(data: Any) -> BaseCalibrator:
     version = data["format_version"]
     if not isinstance(version, int) or isinstance(version, bool):
         raise CalibratorFormatError(f"format_version must be an integer; got {version!r}")
+    if version < 1:
+        raise CalibratorFormatError(
+            f"format_version must be an integer from 1 to {FORMAT_VERSION}; got {version!r}"
+        )
     if version > FORMAT_VERSION:
         raise CalibratorFormatError(
             f"this file has format version {version}, newer than this trueprob "
@@ -309,9 +317,38 @@ def _build(name: Any, params: Any, fitted: Any, where: str) -> BaseCalibrator:
     obj = cls(**{k: _decode(v, f"{prefix}params.{k}") for k, v in params.items()})
     if fitted is not None:
         for key, value in fitted.items():
-            setattr(obj, key, _decode(value, f"{prefix}fitted.{key}"))
+            decoded = _decode(value, f"{prefix}fitted.{key}")
+            if key not in cls._diagnostic_attrs:
+                _check_not_subnormal(decoded, f"{prefix}fitted.{key}")
+            setattr(obj, key, decoded)
         obj._check_loaded()
     return obj
+
+
+def _check_not_subnormal(value: Any, where: str) -> None:
+    """Refuse a subnormal number (|x| < 2.2e-308, x != 0) in a parameter of the map.
+
+    No fit gives one: such a value was written by hand or corrupted, and 1 / x or x * z then
+    overflows to inf or NaN at prediction (``temperature_: 1e-320`` predicted NaN). Checked
+    before the class's own ``_check_loaded``, for every calibrator and nested calibrator.
+    """
+    if isinstance(value, list):
+        for item in value:
+            _check_not_subnormal(item, where)
+        return
+    if isinstance(value, bool) or not isinstance(value, (float, np.ndarray)):
+        return
+    arr = np.asarray(value)
+    if arr.dtype.kind != "f" or not arr.size:
+        return
+    tiny = np.finfo(np.float64).tiny
+    sub = (arr != 0) & (np.abs(arr) < tiny)
+    if np.any(sub):
+        bad = arr.ravel()[int(np.flatnonzero(sub.ravel())[0])]
+        raise CalibratorFormatError(
+            f"{where} is {float(bad)!r}, a subnormal number (|x| < {tiny:.3g}): no fit gives "
+            f"such a value; the file was altered or corrupted"
+        )
 
 
 def load(path: str | os.PathLike[str]) -> BaseCalibrator:
@@ -322,7 +359,14 @@ def load(path: str | os.PathLike[str]) -> BaseCalibrator:
         data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise CalibratorFormatError(f"{path}: not a valid calibrator JSON file ({exc})") from exc
+    except RecursionError:
+        # a file nested thousands of levels deep exhausts the parser's recursion
+        raise CalibratorFormatError(
+            f"{path}: not a calibrator file: JSON nested too deeply to parse") from None
     try:
         return from_dict(data)
     except CalibratorFormatError as exc:
         raise CalibratorFormatError(f"{path}: {exc}") from exc
+    except RecursionError:
+        raise CalibratorFormatError(
+            f"{path}: not a calibrator file: values nested too deeply") from None

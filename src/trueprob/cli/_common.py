@@ -38,6 +38,36 @@ def data_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def dask_spec(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """``--dask`` callback: a malformed spec is a usage error (exit 2), found before any
+    file is read (the rule is :func:`trueprob.dask.parse_local`'s)."""
+    if value is None:
+        return None
+    from trueprob.dask import parse_local
+
+    try:
+        parse_local(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc).removeprefix("--dask "), ctx=ctx,
+                                 param=param) from None
+    return value
+
+
+@contextlib.contextmanager
+def about(*paths: str | None) -> Iterator[None]:
+    """Bad data found in the block names its file: a ValueError / TypeError whose message
+    names none of ``paths`` (the library names the argument and the row, not the file it
+    came from) is re-raised as a :class:`DataError` starting with the first path."""
+    try:
+        yield
+    except (ValueError, TypeError) as exc:
+        message = str(exc)
+        named = [p for p in paths if p is not None]
+        if not named or any(p in message or os.path.basename(p) in message for p in named):
+            raise
+        raise DataError(f"{named[0]}: {message}") from exc
+
+
 @contextlib.contextmanager
 def warnings_to_stderr() -> Iterator[None]:
     """Library warnings raised in the block, printed once each on stderr after it."""

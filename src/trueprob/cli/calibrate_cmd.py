@@ -25,7 +25,9 @@ from trueprob.calibrators.compare import (
 from trueprob.calibrators.compare import make_calibrator as _make_calibrator
 from trueprob.cli._common import (
     DataError,
+    about,
     atomic_write,
+    dask_spec,
     data_errors,
     echo_err,
     field_options,
@@ -135,7 +137,7 @@ multiclass_option = click.option(
                    "Folders and globs always stream.")
 @click.option("--batch-rows", type=click.IntRange(min=1), default=65536, show_default=True,
               help="Rows per batch when streaming.")
-@click.option("--dask", "dask_local", default=None, metavar="local[:N]",
+@click.option("--dask", "dask_local", default=None, metavar="local[:N]", callback=dask_spec,
               help="temperature / vector: fit on a local Dask cluster (map-reduced sums).")
 @click.option("--scheduler", default=None, metavar="ADDRESS",
               help="temperature / vector: fit on the Dask cluster at ADDRESS.")
@@ -170,8 +172,8 @@ def fit(file: str, method: str, output: str, force: bool, stream: bool, batch_ro
         return
     arrays = _read_scored(file, names, need_targets=True, quiet=quiet)
     calibrator, note = make_calibrator(method, _n_classes(arrays), multiclass)
-    y, inputs = _fit_inputs(arrays)
-    with warnings_to_stderr():
+    with about(file), warnings_to_stderr():
+        y, inputs = _fit_inputs(arrays)
         before = _evaluate(arrays).nll
         calibrator.fit(y, **inputs)
         after = _evaluate(arrays, _calibrated(calibrator, arrays)).nll
@@ -261,15 +263,17 @@ def apply(calibrator: str, file: str, output: str, force: bool, logits: str | No
                                  "targets": targets, "counts": counts,
                                  "sample_weight": sample_weight}, need_targets=False,
                           quiet=quiet)
-    with warnings_to_stderr():
+    with about(file, calibrator), warnings_to_stderr():
         out = to_numpy(_calibrated(cal, arrays))
     bad = ~np.isfinite(out)
     if bad.any():
         row = int(np.flatnonzero(bad.any(axis=1))[0])
         raise DataError(
             f"{calibrator}: the calibrated log-probabilities are not finite (row {row} is "
-            f"{out[row].tolist()}): the calibrator gives probability 0 there (a calibrator "
-            f"fitted with clip=0); refit it with clip > 0"
+            f"{out[row].tolist()}): the calibrator gives probability 0 there (a "
+            f"TemperatureScaling with temperature_ = 0, fitted on a separable calibration "
+            f"set, or a calibrator fitted with clip=0); refit it on a larger calibration set "
+            f"or with clip > 0"
         )
     result: dict[str, Any] = {"logits": out}
     result.update({k: arrays[k] for k in ("labels", "targets", "counts", "sample_weight")

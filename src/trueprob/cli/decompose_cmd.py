@@ -9,6 +9,7 @@ import click
 from trueprob._format import fixed
 from trueprob.cli._common import (
     DataError,
+    about,
     data_errors,
     field_options,
     quiet_option,
@@ -66,9 +67,10 @@ def decompose(file: str, logits: str | None, probs: str | None, labels: str | No
         if key in arrays:
             raise DataError("decompose needs logits or probabilities, not top-label "
                             "confidences only")
-    d = trueprob.decompose(arrays.pop("labels", None), **arrays, score=score,
-                           estimator=estimator, reduction=reduction, n_bins=n_bins,
-                           n_folds=n_folds, unit=unit, random_state=seed)
+    with about(file):
+        d = trueprob.decompose(arrays.pop("labels", None), **arrays, score=score,
+                               estimator=estimator, reduction=reduction, n_bins=n_bins,
+                               n_folds=n_folds, unit=unit, random_state=seed)
     out = json_safe(d.to_dict())
     if fmt == "json":
         click.echo(json.dumps(out, indent=2, allow_nan=False))

@@ -11,6 +11,8 @@ import click
 from trueprob._format import fixed
 from trueprob.cli._common import (
     DataError,
+    about,
+    dask_spec,
     data_errors,
     field_options,
     is_dataset,
@@ -25,7 +27,7 @@ from trueprob.cli.report_tasks import parse_floats, read_multilabel, read_regres
 from trueprob.results import json_safe
 
 FORMATS = ("table", "json", "markdown")
-CONVENTION_NAMES = ("torchmetrics", "sklearn", "netcal", "relplot", "kull2019")
+CONVENTION_NAMES = ("torchmetrics", "sklearn", "netcal", "relplot", "kull2019", "kumar2019")
 _TARGETS = ("labels", "targets", "counts")
 
 
@@ -42,6 +44,27 @@ def _calibrate(arrays: dict[str, Any], path: str) -> None:
         raise click.UsageError(
             "--calibrator needs logits or probabilities; the file gives only top-label "
             "confidences and predictions"
+        )
+    check_calibrated(arrays["logits"], path)
+
+
+def check_calibrated(logp: Any, path: str) -> None:
+    """Refuse non-finite calibrated log-probabilities, blaming the calibrator, not the file's
+    logits (which were finite: the reader checked them)."""
+    import numpy as np
+
+    from trueprob._array import to_numpy
+
+    out = np.asarray(to_numpy(logp))
+    bad = ~np.isfinite(out)
+    if bad.any():
+        row = int(np.flatnonzero(bad.reshape(out.shape[0], -1).any(axis=1))[0])
+        raise DataError(
+            f"{path}: the calibrated log-probabilities are not finite (row {row} is "
+            f"{out[row].tolist()}): the calibrator gives probability 0 there (a "
+            f"TemperatureScaling with temperature_ = 0, fitted on a separable calibration "
+            f"set, or a calibrator fitted with clip=0); refit it on a larger calibration set "
+            f"or with clip > 0"
         )
 
 
@@ -134,6 +157,14 @@ def render_table(report: Any, source: str) -> None:
               help="A calibrator saved as JSON: evaluate its calibrated probabilities.")
 @click.option("--n-classes", type=click.IntRange(min=2), default=None,
               help="K, for top-label mode (--confidences/--predictions).")
+@click.option("--classes", "class_names", default=None, metavar="A,B,...",
+              help="The class of each column, in column order (scikit-learn's labels= / "
+                   "classes_), when the labels are names such as cat,dog,eel.")
+@click.option("--pos-label", default=None, metavar="LABEL",
+              help="Binary (one score per row): the label of the positive class.")
+@click.option("--ignore-index", default=None, metavar="LABEL",
+              help="Drop the rows whose label is LABEL (torchmetrics' ignore_index, e.g. "
+                   "-100).")
 @click.option("--bootstrap", "n_bootstrap", type=click.IntRange(min=0), default=0,
               show_default=True,
               help="Bootstrap replicates for confidence intervals on every metric (0: none).")
@@ -179,7 +210,7 @@ def render_table(report: Any, source: str) -> None:
                    "also stream). Folders and globs always stream.")
 @click.option("--batch-rows", type=click.IntRange(min=1), default=65536, show_default=True,
               help="Rows per batch when streaming a file, a folder of files or a glob.")
-@click.option("--dask", "dask_local", default=None, metavar="local[:N]",
+@click.option("--dask", "dask_local", default=None, metavar="local[:N]", callback=dask_spec,
               help="Evaluate on a local Dask cluster of N worker processes.")
 @click.option("--scheduler", default=None, metavar="ADDRESS",
               help="Evaluate on the Dask cluster whose scheduler is at ADDRESS.")
@@ -189,7 +220,8 @@ def evaluate(file: str, logits: str | None, probs: str | None, labels: str | Non
              targets: str | None, counts: str | None, sample_weight: str | None,
              confidences: str | None, predictions: str | None, n_bins: int, binning: str,
              closed: str, reduce: str, unit: str, fmt: str, calibrator: str | None,
-             n_classes: int | None, n_bootstrap: int, ci_level: float, ci_method: str,
+             n_classes: int | None, class_names: str | None, pos_label: str | None,
+             ignore_index: str | None, n_bootstrap: int, ci_level: float, ci_method: str,
              run_test: bool, resamples: int, seed: int, convention: str | None, task: str,
              observed: str | None, mean_col: str | None, std_col: str | None,
              scale_col: str | None, df_spec: str | None, distribution: str,
@@ -213,7 +245,6 @@ def evaluate(file: str, logits: str | None, probs: str | None, labels: str | Non
       trueprob evaluate preds.parquet --logits 'logit_*' --labels y --format json
       trueprob evaluate test.npz --calibrator cal.json --unit bits
     """
-    import trueprob
 
     if not path_exists(file):
         raise click.BadParameter(f"{file!r} does not exist", param_hint="'FILE'")
@@ -230,6 +261,13 @@ def evaluate(file: str, logits: str | None, probs: str | None, labels: str | Non
              "counts": counts, "sample_weight": sample_weight, "confidences": confidences,
              "predictions": predictions}
     in_memory = bool(convention)
+    label_opts = {"--classes": class_names, "--pos-label": pos_label,
+                  "--ignore-index": ignore_index}
+    given_opts = [k for k, v in label_opts.items() if v is not None]
+    if given_opts and (dask_local is not None or scheduler is not None or stream
+                       or is_dataset(file)):
+        raise click.UsageError(f"{', '.join(given_opts)}: for one file read in memory (not "
+                               f"--stream, --dask, a folder or a glob)")
     if dask_local is not None or scheduler is not None:
         if in_memory or n_bootstrap or run_test:
             raise click.UsageError("--dask/--scheduler evaluate the report only; "
@@ -264,9 +302,30 @@ def evaluate(file: str, logits: str | None, probs: str | None, labels: str | Non
             f"{file}: no targets found (no array or column named 'labels', 'targets' or "
             f"'counts'); name them with --labels, --targets or --counts"
         )
+    with about(file, calibrator):
+        report, extra = _evaluate_in_memory(
+            arrays, calibrator, given_opts, class_names, pos_label, ignore_index, n_classes,
+            n_bins, binning, closed, unit, reduce, n_bootstrap, ci_level, ci_method, seed,
+            run_test, resamples, convention, quiet)
+    _print(report, extra, fmt, file)
+
+
+def _evaluate_in_memory(arrays: dict[str, Any], calibrator: str | None, given_opts: list[str],
+                        class_names: str | None, pos_label: str | None,
+                        ignore_index: str | None, n_classes: int | None, n_bins: int,
+                        binning: str, closed: str, unit: str, reduce: str, n_bootstrap: int,
+                        ci_level: float, ci_method: str, seed: int, run_test: bool,
+                        resamples: int, convention: str | None,
+                        quiet: bool) -> tuple[Any, dict[str, Any]]:
+    """The report of one file read in memory, and the extra numbers the options ask for."""
+    import trueprob
+
     if calibrator is not None:
         _calibrate(arrays, calibrator)
     labels_arr = arrays.pop("labels", None)
+    if given_opts:
+        labels_arr, n_classes = _encode_labels(labels_arr, arrays, class_names, pos_label,
+                                               ignore_index, n_classes)
     common: dict[str, Any] = {"n_bins": n_bins, "binning": binning, "closed": closed,
                               "unit": unit, "reduce": reduce}
     extra: dict[str, Any] = _calibrator_note(calibrator)
@@ -285,7 +344,49 @@ def evaluate(file: str, logits: str | None, probs: str | None, labels: str | Non
         if convention is not None:
             extra["convention"] = _convention_numbers(convention, labels_arr, arrays, n_bins)
         extra["skce"] = _skce(labels_arr, arrays, seed)
-    _print(report, extra, fmt, file)
+    return report, extra
+
+
+def _label_value(text: str, labels: Any, option: str) -> Any:
+    """A label typed on the command line, in the type of the file's labels."""
+    kind = getattr(getattr(labels, "dtype", None), "kind", "U")
+    try:
+        if kind in "iu":
+            return int(text)
+        if kind == "f":
+            return float(text)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a number, but the file's labels are "
+                                 f"numbers", param_hint=f"'{option}'") from None
+    return text
+
+
+def _encode_labels(labels: Any, arrays: dict[str, Any], class_names: str | None,
+                   pos_label: str | None, ignore_index: str | None,
+                   n_classes: int | None) -> tuple[Any, int | None]:
+    """--classes / --pos-label / --ignore-index: labels as names -> class indices, in place
+    of the file's labels; ignored rows dropped from every array (see
+    :func:`trueprob._validation.encode_labels`)."""
+    from trueprob._validation import encode_labels
+
+    if labels is None:
+        raise click.UsageError("--classes, --pos-label and --ignore-index apply to hard "
+                               "labels (--labels)")
+    classes = None
+    if class_names is not None:
+        classes = [_label_value(c.strip(), labels, "--classes")
+                   for c in class_names.split(",")]
+    rows: dict[str, Any] = dict(arrays)
+    rows["n_classes"] = n_classes
+    new_labels, rows = encode_labels(
+        labels, rows, classes=classes,
+        pos_label=None if pos_label is None else _label_value(pos_label, labels,
+                                                              "--pos-label"),
+        ignore_index=None if ignore_index is None else _label_value(ignore_index, labels,
+                                                                    "--ignore-index"))
+    n_classes = rows.pop("n_classes")  # type: ignore[assignment]
+    arrays.update(rows)
+    return new_labels, n_classes
 
 
 def _print(report: Any, extra: dict[str, Any], fmt: str, file: str) -> None:

@@ -98,8 +98,11 @@ def row_quantities(xp: Any, chunk: Chunk, *, need_scores: bool = True,
         e = xp.exp(x - m)
         s = xp.sum(e, axis=1, keepdims=True, dtype=f64)
         q = e / xp.astype(s, x.dtype)
-        # log q_ik = z_ik - logsumexp(z_i); logsumexp kept in float64.
-        lse = xp.astype(m, f64) + xp.log(s)
+        # log q_ik = (z_ik - m_i) - log s_i, kept in float64 and in that order: forming
+        # logsumexp = m + log s first loses log s entirely when |m| is huge (m = 1e30)
+        m64 = xp.astype(m, f64)
+        log_s = xp.log(s)
+        lse = m64 + log_s
     else:
         q = x
         lse = None
@@ -114,8 +117,8 @@ def row_quantities(xp: Any, chunk: Chunk, *, need_scores: bool = True,
         if need_scores:
             q_y = xp.astype(_take(xp, q, y), f64)
             if lse is not None:
-                # -log q_iy = logsumexp(z_i) - z_iy: exact from logits, no clipping.
-                nll = lse[:, 0] - xp.astype(_take(xp, x, y), f64)
+                # -log q_iy = (m_i - z_iy) + log s_i: exact from logits, no clipping
+                nll = (m64[:, 0] - xp.astype(_take(xp, x, y), f64)) + log_s[:, 0]
             else:
                 nll = -safe_log(xp, q_y)
             brier = xp.sum(q * q, axis=1, dtype=f64) - 2.0 * q_y + 1.0
@@ -124,9 +127,10 @@ def row_quantities(xp: Any, chunk: Chunk, *, need_scores: bool = True,
         if need_scores:
             if lse is not None:
                 # -sum_k t_k log q_k = logsumexp(z) - sum_k t_k z_k  (sum_k t_k = 1).
-                tz = xp.sum(t * xp.astype(x, f64), axis=1)
-                nll = lse[:, 0] - tz
-                logq = xp.astype(x, f64) - lse
+                # centred on m first (see above): sum_k t_k (m - z_k) + log s
+                centred = xp.astype(x, f64) - m64
+                nll = -xp.sum(t * centred, axis=1) + log_s[:, 0]
+                logq = centred - log_s
                 entropy = -xp.sum(_xlogx(xp, t), axis=1)
                 kl = xp.sum(xp.where(t > 0, t * (_log_pos(xp, t) - logq), 0.0), axis=1)
             else:
@@ -203,7 +207,8 @@ def _numpy_rows(chunk: Chunk, need_scores: bool) -> RowQuantities:
         q_y = buf.reshape(-1)[flat_y].astype(np.float64)
         if chunk.kind == "logits":
             assert z_y is not None and m is not None and s is not None
-            nll = (m.reshape(-1).astype(np.float64) + np.log(s.reshape(-1))) - z_y
+            # (m - z_y) + log s, in that order (see row_quantities)
+            nll = (m.reshape(-1).astype(np.float64) - z_y) + np.log(s.reshape(-1))
         else:
             nll = -safe_log(np, q_y)
         brier = np.square(buf).sum(axis=ax, dtype=np.float64) - 2.0 * q_y + 1.0

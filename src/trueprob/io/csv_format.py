@@ -3,7 +3,10 @@
 Parsed with the standard library's ``csv`` module, a batch of rows at a time; only the selected
 columns are converted (with NumPy). Columns of ``labels``, ``predictions`` and ``counts`` become
 int64 when every value is written as an integer, float64 otherwise (validation then reports a
-non-integer label with its row); every other field becomes float64.
+non-integer label with its row); an integer beyond int64 is an error that quotes it as written.
+``labels`` and ``predictions`` of which no value is a number stay text (class names, for
+``classes=``);
+every other field becomes float64.
 """
 
 from __future__ import annotations
@@ -24,6 +27,14 @@ INTEGER_FIELDS = frozenset({"labels", "predictions", "counts"})
 PROGRESS_ROWS = 1 << 16
 
 
+def _beyond_int64(token: str) -> bool:
+    try:
+        value = int(token.strip())
+    except ValueError:
+        return False
+    return not -(2 ** 63) <= value < 2 ** 63
+
+
 def _is_number(token: str) -> bool:
     try:
         float(token)
@@ -42,6 +53,8 @@ class CsvSource(Source):
         self._path = path
         #: names whose values should stay integers when they are written as integers
         self.integer_names: set[str] = set()
+        #: names (of labels and predictions) kept as text when they are not numbers
+        self.text_names: set[str] = set()
         with self._open() as fh:
             header = self._read_header(fh)
         self._header = header
@@ -130,12 +143,26 @@ class CsvSource(Source):
                 try:
                     out[name] = column.astype(np.int64)
                     continue
-                except (ValueError, OverflowError):
+                except OverflowError:
+                    # an integer beyond int64 is named as written: parsed as a float it
+                    # would be shown as 1e+20, or wrap to a negative index
+                    bad = next(i for i, t in enumerate(column) if _beyond_int64(str(t)))
+                    raise FileFormatError(
+                        f"{self.label}: column {name!r}, line {lines[bad]}: "
+                        f"{str(column[bad])!r} is beyond the range of class indices (int64)"
+                    ) from None
+                except ValueError:
                     pass
             try:
                 out[name] = column.astype(np.float64)
             except ValueError:
                 bad = next(i for i, t in enumerate(column) if not _is_number(str(t)))
+                if name in self.text_names and not any(_is_number(str(t)) for t in column):
+                    # class names (no value is a number): kept as text for classes=
+                    # (--classes); without it the validation refuses them with a hint. A
+                    # column mixing numbers and text is an error naming the line.
+                    out[name] = np.char.strip(column)
+                    continue
                 raise FileFormatError(
                     f"{self.label}: column {name!r}, line {lines[bad]}: {str(column[bad])!r} "
                     f"is not a number"

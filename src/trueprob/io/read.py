@@ -106,6 +106,8 @@ def _read(path: PathLike, specs: dict[str, Spec | None], batch_rows: int | None,
         fields = plan(source.label, source.names(), specs, table=source.table)
         if isinstance(source, CsvSource):
             source.integer_names = {n for f in INTEGER_FIELDS for n in fields.get(f, [])}
+            source.text_names = {n for f in ("labels", "predictions")
+                                 for n in fields.get(f, [])}
         needed = list(dict.fromkeys(n for names in fields.values() for n in names))
         source.check(needed)
         with row_progress(_reading(source.label), total=source.n_rows(needed),

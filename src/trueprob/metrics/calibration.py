@@ -15,11 +15,12 @@ import numpy as np
 
 from trueprob.core.binning import Closed
 from trueprob.core.options import BinningName, Reduce
-from trueprob.metrics._common import inputs_of, report_of
+from trueprob.metrics._common import inputs_of, label_options, report_of
 from trueprob.results import BinRow
 from trueprob.stats.build import confidences_of
 
 
+@label_options
 def top_label_ece(
     labels: Any = None,
     /,
@@ -69,6 +70,7 @@ def top_label_ece(
     return r.ece if p == 1 else r.rmsce
 
 
+@label_options
 def rms_calibration_error(
     labels: Any = None,
     /,
@@ -103,6 +105,7 @@ def rms_calibration_error(
                          closed=closed, p=2, convention=convention)
 
 
+@label_options
 def max_calibration_error(
     labels: Any = None,
     /,
@@ -141,6 +144,7 @@ def max_calibration_error(
                      closed=closed).mce
 
 
+@label_options
 def debiased_l2_calibration_error(
     labels: Any = None,
     /,
@@ -177,6 +181,7 @@ def debiased_l2_calibration_error(
                      closed=closed).ece_debiased
 
 
+@label_options
 def classwise_ece(
     labels: Any = None,
     /,
@@ -219,6 +224,7 @@ def classwise_ece(
     return value
 
 
+@label_options
 def class_conditional_ece(
     labels: Any = None,
     /,
@@ -255,6 +261,7 @@ def class_conditional_ece(
                      closed=closed).class_conditional_ece
 
 
+@label_options
 def ks_calibration_error(
     labels: Any = None,
     /,
@@ -335,6 +342,7 @@ class ReliabilityTable:
     total_weight: float
 
 
+@label_options
 def reliability_table(
     labels: Any = None,
     /,

@@ -16,6 +16,8 @@ netcal        ``netcal.metrics.ECE(bins).measure(X, y)`` and ``netcal.metrics.MC
 relplot       ``relplot.metrics.binnedECE(f, y, nbins)`` (1.0.3)
 kull2019      ``classwise_ECE`` / ``binary_ECE`` of the code behind Kull et al. 2019's tables
               (github.com/dirichletcal/experiments_neurips, ``calib/utils/functions.py``)
+kumar2019     ``get_ece_em`` (equal-mass bins from ``np.array_split``) and ``get_ece`` of
+              Kumar, Liang, Ma 2019's ``verified_calibration`` (``calibration/utils.py``)
 ============  ==========================================================================
 
 Each function below states its library's rules: where the bin edges come from and in which
@@ -92,6 +94,10 @@ CONVENTIONS: Mapping[str, ConventionRules] = MappingProxyType({
         "kull2019",
         "classwise_ECE / binary_ECE of Kull et al. 2019 (dirichletcal/experiments_neurips)",
         ("classwise", "positive_class"), ("l1",), ("uniform",)),
+    "kumar2019": ConventionRules(
+        "kumar2019",
+        "verified_calibration get_ece_em / get_ece (Kumar, Liang, Ma 2019), top-label",
+        ("top_label",), ("l1", "l2"), ("quantile", "uniform")),
 })
 
 
@@ -677,6 +683,77 @@ def _kull_binary(p_sum: np.ndarray, y_sum: np.ndarray, count: np.ndarray) -> flo
 
 
 # --------------------------------------------------------------------------------------------
+# Kumar, Liang, Ma 2019
+# --------------------------------------------------------------------------------------------
+
+def kumar2019_calibration_error(
+    labels: Any = None,
+    /,
+    *,
+    logits: Any = None,
+    probs: Any = None,
+    confidences: Any = None,
+    predictions: Any = None,
+    n_bins: int = 15,
+    kind: str = "top_label",
+    norm: str = "l1",
+    strategy: str = "quantile",
+) -> float:
+    """The top-label calibration error ``verified_calibration`` (Kumar, Liang, Ma 2019,
+    github.com/p-lambda/verified_calibration, ``calibration/utils.py``) gives: ``get_ece_em``
+    (``strategy="quantile"``, the default) or ``get_ece`` (``strategy="uniform"``), with
+    ``norm="l2"`` its ``p=2`` plug-in estimate (``debias=False``).
+
+    Rules:
+
+    - scores c_i = max_k q_ik as float64, outcomes a_i = 1[argmax_k q_ik = y_i].
+    - ``quantile`` (``get_equal_bins``): B' = min(B, N); the sorted scores are cut into B'
+      parts by ``np.array_split`` (the first N mod B' parts hold one more row); the edge
+      between parts j and j+1 is the midpoint of the last score of part j and the first of
+      part j+1, in float64; then 1.0 closes the last bin; repeated edges are merged.
+    - ``uniform`` (``get_equal_prob_bins``): edges j/B, j = 1..B.
+    - a score s goes to bin ``searchsorted(edges, s)`` (side left): bin j = (e_{j-1}, e_j],
+      everything <= e_0 in bin 0. Ties are never split (their bin depends only on the value).
+    - CE_p = ( sum_b (n_b/N) |mean_b c - mean_b a|^p )^(1/p), empty bins adding 0.
+
+    Needs every row (the quantile edges are order statistics): O(N) memory.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> c = np.array([0.6, 0.7, 0.8, 0.9])
+    >>> y = np.array([0, 1, 0, 0])          # correct: 1, 0, 1, 1 (all predictions are 0)
+    >>> pred = np.zeros(4, dtype=int)
+    >>> # B = 2: parts {0.6, 0.7} | {0.8, 0.9}, edges 0.75 and 1.0:
+    >>> # |0.65 - 0.5| / 2 + |0.85 - 1| / 2
+    >>> round(kumar2019_calibration_error(y, confidences=c, predictions=pred, n_bins=2), 6)
+    0.15
+    """
+    _check_options("kumar2019", kind, norm, strategy, n_bins)
+    inputs = _prepare("kumar2019", kind, labels, logits, probs, confidences, predictions)
+    scores, outcomes = _gather(_rows(inputs, kind))
+    scores = scores.astype(np.float64)
+    n = scores.shape[0]
+    if strategy == "quantile":
+        parts = min(int(n_bins), n)
+        ordered = np.sort(scores)
+        # np.array_split: the first n mod parts parts hold n // parts + 1 rows
+        size, extra = divmod(n, parts)
+        ends = np.cumsum([size + 1 if j < extra else size for j in range(parts)])
+        inner = (ordered[ends[:-1] - 1] + ordered[ends[:-1]]) / 2.0
+        edges = np.unique(np.append(inner, 1.0))
+    else:
+        edges = np.array([j / int(n_bins) for j in range(1, int(n_bins) + 1)])
+    idx = np.searchsorted(edges, scores, side="left")
+    count = np.bincount(idx, minlength=edges.size + 1).astype(np.float64)
+    resid = np.bincount(idx, weights=scores - outcomes, minlength=edges.size + 1)
+    full = count > 0
+    gaps = np.abs(resid[full] / count[full])
+    weights = count[full] / n
+    return _norm_of(gaps, weights, norm)
+
+
+# --------------------------------------------------------------------------------------------
 # dispatcher
 # --------------------------------------------------------------------------------------------
 
@@ -686,6 +763,7 @@ _FUNCTIONS: Mapping[str, Callable[..., float]] = MappingProxyType({
     "netcal": netcal_calibration_error,
     "relplot": relplot_binned_ece,
     "kull2019": kull2019_calibration_error,
+    "kumar2019": kumar2019_calibration_error,
 })
 
 
@@ -701,7 +779,7 @@ def calibration_error(
     n_bins: int = 15,
     kind: str = "top_label",
     norm: str = "l1",
-    strategy: str = "uniform",
+    strategy: str | None = None,
 ) -> float:
     """A calibration error computed the way a named library or paper computes it.
 
@@ -733,9 +811,10 @@ def calibration_error(
     kind : {"top_label", "positive_class", "classwise"}
     norm : {"l1", "l2", "max"}
         ECE, RMS calibration error, MCE, where the library has them.
-    strategy : {"uniform", "quantile"}
+    strategy : {"uniform", "quantile"}, optional
         Equal-width or equal-count bins (scikit-learn ``strategy``, netcal
-        ``equal_intervals``).
+        ``equal_intervals``, kumar2019 ``get_ece`` / ``get_ece_em``). Default: the
+        convention's first (``"quantile"`` for kumar2019, ``"uniform"`` for the others).
 
     Returns
     -------
@@ -761,12 +840,14 @@ def calibration_error(
     >>> round(calibration_error(y, convention="netcal", **kw), 6)
     0.483333
     """
-    _check_options(convention, kind, norm, strategy, n_bins)
+    if strategy is None and convention in CONVENTIONS:
+        strategy = CONVENTIONS[convention].strategies[0]
+    _check_options(convention, kind, norm, strategy or "uniform", n_bins)
     function = _FUNCTIONS[convention]
     options: dict[str, Any] = {"n_bins": n_bins, "kind": kind}
-    if convention in ("torchmetrics", "sklearn", "netcal"):
+    if convention in ("torchmetrics", "sklearn", "netcal", "kumar2019"):
         options["norm"] = norm
-    if convention in ("sklearn", "netcal"):
+    if convention in ("sklearn", "netcal", "kumar2019"):
         options["strategy"] = strategy
     if convention == "kull2019":
         if confidences is not None or predictions is not None:
@@ -782,6 +863,7 @@ __all__ = [
     "ConventionRules",
     "calibration_error",
     "kull2019_calibration_error",
+    "kumar2019_calibration_error",
     "netcal_calibration_error",
     "relplot_binned_ece",
     "sklearn_calibration_error",

@@ -7,9 +7,10 @@ from typing import Any
 
 from trueprob._array import to_numpy
 from trueprob.core.options import Unit, check_unit
-from trueprob.metrics._common import inputs_of, report_of
+from trueprob.metrics._common import inputs_of, label_options, report_of
 
 
+@label_options
 def log_loss(
     labels: Any = None,
     /,
@@ -80,6 +81,7 @@ def log_loss(
     return total / weight * scale
 
 
+@label_options
 def brier_score(
     labels: Any = None,
     /,
@@ -109,6 +111,7 @@ def brier_score(
     return value
 
 
+@label_options
 def binary_brier_score(
     labels: Any = None,
     /,
@@ -141,6 +144,7 @@ def binary_brier_score(
     return value / 2.0
 
 
+@label_options
 def accuracy(
     labels: Any = None,
     /,

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from trueprob.metrics._common import inputs_of
+from trueprob.metrics._common import inputs_of, label_options
 from trueprob.stats.smooth import (
     DEFAULT_GRID,
     SIGMA_MIN,
@@ -35,6 +35,7 @@ from trueprob.stats.smooth import (
 __all__ = ["SIGMA_MIN", "SmoothReliability", "smooth_ece", "smooth_reliability"]
 
 
+@label_options
 def smooth_reliability(
     labels: Any = None,
     /,
@@ -107,6 +108,7 @@ def smooth_reliability(
     return stats.finalize(bandwidth=sigma, n_points=n_points)
 
 
+@label_options
 def smooth_ece(
     labels: Any = None,
     /,

@@ -82,7 +82,8 @@ class RegressionInputs:
             if value is None or isinstance(value, float):
                 return value
             value = value[start:stop, ...]
-            check_finite(xp, value, name, start)
+            # the name the user passed (Gaussian: mean / std), not the internal loc / scale
+            check_finite(xp, value, self.params.get(f"{name}_name", name), start)
             return xp.astype(value, f64)
 
         y = self.observed[start:stop]
@@ -222,6 +223,7 @@ def prepare_regression(observed: Any, predictive: Any, *, sample_weight: Any = N
         params["loc"] = _column(loc, loc_name, xp, n, "observed")
         params["scale"] = _param(predictive.scale, scale_name, xp, n, 0.0)
         params["scale_name"] = scale_name
+        params["loc_name"] = loc_name
         if isinstance(predictive, StudentT):
             params["df"] = _param(predictive.df, "df", xp, n, 1.0)
     w = None

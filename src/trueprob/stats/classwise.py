@@ -185,14 +185,17 @@ def float32_first_edge(n_bins: int, closed: str) -> np.float32:
     """Right-closed: the largest float32 t with B t <= 1 (q > t leaves bin 0); left-closed:
     the smallest float32 t with B t >= 1 (q >= t leaves bin 0)."""
     t = np.float32(1.0 / n_bins)
+    one = np.float32(1)
     if closed == "right":
         while float(t) * n_bins > 1.0:
             t = np.nextafter(t, np.float32(0))
-        while float(np.nextafter(t, np.float32(1))) * n_bins <= 1.0:
-            t = np.nextafter(t, np.float32(1))
+        # the guard t < 1: with B = 1 the threshold is 1.0 itself, and nextafter(1, 1) = 1
+        # would loop for ever
+        while t < one and float(np.nextafter(t, one)) * n_bins <= 1.0:
+            t = np.nextafter(t, one)
         return t
-    while float(t) * n_bins < 1.0:
-        t = np.nextafter(t, np.float32(1))
+    while t < one and float(t) * n_bins < 1.0:
+        t = np.nextafter(t, one)
     while float(np.nextafter(t, np.float32(0))) * n_bins >= 1.0:
         t = np.nextafter(t, np.float32(0))
     return t
