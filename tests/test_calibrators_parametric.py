@@ -276,7 +276,7 @@ def test_temperature_errors(rng):
     with pytest.raises(NotFittedError, match="not fitted yet"):
         TemperatureScaling().predict_proba(logits=z)
     ts = TemperatureScaling().fit(y, logits=z)
-    with pytest.raises(ValueError, match="the scores have K=4 columns but this "
+    with pytest.raises(ValueError, match="logits has K=4 columns but this "
                                          "TemperatureScaling was fitted with K=3"):
         ts.predict_logproba(logits=np.zeros((2, 4)))
     with pytest.raises(ValueError, match=r"logits must be finite \(no NaN or inf\); row 1"):
@@ -486,8 +486,10 @@ def test_linear_errors(rng):
     with pytest.raises(ValueError, match="lambda_grid must be None or a non-empty list"):
         DirichletCalibration(lambda_grid=[]).fit(y, logits=z)
     vs = VectorScaling().fit(y, logits=z)
-    with pytest.raises(ValueError, match="the scores have K=2 columns but this VectorScaling"):
+    with pytest.raises(ValueError, match="logits has K=2 columns but this VectorScaling"):
         vs.predict_logproba(logits=np.zeros((3, 2)))
+    with pytest.raises(ValueError, match="probs has K=2 columns but this TemperatureScaling"):
+        TemperatureScaling().fit(y, logits=z).predict_logproba(probs=np.full((3, 2), 0.5))
 
 
 @pytest.mark.data

@@ -57,6 +57,7 @@ from trueprob.calibrators.temperature import (
     DegenerateFitWarning,
     _check_kind_k,
     _check_scalar,
+    check_k,
 )
 from trueprob.core.special import logsumexp
 
@@ -206,9 +207,7 @@ class _LinearScaling(Calibrator):
         self._check_fitted()
         xp, s, kind = predict_inputs(logits=logits, probs=probs)
         name = type(self).__name__
-        if int(s.shape[1]) != self.n_classes_:
-            raise ValueError(f"the scores have K={int(s.shape[1])} columns but this {name} was "
-                             f"fitted with K={self.n_classes_}")
+        check_k(s, self.n_classes_, name, kind)
         if not self._log_softmax_input and kind != self.kind_:
             raise ValueError(f"this {name} was fitted on {self.kind_}; pass {self.kind_}=, "
                              f"not {kind}= (the map is not the same on the other scale)")

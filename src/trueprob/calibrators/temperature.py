@@ -323,8 +323,8 @@ class TemperatureScaling(Calibrator):
         and -inf elsewhere.
         """
         self._check_fitted()
-        xp, s, _ = predict_inputs(logits=logits, probs=probs)
-        _check_k(s, self.n_classes_, type(self).__name__)
+        xp, s, kind = predict_inputs(logits=logits, probs=probs)
+        check_k(s, self.n_classes_, type(self).__name__, kind)
         temp = self.temperature_
         if temp == 0.0:
             top = s == xp.max(s, axis=1, keepdims=True)
@@ -370,9 +370,11 @@ def _ece(data: FitData, conf: np.ndarray, pred: np.ndarray) -> float:
                          sample_weight=data.weights)
 
 
-def _check_k(s: Any, k: int, name: str) -> None:
+def check_k(s: Any, k: int, name: str, given: str) -> None:
+    """The input ``given`` (``"logits"`` or ``"probs"``) has the K columns the calibrator
+    ``name`` was fitted with, else a ValueError naming it."""
     if int(s.shape[1]) != k:
-        raise ValueError(f"the scores have K={int(s.shape[1])} columns but this {name} was "
+        raise ValueError(f"{given} has K={int(s.shape[1])} columns but this {name} was "
                          f"fitted with K={k}")
 
 

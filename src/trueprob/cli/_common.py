@@ -40,10 +40,10 @@ def data_errors(func: F) -> F:
 
 def dask_spec(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     """``--dask`` callback: a malformed spec is a usage error (exit 2), found before any
-    file is read (the rule is :func:`trueprob.dask.parse_local`'s)."""
+    file is read (the rule is :func:`trueprob.dask.local_workers`'s)."""
     if value is None:
         return None
-    from trueprob.dask import parse_local
+    from trueprob.cli._dask import parse_local
 
     try:
         parse_local(value)

@@ -78,7 +78,8 @@ def consistency_test(
     >>> consistency_test(y, logits=3 * z, random_state=0).p_value  # over-confident
     0.000999000999000999
     """
-    inputs = prepare(labels, logits=logits, probs=probs, sample_weight=sample_weight)
+    inputs = prepare(labels, logits=logits, probs=probs, sample_weight=sample_weight,
+                     rescale_weights=True)
     state = ConsistencyStats(statistic, inputs.n_classes, n_bins=n_bins, closed=closed,
                              n_resamples=n_resamples, random_state=random_state)
     with progress(f"consistency test ({statistic})", total=n_resamples, quiet=quiet) as bar:
