@@ -17,6 +17,7 @@ from scipy.special import softmax
 import trueprob
 from trueprob.cli import main
 from trueprob.demo import DemoData, network_logits, train_demo_model, write_demo_files
+from trueprob.report.verdict import verdict
 
 pytest.importorskip("sklearn", reason="the demo needs scikit-learn (the [demo] extra)")
 
@@ -199,7 +200,7 @@ def test_report_is_markdown_without_matplotlib(tmp_path, data, monkeypatch):
     assert not made.html and made.path == tmp_path / "report.md"
     text = made.path.read_text()
     assert text.startswith(f"## trueprob report: {tmp_path / 'test.npz'}")
-    assert made.analysis.verdict()[0] in text
+    assert verdict(made.analysis)[0] in text
     with pytest.raises(FileExistsError, match=r"cal\.json exists; pass force=True \(CLI: "
                        r"--force\) to replace it"):
         write_demo_report(data, tmp_path, n_replicates=20)

@@ -21,7 +21,7 @@ import trueprob
 from trueprob.calibrators import TemperatureScaling
 from trueprob.cli import main
 from trueprob.report.html import render_html, render_markdown
-from trueprob.report.verdict import analyze, p_text
+from trueprob.report.verdict import analyze, p_text, verdict
 
 pytest.importorskip("matplotlib", reason="the HTML report needs matplotlib (the [plot] extra)")
 
@@ -61,7 +61,7 @@ def test_verdict_numbers_come_from_the_tables_and_match_numpy(case):
     confidence, accuracy = q.max(1).mean(), (q.argmax(1) == yt).mean()
     assert before.mean_confidence == pytest.approx(confidence, rel=1e-12)
     assert before.report.accuracy == pytest.approx(accuracy, rel=1e-12)
-    sentences = a.verdict()
+    sentences = verdict(a)
     first, second = sentences[:2]
     third = next(x for x in sentences if x.startswith("Temperature"))
     assert first.startswith("The top label is over-confident by ")
@@ -107,10 +107,10 @@ def test_verdict_numbers_come_from_the_tables_and_match_numpy(case):
 def test_verdict_says_calibrated_over_and_under_confident():
     rng = np.random.default_rng(5)
     z, y = _drawn(rng, 3000, 4)
-    calibrated = analyze(y, logits=z, **FAST).verdict()[0]
+    calibrated = verdict(analyze(y, logits=z, **FAST))[0]
     assert calibrated.startswith("The top label is consistent with calibration")
-    over = analyze(y, logits=3 * z, **FAST).verdict()[0]
-    under = analyze(y, logits=z / 3, **FAST).verdict()[0]
+    over = verdict(analyze(y, logits=3 * z, **FAST))[0]
+    under = verdict(analyze(y, logits=z / 3, **FAST))[0]
     assert over.startswith("The top label is over-confident by")
     assert under.startswith("The top label is under-confident by")
 
@@ -120,7 +120,7 @@ def test_plain_lists_are_accepted():
     z, y = _drawn(rng, 300, 3)
     from_lists = analyze(y.tolist(), logits=z.tolist(), **FAST)
     from_arrays = analyze(y, logits=z, **FAST)
-    assert from_lists.verdict() == from_arrays.verdict()
+    assert verdict(from_lists) == verdict(from_arrays)
 
 
 def test_p_text():
@@ -151,7 +151,7 @@ def test_html_is_self_contained_with_every_section(case):
     assert outside == []
     report = case["analysis"].before.report
     assert f'<td class="num">{report.ece:.4f}</td>' in page
-    for sentence in case["analysis"].verdict():
+    for sentence in verdict(case["analysis"]):
         assert sentence.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;") in page
 
 
@@ -166,7 +166,7 @@ def test_png_figures_and_bad_format(case):
 def test_markdown_has_the_verdict_and_tables(case):
     a = case["analysis"]
     text = render_markdown(a)
-    for sentence in a.verdict():
+    for sentence in verdict(a):
         assert f"- {sentence}" in text
     ece = a.before.report.ece
     iv = a.before.intervals["ece"]
@@ -203,7 +203,7 @@ def test_soft_targets_weights_and_top_label_only():
     assert d.entropy is not None and d.kl is not None
     assert any(s.startswith(f"Of the {d.entropy + d.kl:.3f} bits cross-entropy per example, "
                             f"{d.entropy:.3f} are the soft targets' own entropy")
-               for s in a.verdict())
+               for s in verdict(a))
     # weighted: effective counts W_b^2 / sum w^2 < n_b
     rel = a.before.reliability
     ok = rel.nonempty

@@ -147,8 +147,9 @@ def report(file: str, output: str, fmt: str, calibrator: str | None, fit_file: s
       trueprob report reg.npz --task regression --mean mu --std sd --labels y -o r.html
     """
     from trueprob._progress import progress
+    from trueprob.analysis import analyze, analyze_path
     from trueprob.report.html import render_html, render_markdown
-    from trueprob.report.verdict import analyze
+    from trueprob.report.verdict import verdict
 
     check_task_options(task)
     if not path_exists(file):
@@ -206,8 +207,6 @@ def report(file: str, output: str, fmt: str, calibrator: str | None, fit_file: s
                                "gives only top-label confidences and predictions")
     with warnings_to_stderr():
         if many or stream:  # bounded memory: fixed-size states filled batch by batch
-            from trueprob.report.streamed import analyze_path
-
             analysis = analyze_path(file, **names, calibrator=cal, calibration_source=source,
                                     batch_rows=batch_rows, **settings)
         else:
@@ -217,7 +216,7 @@ def report(file: str, output: str, fmt: str, calibrator: str | None, fit_file: s
         with progress(f"report: writing {fmt}", quiet=quiet):
             text = (render_html(analysis, image_format=image_format) if fmt == "html"
                     else render_markdown(analysis))
-    _deliver(text, output, fmt, force, analysis.verdict(), analysis.seconds)
+    _deliver(text, output, fmt, force, verdict(analysis), analysis.seconds)
 
 
 def _calibration(calibrator: str | None, fit_file: str | None, method: str, multiclass: str,

@@ -26,7 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from trueprob.report.verdict import Analysis, Evaluation, p_text
+from trueprob.analysis.records import Analysis, Evaluation
+from trueprob.report.verdict import p_text, verdict
 
 #: Report fields of the summary table: (field, label, description).
 SUMMARY_ROWS = (
@@ -203,7 +204,7 @@ def _smooth_figures(analysis: Analysis, fmt: str) -> list[str]:
 
 
 def _bits_figure(analysis: Analysis, fmt: str) -> str | None:
-    from trueprob.report.plots.data import bits_data
+    from trueprob.analysis.diagrams import bits_data
     from trueprob.report.plots.draw import plot_bits
 
     items = [(ev.label, ev.decomposition) for ev in analysis.evaluations
@@ -245,7 +246,7 @@ def _classwise_figure(ev: Evaluation, fmt: str) -> str | None:
 
 
 def _compare_figure(analysis: Analysis, fmt: str) -> str:
-    from trueprob.report.plots.data import compare_data_from_reports
+    from trueprob.analysis.diagrams import compare_data_from_reports
     from trueprob.report.plots.draw import plot_compare
 
     data = compare_data_from_reports({ev.label: ev.report for ev in analysis.evaluations})
@@ -510,7 +511,7 @@ def render_html(analysis: Analysis, /, *, image_format: str = "svg",
         f"{r.n} rows · K = {r.n_classes} · {_e(r.inputs)} vs {_e(r.targets)} · trueprob "
         f"{_e(analysis.version)}</p></header>",
         '<section id="verdict"><h2>Verdict</h2><ul>',
-        *(f"<li>{_e(s)}</li>" for s in analysis.verdict()),
+        *(f"<li>{_e(s)}</li>" for s in verdict(analysis)),
         "</ul></section>",
         f'<section id="summary"><h2>Summary</h2>{_summary_table(analysis)}'
         f"<p class='note'>Intervals: bootstrap percentile intervals; p-values: consistency "
@@ -577,7 +578,7 @@ def render_markdown(analysis: Analysis, /) -> str:
     lines = [f"## trueprob report: {analysis.source or '(arrays)'}", "",
              f"{r.n} rows, K = {r.n_classes}, {r.inputs} vs {r.targets}; {s.n_bins} "
              f"equal-{s.binning} bins; log scores in {s.unit}; trueprob {analysis.version}", "",
-             "### Verdict", "", *(f"- {v}" for v in analysis.verdict()), "",
+             "### Verdict", "", *(f"- {v}" for v in verdict(analysis)), "",
              "### Summary", ""]
     head = ["metric"] + [h for ev in evs for h in (ev.label, f"{s.level:.0%} interval",
                                                     "p-value")]
