@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +100,8 @@ def analyze(
     max_panels: int = 20,
     random_state: int = 0,
     quiet: bool = False,
+    recalibration_set: Mapping[str, Any] | None = None,
+    recalibration_source: str = "",
 ) -> Analysis:
     """Analyse predictions (and their recalibration) for a report.
 
@@ -117,7 +119,12 @@ def analyze(
       ``decomposition`` as the recalibration estimator, cross-fitted over ``n_folds`` for the
       parametric ones), with CE = H(p) + KL for soft targets;
     - the diagrams' data (:mod:`trueprob.analysis.diagrams`), including the smooth reliability
-      curve of :mod:`trueprob.metrics.smooth` when that module is available.
+      curve of :mod:`trueprob.metrics.smooth` when that module is available;
+    - the reliability of the 2nd, 3rd and all non-top ranked probabilities
+      (:mod:`trueprob.metrics.ranked`);
+    - what recalibration recovers held out (:func:`trueprob.analysis.recalibration.recoverable`,
+      cross-fitted over ``n_folds``) and, given ``recalibration_set``, the recommended map
+      (:func:`trueprob.analysis.recalibration.recommend`).
 
     Parameters
     ----------
@@ -148,6 +155,12 @@ def analyze(
         Seed of the bootstrap and the tests.
     quiet : bool
         No progress bar (one is drawn on stderr only when it is a terminal).
+    recalibration_set : mapping, optional
+        A calibration set (e.g. the validation split) as keyword arrays of
+        :func:`trueprob.evaluate` (``labels``, ``logits`` or ``probs``, ``targets``, ``counts``,
+        ``sample_weight``): the candidates are fitted on it and evaluated on these rows.
+    recalibration_source : str
+        The calibration set's file, for the recommended command.
 
     Examples
     --------
@@ -195,8 +208,36 @@ def analyze(
     if _smooth_module() is None:
         notes.append("the smooth reliability curve is not shown: trueprob.metrics.smooth "
                      "is not available in this installation")
+    held, recommendation = _held_out(labels, outputs, common, before, settings,
+                                     recalibration_set, recalibration_source, notes)
     return Analysis(source, before, after, calibration, settings, __version__,
-                    time.perf_counter() - start, tuple(notes))
+                    time.perf_counter() - start, tuple(notes), held, recommendation)
+
+
+def _held_out(labels: Any, outputs: dict[str, Any], common: dict[str, Any], before: Evaluation,
+              s: AnalysisSettings, recalibration_set: Mapping[str, Any] | None, source: str,
+              notes: list[str]) -> tuple[Any, Any]:
+    """Q4's held-out split and, with a calibration set, the recommendation (in memory)."""
+    from trueprob.analysis.recalibration import Rows, recommend, recoverable
+
+    r = before.report
+    scores = {k: outputs[k] for k in ("logits", "probs") if k in outputs}
+    if not scores or r.nll is None or not math.isfinite(r.nll):
+        if recalibration_set is not None:
+            notes.append("no recommendation: it needs full probability vectors with a finite "
+                         "log loss")
+        return None, None
+    rows = Rows.of(labels, **scores, **{k: v for k, v in common.items() if v is not None})
+    held = recoverable(rows, unit=s.unit, n_folds=max(s.n_folds, 2), random_state=s.seed)
+    recommendation = None
+    if recalibration_set is not None:
+        val = Rows.of(recalibration_set.get("labels"),
+                      **{k: v for k, v in recalibration_set.items()
+                         if k != "labels" and v is not None})
+        recommendation = recommend(val, rows, source=source or "VAL", unit=s.unit,
+                                   n_bins=s.n_bins)
+        held = held.with_recommendation(recommendation)
+    return held, recommendation
 
 
 def analyze_path(
@@ -325,7 +366,7 @@ def _evaluation(label: str, feed: Any, s: AnalysisSettings, class_names: Any) ->
     feed.step(f"bootstrap ({s.n_replicates} replicates)")
     intervals, n_blocks = feed.intervals(point, s)
     feed.step(f"consistency tests ({s.n_resamples} resamples)")
-    tests = _tests(feed, report, vector, set(point.target_kinds), s, notes)
+    tests, ranked = _tests(feed, report, vector, set(point.target_kinds), s, notes)
     feed.step("log-loss decomposition")
     decomposition = None
     if vector and report.nll is not None and math.isfinite(report.nll):
@@ -340,7 +381,7 @@ def _evaluation(label: str, feed: Any, s: AnalysisSettings, class_names: Any) ->
     kernel = feed.skce(vector, s, notes)
     feed.done()
     return Evaluation(label, report, intervals, tests, decomposition, reliability, smooth,
-                      classwise, classes, n_blocks, kernel, tuple(notes))
+                      classwise, classes, n_blocks, kernel, tuple(notes), ranked)
 
 
 def diagram_data(stats: Any, report: Any, squares: Any, s: AnalysisSettings, class_names: Any,
@@ -367,20 +408,23 @@ def diagram_data(stats: Any, report: Any, squares: Any, s: AnalysisSettings, cla
 
 
 def _tests(feed: Any, report: Any, vector: bool, targets: set[str], s: AnalysisSettings,
-           notes: list[str]) -> dict[str, Any]:
-    """Both consistency tests (:class:`~trueprob.inference.ConsistencyStats`), filled from
-    the feed's batches in one pass, within the draw budgets (p = (1 + #{T* >= T}) / (1 + R))."""
+           notes: list[str]) -> tuple[dict[str, Any], Any]:
+    """Both consistency tests (:class:`~trueprob.inference.ConsistencyStats`), within the draw
+    budgets (p = (1 + #{T* >= T}) / (1 + R)), and the ranked reliability
+    (:class:`~trueprob.stats.ranked.RankedStats`), filled from the feed's batches in one pass."""
     from trueprob.inference import ConsistencyStats
+    from trueprob.stats.ranked import RankedStats
 
+    n, k = int(report.n), int(report.n_classes)
+    states: dict[str, Any] = {}
+    ranked = RankedStats(k, n_bins=s.n_bins, closed=s.closed) if vector else None
     if not vector or targets != {"labels"}:
         why = ("top-label confidences only" if not vector
                else f"{'/'.join(sorted(targets))} instead of hard labels")
         notes.append(f"no consistency tests: they draw labels from the predicted "
                      f"distributions and need full probability vectors with hard labels "
                      f"(got {why})")
-        return {}
-    n, k = int(report.n), int(report.n_classes)
-    states: dict[str, Any] = {}
+        return _fill(feed, states, ranked, targets)
     top = s.n_resamples
     if feed.top_label_draws is not None:
         top = min(s.n_resamples, feed.top_label_draws // max(n, 1))
@@ -402,12 +446,25 @@ def _tests(feed: Any, report: Any, vector: bool, targets: set[str], s: AnalysisS
         notes.append(f"no classwise consistency test: N x K = {n} x {k} is too large for a "
                      f"quick one (run trueprob.consistency_test(..., "
                      f"statistic='classwise_ece'){feed.sample_hint})")
-    if not states:
-        return {}
-    for inputs in feed.batches("consistency tests"):
+    return _fill(feed, states, ranked, targets)
+
+
+def _fill(feed: Any, states: dict[str, Any], ranked: Any, targets: set[str]
+          ) -> tuple[dict[str, Any], Any]:
+    """One pass of the feed filling the test states and the ranked state (if any)."""
+    from trueprob.metrics.ranked import ranked_reliability_of
+
+    if not states and ranked is None:
+        return {}, None
+    what = "consistency tests" if states else "ranked reliability"
+    for inputs in feed.batches(what):
         for state in states.values():
             state.update_inputs(inputs)
-    return {name: state.finalize() for name, state in states.items()}
+        if ranked is not None:
+            ranked.update_inputs(inputs)
+    return ({name: state.finalize() for name, state in states.items()},
+            None if ranked is None else ranked_reliability_of(
+                ranked, hard_labels=targets == {"labels"}))
 
 
 # =========================================================================== feeds

@@ -64,7 +64,9 @@ class Evaluation:
     is the log loss split S = MCB - DSC + UNC (``None`` without full probability vectors);
     ``reliability``, ``smooth`` and ``classwise`` are the diagrams' data; ``classes`` the
     per-class table; ``skce`` the whole-vector kernel calibration error with its test
-    (:func:`trueprob.metrics.skce.skce`, block estimator); ``notes`` say what was left out and
+    (:func:`trueprob.metrics.skce.skce`, block estimator); ``ranked`` the reliability of the
+    2nd, 3rd and all non-top ranked probabilities
+    (:class:`~trueprob.metrics.ranked.RankedReliability`); ``notes`` say what was left out and
     why.
     """
 
@@ -80,6 +82,7 @@ class Evaluation:
     bootstrap_blocks: int
     skce: Any = None
     notes: tuple[str, ...] = ()
+    ranked: Any = None
 
     @property
     def mean_confidence(self) -> float:
@@ -114,7 +117,10 @@ class Calibration:
 @dataclass(frozen=True, eq=False)
 class Analysis:
     """Everything a report shows: ``before`` (the predictions as given) and, with a calibrator,
-    ``after`` (its recalibrated predictions), the settings and the trueprob version."""
+    ``after`` (its recalibrated predictions), the settings and the trueprob version;
+    ``recoverable`` the log loss split by the best held-out recalibration
+    (:class:`~trueprob.analysis.recalibration.Recoverable`, Q4) and, given a calibration set,
+    ``recommendation`` (:class:`~trueprob.analysis.recalibration.Recommendation`)."""
 
     source: str
     before: Evaluation
@@ -124,6 +130,8 @@ class Analysis:
     version: str
     seconds: float
     notes: tuple[str, ...] = field(default_factory=tuple)
+    recoverable: Any = None
+    recommendation: Any = None
 
     @property
     def evaluations(self) -> tuple[Evaluation, ...]:
