@@ -176,9 +176,9 @@ def test_cli_fits_temperature_on_val_and_writes_the_report(tmp_path, data):
         in result.stdout
     lines = result.stdout.splitlines()
     verdict = [line for line in lines if line.startswith("  - ")]
-    assert verdict[0].startswith("  - The top label is over-confident by")
-    assert any(f"Temperature {expected_t:.2f} (fitted on val.npz) brings the log loss" in v
-               for v in verdict)
+    assert verdict[2].startswith("  - Q3, top label: the top label is over-confident by")
+    assert f"After Temperature {expected_t:.2f} (fitted on val.npz) the log loss goes" \
+        in verdict[2]
     assert f"report: {out / 'report.html'}" in lines
     assert f"calibrator: {out / 'cal.json'}" in lines
     assert f"predictions: {out / 'val.npz'}, {out / 'test.npz'}" in lines

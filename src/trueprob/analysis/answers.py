@@ -133,10 +133,15 @@ def _q3(analysis: Any) -> Answer:
         **_where(ev.reliability)}
     if analysis.after is not None:
         a = analysis.after
+        cal = analysis.calibration
         numbers["after_label"] = a.label
+        numbers["after_source"] = "" if cal is None else cal.source
         numbers["after_gap_points"] = (a.mean_confidence - a.report.accuracy) * 100
         numbers["after_ece"] = float(a.report.ece)
         numbers["after_p_value"] = _p(a.tests.get("ece"))
+        numbers["nll"] = None if r.nll is None else float(r.nll)
+        numbers["after_nll"] = None if a.report.nll is None else float(a.report.nll)
+        numbers["unit"] = r.unit
     if p is None:
         claim = "untested-over-confident" if gap > 0 else "untested-under-confident"
     elif p >= alpha:
@@ -200,7 +205,7 @@ def _q4(analysis: Any) -> Answer:
     if rec is None:  # streamed: the temperature split only
         numbers = {"unit": d.unit, "score": d.score, "unc": d.unc, "dsc": d.dsc, "mcb": d.mcb,
                    "family": "temperature" if d.mcb > 0 else None, "temperature_mcb": d.mcb,
-                   "held_out": {}, "estimator": "temperature fitted on all rows (in-sample)"}
+                   "held_out": {}, "estimator": "in-sample"}
     else:
         numbers = {"unit": rec.unit, "score": rec.score, "unc": rec.unc, "dsc": rec.dsc,
                    "mcb": rec.mcb, "family": rec.family, "temperature_mcb": rec.temperature,

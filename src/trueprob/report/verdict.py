@@ -98,9 +98,16 @@ def _q3(a: Answer, analysis: Analysis) -> str:
         p_after = n.get("after_p_value")
         still = ("" if p_after is None else
                  f", {_pv(p_after, n['n_resamples'])}")
-        text += (f". After {n['after_label']} it is "
+        where = f" ({n['after_source']})" if n.get("after_source") else ""
+        who = n["after_label"]
+        who = who[0].upper() + who[1:]
+        loss = ("" if n.get("nll") is None or n.get("after_nll") is None else
+                f"the log loss goes from {_num(n['nll'])} to {_num(n['after_nll'])} "
+                f"{n['unit']} per example, ")
+        text += (f". After {who}{where} {loss}the ECE from {_num(n['ece'], 4)} to "
+                 f"{_num(n['after_ece'], 4)}, and the top label is "
                  f"{'over' if after_gap > 0 else 'under'}-confident by {abs(after_gap):.1f} "
-                 f"points (ECE {_num(n['after_ece'], 4)}{still})")
+                 f"points{still}")
     return text + "."
 
 
@@ -163,6 +170,12 @@ def _q4(a: Answer, analysis: Analysis) -> str:
     if a.claim == "negligible":
         lead = (f"the miscalibration is negligible: MCB {_num(n['mcb'], 4)} of the "
                 f"{_num(n['score'])} {unit} per example")
+    elif n.get("estimator") == "in-sample":
+        how = ("no temperature recovers any" if family is None else
+               "a temperature fitted on all these rows (in-sample) recovers it")
+        lead = (f"{_num(n['mcb'], 4)} of the {_num(n['score'])} {unit} per example of log "
+                f"loss are miscalibration (MCB, {n['mcb_share']:.1%}): {how}")
+        t_text = ""
     else:
         how = ("no held-out map recovers any" if family is None else
                f"{family} recovers it held out ({n['estimator']})"
