@@ -525,9 +525,19 @@ class _Arrays:
         return dict(boot.intervals), boot.n_blocks
 
     def decomposition(self, report: Any, classes: Any, s: AnalysisSettings) -> Any:
+        from trueprob._array import to_numpy
         from trueprob.decomposition import decompose
 
-        return decompose(self.labels, **self.kwargs, score="log", estimator=s.decomposition,
+        kwargs = self.kwargs
+        probs = kwargs.get("probs")
+        if probs is not None and np.asarray(to_numpy(probs)).dtype != np.float64:
+            # decompose casts probabilities to float64 before its cross-fitted fits, whose
+            # row-sum check then applies float64's tolerance to float32 rows (rows summing to
+            # 1 +- 1e-7 are refused): renormalise them in float64 first (a change of order
+            # 1e-7 in q, for the split only)
+            q = np.asarray(to_numpy(probs), dtype=np.float64)
+            kwargs = {**kwargs, "probs": q / q.sum(axis=1, keepdims=True)}
+        return decompose(self.labels, **kwargs, score="log", estimator=s.decomposition,
                          n_bins=s.n_bins, n_folds=s.n_folds, unit=s.unit, random_state=s.seed)
 
     def smooth(self, point: Any, report: Any, squares: Any, s: AnalysisSettings,

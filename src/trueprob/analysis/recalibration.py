@@ -230,8 +230,10 @@ class Recoverable:
             return self
         held = dict(self.held_out)
         for c in recommendation.candidates:
-            if c.excluded is None and math.isfinite(c.nll):
-                held[f"fitted on VAL: {c.name}"] = c.nll
+            if c.excluded is None and math.isfinite(c.gain):
+                # S(q) - gain: the same per-row losses as S(q) here (the candidate's ``nll`` is
+                # trueprob.evaluate's, equal up to the rounding of float32 inputs)
+                held[f"fitted on VAL: {c.name}"] = self.score - c.gain
         return _split(self.unit, self.score, self.unc, held, self.n_folds, self.left_out)
 
 
