@@ -77,7 +77,8 @@ def test_planted_contradictions_are_caught(over):
     wrong = dict(given["what_to_do"].numbers, name="one-vs-rest isotonic")
     found = contradictions(over, _plant(given, "what_to_do", numbers=wrong))
     assert any(f.startswith("what_to_do recommends one-vs-rest isotonic but") for f in found)
-    found = contradictions(over, given, {**said, "q3": "consistent with calibration: " + said["q3"]})
+    planted_text = {**said, "q3": "consistent with calibration: " + said["q3"]}
+    found = contradictions(over, given, planted_text)
     assert found == ("the q3 sentence says 'consistent with calibration' but its claim is "
                      "'over-confident'",)
 

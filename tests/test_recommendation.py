@@ -34,9 +34,12 @@ def test_cross_fitted_temperature_matches_numpy_folds(rng):
     losses = np.empty(1500)
     for f in range(5):
         tr, te = folds != f, folds == f
-        t = minimize_scalar(lambda t: -np.mean(log_softmax(2.5 * z[tr] / t, axis=1)[
-            np.arange(tr.sum()), y[tr]]), bounds=(0.2, 20), method="bounded",
-            options={"xatol": 1e-10}).x
+
+        def nll(t: float, zt: np.ndarray = 2.5 * z[tr], yt: np.ndarray = y[tr]) -> float:
+            return float(-np.mean(log_softmax(zt / t, axis=1)[np.arange(len(yt)), yt]))
+
+        t = minimize_scalar(nll, bounds=(0.2, 20), method="bounded",
+                            options={"xatol": 1e-10}).x
         losses[te] = -log_softmax(2.5 * z[te] / t, axis=1)[np.arange(te.sum()), y[te]]
     assert r.held_out["temperature"] == pytest.approx(losses.mean(), rel=1e-6)
     score = -np.mean(log_softmax(2.5 * z, axis=1)[np.arange(1500), y])

@@ -15,8 +15,9 @@ scored on the rows it was fitted on):
   so S(q) = UNC - DSC + MCB holds exactly.
 - :func:`recommend` (What to do): every candidate of :data:`CANDIDATES` is fitted on a
   separate calibration set (``--fit VAL``) with its default settings, as ``trueprob compare``
-  fits it (Dirichlet only where K <= :data:`DIRICHLET_MAX_K`), and evaluated on the report's rows with :func:`trueprob.evaluate`; one-vs-rest
-  maps count only when they change the accuracy by at most :data:`ACCURACY_POINTS` points.
+  fits it (Dirichlet only where K <= :data:`DIRICHLET_MAX_K`), and evaluated on the report's
+  rows with :func:`trueprob.evaluate`; one-vs-rest maps count only when they change the
+  accuracy by at most :data:`ACCURACY_POINTS` points.
   The best is the lowest log loss; it is recommended when its gain over the uncalibrated
   model is significant: gain > :data:`Z` standard errors of the paired per-row differences
   d_i = S_i(q) - S_i(r) (SE = sqrt(sum w_i^2 (d_i - dbar)^2) / W).

@@ -689,7 +689,7 @@ def render_markdown(analysis: Analysis, /) -> str:
                   + "; ".join(f"{k} {v:.4f}" for k, v in h.held_out.items()) + "."]
     if analysis.recommendation is not None:
         lines += ["", "### What to do: the candidates", ""]
-        lines += _md_table(list(CANDIDATE_HEAD[:-1]) + ["note"], candidate_rows(analysis))
+        lines += _md_table([*CANDIDATE_HEAD[:-1], "note"], candidate_rows(analysis))
     lines += ["", "### Per-bin table", ""]
     for ev in evs:
         d = ev.reliability

@@ -12,10 +12,7 @@ decomposition), so the words cannot disagree with the tables.
 
 from __future__ import annotations
 
-import math
 from typing import Any
-
-import numpy as np
 
 from trueprob.analysis.answers import Answer, answers, contradictions, to_data
 from trueprob.analysis.classification import analyze, diagram_data
@@ -190,6 +187,10 @@ def _q4(a: Answer, analysis: Analysis) -> str:
 
 def _what_to_do(a: Answer, analysis: Analysis) -> str:
     n = a.numbers
+    if a.claim == "needs-fit" and n.get("streamed"):
+        return ("a streamed report does not compare recalibration maps; compare them with "
+                "trueprob compare --fit VAL --eval FILE on files that fit in memory (or a "
+                "sample).")
     if a.claim == "needs-fit":
         hint = ""
         if n.get("recoverable") is not None and n["recoverable"] > 0:
