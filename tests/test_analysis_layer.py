@@ -84,7 +84,7 @@ def test_the_old_verdict_methods_warn_and_equal_the_rendering_functions():
     with pytest.warns(DeprecationWarning, match=r"Analysis\.verdict\(\) is deprecated; call "
                                                 r"trueprob\.report\.verdict\.verdict"):
         old = a.verdict()
-    assert old == verdict(a) and old[0].startswith("The top label is over-confident by")
+    assert old == verdict(a) and old[2].startswith("Q3, top label: the top label is over-")
     ml = analysis.analyze_multilabel((z > 0).astype(int), logits=z)
     with pytest.warns(DeprecationWarning, match="multilabel_verdict"):
         assert ml.verdict() == multilabel_verdict(ml)

@@ -4,6 +4,7 @@ fits temperature scaling on the validation split and writes the report."""
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import sys
@@ -186,8 +187,9 @@ def test_cli_fits_temperature_on_val_and_writes_the_report(tmp_path, data):
     for section in ("verdict", "summary", "reliability", "bits", "classwise",
                     "recalibration", "bins", "classes", "settings"):
         assert f'<section id="{section}">' in page
-    for sentence in verdict:
-        assert sentence[4:].replace("&", "&amp;") in page
+    for sentence in verdict:  # "  - Q3, top label: text": the HTML shows the lead in <strong>
+        lead, text = sentence[4:].split(": ", 1)
+        assert f"<strong>{lead}:</strong> {html.escape(text)}" in page
     assert sorted(p.name for p in out.iterdir()) == ["cal.json", "report.html", "test.npz",
                                                       "val.npz"]
 

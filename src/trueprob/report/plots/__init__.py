@@ -15,7 +15,7 @@ follow the colour-blind-safe palette of :mod:`~trueprob.report.plots.style`.
 - ``trueprob compare`` as a chart: :func:`compare_data` -> :func:`plot_compare`
 """
 
-from trueprob.analysis.diagrams import (
+from trueprob.report.plots.data import (
     BitsData,
     BitsRow,
     ClasswiseData,
