@@ -33,6 +33,9 @@ import numpy as np
 
 #: MCB below this share of the log loss (and no test rejecting) is called negligible
 NEGLIGIBLE_SHARE = 0.005
+#: the top label is "mixed" (wrong in both directions) when |mean confidence - accuracy| is
+#: below this share of its ECE
+MIXED_SHARE = 0.5
 KEYS = ("q1", "q2", "q3", "q4", "what_to_do")
 QUESTIONS = {
     "q1": "Are all entries of the vector probabilities, or only the top one?",
@@ -142,12 +145,14 @@ def _q3(analysis: Any) -> Answer:
         numbers["nll"] = None if r.nll is None else float(r.nll)
         numbers["after_nll"] = None if a.report.nll is None else float(a.report.nll)
         numbers["unit"] = r.unit
-    if p is None:
-        claim = "untested-over-confident" if gap > 0 else "untested-under-confident"
-    elif p >= alpha:
+    if p is not None and p >= alpha:
         claim = "calibrated"
+    elif abs(gap) < MIXED_SHARE * float(r.ece):
+        claim = "mixed"  # errors of both signs: the mean gap is a small part of the ECE
     else:
         claim = "over-confident" if gap > 0 else "under-confident"
+    if p is None and claim != "calibrated":
+        claim = "untested-" + claim
     return Answer("q3", claim, numbers)
 
 
@@ -303,9 +308,10 @@ def contradictions(analysis: Any, given: Mapping[str, Answer], /,
         if p is not None and p < alpha:
             out.append(f"q3 claims the top label is calibrated but its consistency test "
                        f"gives p = {p:.3g} < {alpha:g}")
-    if q3 is not None and q3.claim in ("over-confident", "under-confident"):
+    if q3 is not None and q3.claim.removeprefix("untested-") in ("over-confident",
+                                                                  "under-confident"):
         gap = ev.mean_confidence - ev.report.accuracy
-        if (gap > 0) != (q3.claim == "over-confident"):
+        if (gap > 0) != q3.claim.endswith("over-confident"):
             out.append(f"q3 claims {q3.claim} but mean confidence - accuracy = {gap:+.4f}")
     if q1 is not None and q1.claim == "calibrated":
         bad = {k: p for k, p in _tests_q1(ev).items() if p < alpha}

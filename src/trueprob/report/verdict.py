@@ -72,18 +72,24 @@ def _q3(a: Answer, analysis: Analysis) -> str:
     ece = f"ECE {_num(n['ece'], 4)}"
     if n.get("ece_low") is not None:
         ece += f" ({level:.0%} interval {_num(n['ece_low'], 4)} to {_num(n['ece_high'], 4)})"
-    test = _pv(n["p_value"], n["n_resamples"])
+    test = (f"{_pv(n['p_value'], n['n_resamples'])} (consistency test)"
+            if n["p_value"] is not None
+            else "not tested (the consistency test needs hard labels and whole vectors)")
     gap = n["gap_points"]
     if a.claim == "calibrated":
         text = (f"its confidence is consistent with calibration: the mean confidence "
                 f"({n['mean_confidence']:.1%}) is {abs(gap):.1f} points "
                 f"{'above' if gap > 0 else 'below'} the accuracy ({n['accuracy']:.1%}); {ece}, "
-                f"{test} (consistency test)")
+                f"{test}")
+    elif a.claim.endswith("mixed"):
+        text = (f"the top label is miscalibrated in both directions: its mean confidence "
+                f"({n['mean_confidence']:.1%}) is within {abs(gap):.1f} points of the accuracy "
+                f"({n['accuracy']:.1%}), but {ece}, {test}")
     else:
         direction = "over-confident" if gap > 0 else "under-confident"
         text = (f"the top label is {direction} by {abs(gap):.1f} points on average (mean "
                 f"confidence {n['mean_confidence']:.1%}, accuracy {n['accuracy']:.1%}); {ece}, "
-                f"{test} (consistency test)")
+                f"{test}")
         if n.get("bins_outside"):
             text += (f"; in {n['bins_outside']} of {n['bins_nonempty']} bins, confidences "
                      f"{n['outside_from']:.2f} to {n['outside_to']:.2f} "
