@@ -114,6 +114,11 @@ def _q3(a: Answer, analysis: Analysis) -> str:
     return text + "."
 
 
+def _share(x: float) -> str:
+    """A share in percent, with two decimals below 1 % (so 0.03 % does not print as 0.0 %)."""
+    return f"{x:.1%}" if abs(x) >= 0.01 else f"{x:.2%}"
+
+
 def _q1(a: Answer, analysis: Analysis) -> str:
     n = a.numbers
     if a.claim == "not-applicable":
@@ -124,7 +129,8 @@ def _q1(a: Answer, analysis: Analysis) -> str:
             continue
         parts.append(f"the {g['group'].replace('rank ', '')}"
                      f"{'nd' if g['group'] == 'rank 2' else 'rd'}-ranked probability averages "
-                     f"{g['mean_probability']:.1%} against a frequency of {g['frequency']:.1%} "
+                     f"{_share(g['mean_probability'])} against a frequency of "
+                     f"{_share(g['frequency'])} "
                      f"(ECE {_num(g['ece'], 4)}, {_pv(g['p_value'])})")
     pooled = [g for g in n.get("ranked", []) if g["group"] == "below the top"]
     if pooled:
