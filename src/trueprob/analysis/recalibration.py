@@ -377,7 +377,7 @@ def recommend(calibration: Rows, rows: Rows, *, source: str, unit: str = "bits",
     >>> r.command().startswith("trueprob fit val.npz --method ")
     True
     """
-    import trueprob
+    from trueprob.api import evaluate as evaluate_rows
 
     k = rows.n_classes
     if calibration.n_classes != k:
@@ -389,7 +389,7 @@ def recommend(calibration: Rows, rows: Rows, *, source: str, unit: str = "bits",
         scores = ({rows.kind: g[rows.kind]} if calibrated is None
                   else {"logits": calibrated})
         extra = {k: g[k] for k in ("targets", "counts", "sample_weight") if k in g}
-        return trueprob.evaluate(g.get("labels"), **scores, **extra, unit=unit, n_bins=n_bins)
+        return evaluate_rows(g.get("labels"), **scores, **extra, unit=unit, n_bins=n_bins)
 
     def mean_conf(report: Any) -> float:
         return float(sum(b.weight * b.confidence for b in report.bins if b.weight > 0)
