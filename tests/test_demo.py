@@ -4,6 +4,7 @@ fits temperature scaling on the validation split and writes the report."""
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import sys
@@ -17,6 +18,7 @@ from scipy.special import softmax
 import trueprob
 from trueprob.cli import main
 from trueprob.demo import DemoData, network_logits, train_demo_model, write_demo_files
+from trueprob.report.verdict import verdict
 
 pytest.importorskip("sklearn", reason="the demo needs scikit-learn (the [demo] extra)")
 
@@ -175,9 +177,9 @@ def test_cli_fits_temperature_on_val_and_writes_the_report(tmp_path, data):
         in result.stdout
     lines = result.stdout.splitlines()
     verdict = [line for line in lines if line.startswith("  - ")]
-    assert verdict[0].startswith("  - The top label is over-confident by")
-    assert any(f"Temperature {expected_t:.2f} (fitted on val.npz) brings the log loss" in v
-               for v in verdict)
+    assert verdict[2].startswith("  - Q3, top label: the top label is over-confident by")
+    assert f"After Temperature {expected_t:.2f} (fitted on val.npz) the log loss goes" \
+        in verdict[2]
     assert f"report: {out / 'report.html'}" in lines
     assert f"calibrator: {out / 'cal.json'}" in lines
     assert f"predictions: {out / 'val.npz'}, {out / 'test.npz'}" in lines
@@ -185,8 +187,9 @@ def test_cli_fits_temperature_on_val_and_writes_the_report(tmp_path, data):
     for section in ("verdict", "summary", "reliability", "bits", "classwise",
                     "recalibration", "bins", "classes", "settings"):
         assert f'<section id="{section}">' in page
-    for sentence in verdict:
-        assert sentence[4:].replace("&", "&amp;") in page
+    for sentence in verdict:  # "  - Q3, top label: text": the HTML shows the lead in <strong>
+        lead, text = sentence[4:].split(": ", 1)
+        assert f"<strong>{lead}:</strong> {html.escape(text)}" in page
     assert sorted(p.name for p in out.iterdir()) == [".trueprob-demo.json", "cal.json",
                                                       "report.html", "test.npz", "val.npz"]
 
@@ -199,7 +202,7 @@ def test_report_is_markdown_without_matplotlib(tmp_path, data, monkeypatch):
     assert not made.html and made.path == tmp_path / "report.md"
     text = made.path.read_text()
     assert text.startswith(f"## trueprob report: {tmp_path / 'test.npz'}")
-    assert made.analysis.verdict()[0] in text
+    assert verdict(made.analysis)[0] in text
     with pytest.raises(FileExistsError, match=r"cal\.json exists; pass force=True \(CLI: "
                        r"--force\) to replace it"):
         write_demo_report(data, tmp_path, n_replicates=20)

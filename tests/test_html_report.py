@@ -5,6 +5,7 @@ computations), the HTML is self-contained, Markdown carries the same tables, and
 from __future__ import annotations
 
 import base64
+import html
 import math
 import re
 import time
@@ -21,7 +22,7 @@ import trueprob
 from trueprob.calibrators import TemperatureScaling
 from trueprob.cli import main
 from trueprob.report.html import render_html, render_markdown
-from trueprob.report.verdict import analyze, p_text
+from trueprob.report.verdict import LEADS, analyze, p_text, sentences, verdict
 
 pytest.importorskip("matplotlib", reason="the HTML report needs matplotlib (the [plot] extra)")
 
@@ -61,10 +62,11 @@ def test_verdict_numbers_come_from_the_tables_and_match_numpy(case):
     confidence, accuracy = q.max(1).mean(), (q.argmax(1) == yt).mean()
     assert before.mean_confidence == pytest.approx(confidence, rel=1e-12)
     assert before.report.accuracy == pytest.approx(accuracy, rel=1e-12)
-    sentences = a.verdict()
-    first, second = sentences[:2]
-    third = next(x for x in sentences if x.startswith("Temperature"))
-    assert first.startswith("The top label is over-confident by ")
+    sentences = verdict(a)
+    assert [s.split(":")[0] for s in sentences] == ["Q1, all entries", "Q2, beyond one-hot",
+                                                    "Q3, top label", "Q4, bits", "What to do"]
+    first, second, third = sentences[2], sentences[3], sentences[2]
+    assert first.startswith("Q3, top label: the top label is over-confident by ")
     iv = before.intervals["ece"]
     assert _numbers(first)[:7] == [round((confidence - accuracy) * 100, 1),
                                    round(confidence * 100, 1), round(accuracy * 100, 1),
@@ -75,19 +77,34 @@ def test_verdict_numbers_come_from_the_tables_and_match_numpy(case):
     nll_bits = -np.mean(log_softmax(zt, axis=1)[np.arange(len(yt)), yt]) / math.log(2)
     assert d.score == pytest.approx(nll_bits, rel=1e-10)
     assert before.report.nll == pytest.approx(nll_bits, rel=1e-10)
-    assert _numbers(second) == [round(d.mcb, 3), round(d.score, 3), round(d.dsc, 3),
-                                round(d.unc, 3)]
+    # Q4: S(q) = UNC - DSC + MCB with MCB the most a held-out map recovers; UNC = H(labels)
+    h = a.recoverable
+    freq = np.bincount(yt, minlength=zt.shape[1]) / len(yt)
+    assert h.unc == pytest.approx(-np.sum(freq * np.log2(freq)), rel=1e-12)
+    assert h.score == pytest.approx(nll_bits, rel=1e-10)
+    assert h.score == pytest.approx(h.unc - h.dsc + h.mcb, abs=1e-12)
+    assert h.mcb == pytest.approx(h.score - min(h.held_out.values()), abs=1e-12)
+    assert h.mcb >= h.temperature >= 0 and h.family in h.held_out
+    assert _numbers(second)[:3] == [round(h.mcb, 4), round(h.score, 3),
+                                    round(100 * h.mcb / h.score, 1)]
+    assert f"{h.family} recovers it held out (5-fold cross-fitting on these rows); " \
+           f"temperature alone recovers {h.temperature:.3f}" in second
+    assert f"resolves {h.dsc:.3f} of the {h.unc:.3f} bits of label entropy" in second
     # the temperature: an independent one-dimensional fit of the validation NLL
     zv, yv = case["zv"], case["yv"]
     res = minimize_scalar(lambda t: -np.mean(log_softmax(zv / t, axis=1)[np.arange(len(yv)),
                                                                           yv]),
                           bounds=(0.5, 10.0), method="bounded", options={"xatol": 1e-9})
     assert case["cal"].temperature_ == pytest.approx(res.x, rel=1e-6)
-    assert third.startswith(f"Temperature {res.x:.2f} (fitted on val) brings the log loss "
-                            f"from {before.report.nll:.3f} to {after.report.nll:.3f} bits")
+    assert f"After Temperature {res.x:.2f} (fitted on val) the log loss goes from " \
+           f"{before.report.nll:.3f} to {after.report.nll:.3f} bits per example" in third
     nll_after = -np.mean(log_softmax(zt / res.x, axis=1)[np.arange(len(yt)), yt]) / math.log(2)
     assert after.report.nll == pytest.approx(nll_after, rel=1e-6)
-    assert f"changes the ECE from {before.report.ece:.4f} to {after.report.ece:.4f}" in third
+    assert f"the ECE from {before.report.ece:.4f} to {after.report.ece:.4f}" in third
+    qa = softmax(zt / res.x, axis=1)
+    gap_after = (qa.max(1).mean() - (qa.argmax(1) == yt).mean()) * 100
+    side = "over" if gap_after > 0 else "under"
+    assert f"the top label is {side}-confident by {abs(gap_after):.1f} points" in third
     # SKCE: the block estimator recomputed here from its definition on the same shuffled rows
     k = before.skce
     order = np.random.default_rng(a.settings.seed).permutation(len(yt))
@@ -100,19 +117,20 @@ def test_verdict_numbers_come_from_the_tables_and_match_numpy(case):
         h = np.exp(-dist / k.bandwidth) * (rb @ rb.T)
         blocks.append((h.sum() - np.trace(h)) / (16 * 15))
     assert k.estimate == pytest.approx(np.mean(blocks), rel=1e-9)
-    kernel = next(x for x in sentences if x.startswith("The whole predicted vector"))
-    assert f"SKCE {k.estimate:.2e} ± {k.std_error:.1e}, p = {k.p_value:.3g}" in kernel
+    kernel = sentences[0]
+    assert f"SKCE {k.estimate:.2e} ± {k.std_error:.1e} (p = {k.p_value:.2g})" in kernel \
+        or f"SKCE {k.estimate:.2e} ± {k.std_error:.1e} (p < 0.001)" in kernel
 
 
 def test_verdict_says_calibrated_over_and_under_confident():
     rng = np.random.default_rng(5)
     z, y = _drawn(rng, 3000, 4)
-    calibrated = analyze(y, logits=z, **FAST).verdict()[0]
-    assert calibrated.startswith("The top label is consistent with calibration")
-    over = analyze(y, logits=3 * z, **FAST).verdict()[0]
-    under = analyze(y, logits=z / 3, **FAST).verdict()[0]
-    assert over.startswith("The top label is over-confident by")
-    assert under.startswith("The top label is under-confident by")
+    calibrated = verdict(analyze(y, logits=z, **FAST))[2]
+    assert calibrated.startswith("Q3, top label: its confidence is consistent with calibration")
+    over = verdict(analyze(y, logits=3 * z, **FAST))[2]
+    under = verdict(analyze(y, logits=z / 3, **FAST))[2]
+    assert over.startswith("Q3, top label: the top label is over-confident by")
+    assert under.startswith("Q3, top label: the top label is under-confident by")
 
 
 def test_plain_lists_are_accepted():
@@ -120,7 +138,7 @@ def test_plain_lists_are_accepted():
     z, y = _drawn(rng, 300, 3)
     from_lists = analyze(y.tolist(), logits=z.tolist(), **FAST)
     from_arrays = analyze(y, logits=z, **FAST)
-    assert from_lists.verdict() == from_arrays.verdict()
+    assert verdict(from_lists) == verdict(from_arrays)
 
 
 def test_p_text():
@@ -151,8 +169,11 @@ def test_html_is_self_contained_with_every_section(case):
     assert outside == []
     report = case["analysis"].before.report
     assert f'<td class="num">{report.ece:.4f}</td>' in page
-    for sentence in case["analysis"].verdict():
-        assert sentence.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;") in page
+    for key, sentence in sentences(case["analysis"]).items():
+        assert html.escape(sentence) in page
+        assert f"<strong>{LEADS[key]}:</strong>" in page
+    assert '<a href="#reliability">(evidence)</a>' in page
+    assert "docs/definitions.md of trueprob" in page and "SPEC.md" not in page
 
 
 def test_png_figures_and_bad_format(case):
@@ -166,7 +187,7 @@ def test_png_figures_and_bad_format(case):
 def test_markdown_has_the_verdict_and_tables(case):
     a = case["analysis"]
     text = render_markdown(a)
-    for sentence in a.verdict():
+    for sentence in verdict(a):
         assert f"- {sentence}" in text
     ece = a.before.report.ece
     iv = a.before.intervals["ece"]
@@ -201,9 +222,12 @@ def test_soft_targets_weights_and_top_label_only():
     assert any("no consistency tests" in n for n in a.before.notes)
     d = a.before.decomposition
     assert d.entropy is not None and d.kl is not None
-    assert any(s.startswith(f"Of the {d.entropy + d.kl:.3f} bits cross-entropy per example, "
-                            f"{d.entropy:.3f} are the soft targets' own entropy")
-               for s in a.verdict())
+    share = d.entropy / (d.entropy + d.kl)
+    assert verdict(a)[1] == (
+        f"Q2, beyond one-hot: of the {d.entropy + d.kl:.3f} bits cross-entropy per example, "
+        f"{d.entropy:.3f} ({share:.0%}) are the counts' own entropy H(p), the annotators' "
+        f"disagreement that no model can remove, and {d.kl:.3f} are KL(p || q), what the "
+        f"model costs.")
     # weighted: effective counts W_b^2 / sum w^2 < n_b
     rel = a.before.reliability
     ok = rel.nonempty
@@ -245,8 +269,9 @@ def test_cli_fit_writes_html_and_prints_the_verdict(files):
     with np.load(files / "val.npz") as val:
         temperature = TemperatureScaling().fit(val["labels"], logits=val["logits"]).temperature_
     lines = result.stdout.splitlines()
-    assert lines[0].startswith("- The top label is over-confident by")
-    assert any(line.startswith(f"- Temperature {temperature:.2f} (fitted on ") for line in lines)
+    assert lines[2].startswith("- Q3, top label: the top label is over-confident by")
+    assert f"After Temperature {temperature:.2f} (fitted on " in lines[2]
+    assert lines[4].startswith("- What to do: recalibrate with ")
     assert "TemperatureScaling" in page and f"wrote {out} (html" in result.stderr
     again = _run(str(files / "test.npz"), "-o", str(out))
     assert again.exit_code == 2 and "report.html exists; pass --force" in again.stderr

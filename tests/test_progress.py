@@ -85,8 +85,8 @@ def test_report_command_is_silent_when_stderr_is_not_a_terminal(tmp_path):
 
 def test_analysis_advances_its_bar_through_every_step(monkeypatch):
     from trueprob import _progress
+    from trueprob.analysis import classification as verdict  # where analyze draws its bar
     from trueprob.calibrators import TemperatureScaling
-    from trueprob.report import verdict
 
     seen: list[tuple[str, float]] = []
 

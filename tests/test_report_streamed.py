@@ -179,7 +179,7 @@ def test_renders_with_the_streamed_notes(dataset):
     html = render_html(analysis, image_format="svg")
     md = render_markdown(analysis)
     assert "fitted on all rows (in-sample)" in html
-    assert "a temperature fitted on all these rows (in-sample) recovers them" in md
+    assert "a temperature fitted on all these rows (in-sample) recovers it" in md
     assert "-fold" not in md
     assert "read in batches of at most 1000 rows" in md
     assert f"{analysis.before.report.ece:.4f}" in md

@@ -19,6 +19,8 @@ from trueprob.report.plots.tasks import binomial_band
 from trueprob.report.tasks import (
     analyze_multilabel,
     analyze_regression,
+    multilabel_verdict,
+    regression_verdict,
     render_multilabel_html,
     render_multilabel_markdown,
     render_regression_html,
@@ -106,7 +108,7 @@ def test_narrow_gaussian_verdict_and_coverage_match_numpy(narrow):
     assert 0.55 < cover90 < 0.62  # P(|N(0, 1)| <= 0.82) = 0.59: far from 0.90
     row = next(c for c in a.report.coverage if c.level == 0.9)
     assert row.observed == pytest.approx(cover90, abs=1e-12)
-    sentences = a.verdict()
+    sentences = regression_verdict(a)
     assert sentences[0].startswith(
         f"The predictive intervals are too narrow: the nominal 90% interval covers "
         f"{cover90:.1%} of the observations")
@@ -172,14 +174,14 @@ def test_wide_and_biased_gaussian_and_calibrated_one():
     rng = np.random.default_rng(5)
     mu = rng.normal(size=N)
     y = mu + rng.normal(size=N)
-    wide = analyze_regression(y, Gaussian(mu + 0.4, 2.0)).verdict()
+    wide = regression_verdict(analyze_regression(y, Gaussian(mu + 0.4, 2.0)))
     assert wide[0].startswith("The predictive intervals are too wide: the nominal 90% "
                               f"interval covers {np.mean(np.abs(y - mu - 0.4) <= Z90 * 2):.1%}")
     assert "hump-shaped" in wide[1] and "over-dispersed" in wide[1]
     below = np.mean(y <= mu + 0.4)
     assert wide[2].startswith(f"The predictions are biased: {below:.1%} of the observations "
                               "are at or below the predicted median")
-    ok = analyze_regression(y, Gaussian(mu, 1.0)).verdict()
+    ok = regression_verdict(analyze_regression(y, Gaussian(mu, 1.0)))
     assert ok[0].startswith("The coverage of the central intervals is consistent")
     assert not any("biased" in s for s in ok)
 
@@ -225,7 +227,7 @@ def test_over_confident_label_is_listed_first_and_named(tagged):
         assert c.bias == pytest.approx(np.mean(_sigmoid(z[:, c.label]) - y[:, c.label]),
                                        abs=1e-12)
     assert [c.ece for c in a.labels] == sorted((c.ece for c in a.labels), reverse=True)
-    sentences = a.verdict()
+    sentences = multilabel_verdict(a)
     assert sentences[1].startswith(f"The worst-calibrated label is car (ECE {first.ece:.4f}), "
                                    f"over-confident: its probabilities are more extreme")
     assert "sea (ECE" in sentences[2] and "under-confident" in sentences[2]

@@ -55,6 +55,18 @@ def _notebook_markdown(record: object) -> str:
     return to_markdown(record)
 
 
-# Jupyter shows the result records through the rendering layer, imported on first display
+def _verdict_renderer(name: str) -> object:
+    def render(analysis: object) -> object:
+        from trueprob.report import tasks, verdict
+
+        return getattr(verdict if name == "verdict" else tasks, name)(analysis)
+
+    return render
+
+
+# Jupyter shows the result records through the rendering layer, imported on first display;
+# the deprecated Analysis.verdict() methods reach the verdict sentences the same way
 _register_display("html", _notebook_html)
 _register_display("markdown", _notebook_markdown)
+for _name in ("verdict", "multilabel_verdict", "regression_verdict"):
+    _register_display(_name, _verdict_renderer(_name))  # type: ignore[arg-type]

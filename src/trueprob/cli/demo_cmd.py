@@ -110,7 +110,9 @@ def demo(ctx: click.Context, out_dir: str, force: bool, seed: int, quiet: bool) 
                f"{made.calibrator.temperature_:.4f}; test split after it: accuracy "
                f"{after.accuracy:.6f}, nll (bits) {after.nll:.6f}, ece {after.ece:.6f}")
     click.echo("verdict:")
-    for sentence in made.analysis.verdict():
+    from trueprob.report.verdict import verdict as sentences
+
+    for sentence in sentences(made.analysis):
         click.echo(f"  - {sentence}")
     click.echo(f"report: {made.path}"
                + ("" if made.html else " (Markdown: install matplotlib, pip install "

@@ -36,12 +36,12 @@ from trueprob.cli.report_tasks import (
     task_report,
 )
 
-FORMATS = ("html", "markdown")
+FORMATS = ("html", "markdown", "json")
 _TARGETS = ("labels", "targets", "counts")
 
 
 def _fit_calibrator(path: str, names: dict[str, str | None], method: str,
-                    multiclass: str) -> tuple[Any, str]:
+                    multiclass: str) -> tuple[Any, str, dict[str, Any]]:
     arrays = _read_scored(path, names, need_targets=True)
     scores = arrays["logits"] if "logits" in arrays else arrays["probs"]
     k = 2 if scores.ndim == 1 else int(scores.shape[1])
@@ -53,7 +53,7 @@ def _fit_calibrator(path: str, names: dict[str, str | None], method: str,
         raise DataError(f"{method} could not be fitted on {path}: {exc}") from exc
     if note is not None:
         echo_err(f"trueprob: {note}")
-    return calibrator, f"fitted on {path} ({scores.shape[0]} rows)"
+    return calibrator, f"fitted on {path} ({scores.shape[0]} rows)", arrays
 
 
 @click.command("report")
@@ -63,12 +63,15 @@ def _fit_calibrator(path: str, names: dict[str, str | None], method: str,
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="html",
               show_default=True,
               help="html: one self-contained file with the diagrams; markdown: the verdict "
-                   "and tables, for a pull request.")
+                   "and tables, for a pull request; json: the verdict as data (answers q1-q4 "
+                   "and what_to_do) with the Reports.")
 @click.option("--calibrator", type=click.Path(exists=True, dir_okay=False), default=None,
               help="A saved calibrator (JSON): also report its recalibrated predictions.")
 @click.option("--fit", "fit_file", type=click.Path(), default=None,
               help="Fit a calibrator (--method) on this file, folder or glob (e.g. the "
-                   "validation split) and also report its recalibrated predictions of FILE.")
+                   "validation split) and also report its recalibrated predictions of FILE; "
+                   "for a file, also fit every candidate map on it and recommend the one with "
+                   "the lowest log loss on FILE.")
 @click.option("--method", "-m", type=click.Choice(list(METHODS)), default="temperature",
               show_default=True, help="The calibrator --fit fits (maximum likelihood).")
 @multiclass_option
@@ -125,7 +128,17 @@ def report(file: str, output: str, fmt: str, calibrator: str | None, fit_file: s
     per-class tables, the settings and the trueprob version. With --calibrator (a saved
     calibrator) or --fit VAL (fit --method on VAL) it also reports the recalibrated
     predictions of FILE. HTML is one self-contained file (no network, no script); markdown
-    holds the verdict and tables. The output is written atomically; the verdict is printed.
+    holds the verdict and tables; json the verdict as data (``answers``: q1, q2, q3, q4,
+    what_to_do). The output is written atomically; the verdict is printed.
+
+    The verdict answers four questions, then says what to do: Q1 are all entries of the
+    vector probabilities; Q2 does cross-entropy = maximum likelihood hold beyond one-hot
+    labels (soft targets, counts); Q3 is the top label's confidence the probability of being
+    right; Q4 how many bits recalibration recovers held out. With --fit VAL (a file), the
+    candidate maps (temperature, vector, Dirichlet for K <= 10, top-label isotonic and
+    histogram, one-vs-rest ones that keep the accuracy) are fitted on VAL and the one with the
+    lowest log loss on FILE is recommended, with its trueprob fit command, when its gain is
+    significant.
 
     A folder of files or a glob (and FILE with --stream) is read in batches of --batch-rows,
     so memory does not grow with the rows: every number comes from fixed-size states filled
@@ -147,8 +160,9 @@ def report(file: str, output: str, fmt: str, calibrator: str | None, fit_file: s
       trueprob report reg.npz --task regression --mean mu --std sd --labels y -o r.html
     """
     from trueprob._progress import progress
+    from trueprob.analysis import analyze, analyze_path
     from trueprob.report.html import render_html, render_markdown
-    from trueprob.report.verdict import analyze
+    from trueprob.report.verdict import render_json, verdict, verdict_data
 
     check_task_options(task)
     if not path_exists(file):
@@ -169,6 +183,8 @@ def report(file: str, output: str, fmt: str, calibrator: str | None, fit_file: s
     if not to_stdout and Path(output).exists() and not force:
         raise click.UsageError(f"{output} exists; pass --force to replace it")
     if task != "classification":
+        if fmt == "json":
+            raise click.UsageError("--format json is for --task classification")
         if many or stream:
             raise click.UsageError(f"--task {task} reads one file into memory; --stream, "
                                    f"folders and globs are for --task classification")
@@ -199,40 +215,57 @@ def report(file: str, output: str, fmt: str, calibrator: str | None, fit_file: s
                 f"{file}: no targets found (no array or column named 'labels', 'targets' or "
                 f"'counts'); name them with --labels, --targets or --counts"
             )
-    cal, source = _calibration(calibrator, fit_file, method, multiclass, names, batch_rows,
-                               quiet)
+    cal, source, fit_arrays = _calibration(calibrator, fit_file, method, multiclass, names,
+                                           batch_rows, quiet)
     if cal is not None and arrays and "logits" not in arrays and "probs" not in arrays:
         raise click.UsageError("--calibrator/--fit need logits or probabilities in FILE; it "
                                "gives only top-label confidences and predictions")
     with warnings_to_stderr():
         if many or stream:  # bounded memory: fixed-size states filled batch by batch
-            from trueprob.report.streamed import analyze_path
-
             analysis = analyze_path(file, **names, calibrator=cal, calibration_source=source,
                                     batch_rows=batch_rows, **settings)
         else:
             analysis = analyze(arrays.pop("labels", None), **arrays, calibrator=cal,
                                calibration_source=source,
-                               source="<stdin>" if file == "-" else file, **settings)
+                               source="<stdin>" if file == "-" else file,
+                               recalibration_set=_candidate_set(fit_arrays, arrays),
+                               recalibration_source=fit_file or "", **settings)
         with progress(f"report: writing {fmt}", quiet=quiet):
             text = (render_html(analysis, image_format=image_format) if fmt == "html"
+                    else render_json(analysis) if fmt == "json"
                     else render_markdown(analysis))
-    _deliver(text, output, fmt, force, analysis.verdict(), analysis.seconds)
+    for problem in verdict_data(analysis)["contradictions"]:
+        echo_err(f"trueprob: warning: the verdict contradicts itself: {problem}")
+    _deliver(text, output, fmt, force, verdict(analysis), analysis.seconds)
+
+
+def _candidate_set(fit_arrays: dict[str, Any] | None, arrays: dict[str, Any]
+                   ) -> dict[str, Any] | None:
+    """The calibration set of the recommendation: --fit's arrays, when FILE gives the same
+    kind of scores (logits or probabilities)."""
+    if fit_arrays is None:
+        return None
+    kind = "logits" if "logits" in arrays else "probs" if "probs" in arrays else None
+    if kind is None or kind not in fit_arrays:
+        return None
+    keys = (kind, "labels", "targets", "counts", "sample_weight")
+    return {k: fit_arrays[k] for k in keys if k in fit_arrays}
 
 
 def _calibration(calibrator: str | None, fit_file: str | None, method: str, multiclass: str,
-                 names: dict[str, Any], batch_rows: int, quiet: bool) -> tuple[Any, str]:
-    """The report's calibrator and where it came from: loaded (--calibrator), or fitted on
-    --fit: in passes over batches for a folder or glob (temperature and vector scaling), in
-    memory for one file."""
+                 names: dict[str, Any], batch_rows: int, quiet: bool
+                 ) -> tuple[Any, str, dict[str, Any] | None]:
+    """The report's calibrator, where it came from and the arrays it was fitted on (one
+    file only): loaded (--calibrator), or fitted on --fit: in passes over batches for a folder
+    or glob (temperature and vector scaling), in memory for one file."""
     if calibrator is not None:
-        return load_calibrator(calibrator), f"loaded from {calibrator}"
+        return load_calibrator(calibrator), f"loaded from {calibrator}", None
     if fit_file is None:
-        return None, ""
+        return None, "", None
     fit_names = {k: v for k, v in names.items() if k not in ("confidences", "predictions")}
     if is_dataset(fit_file):
         return (fit_in_passes(fit_file, method, fit_names, batch_rows, quiet=quiet),
-                f"fitted on {fit_file} in passes over batches")
+                f"fitted on {fit_file} in passes over batches", None)
     with warnings_to_stderr():
         return _fit_calibrator(fit_file, fit_names, method, multiclass)
 

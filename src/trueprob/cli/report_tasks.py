@@ -262,7 +262,7 @@ def task_report(options: TaskOptions, *, fmt: str, image_format: str,
         with progress(f"report: writing {fmt}", quiet=quiet):
             text = (tasks.render_multilabel_html(ml, image_format=image_format)
                     if fmt == "html" else tasks.render_multilabel_markdown(ml))
-        return TaskReport(text, ml.verdict(), ml.seconds)
+        return TaskReport(text, tasks.multilabel_verdict(ml), ml.seconds)
     if o.task != "regression":
         raise ValueError(f"task must be 'multilabel' or 'regression'; got {o.task!r}")
     if o.n_bins is not None and o.quantile_cols is not None:
@@ -283,4 +283,4 @@ def task_report(options: TaskOptions, *, fmt: str, image_format: str,
     with progress(f"report: writing {fmt}", quiet=quiet):
         text = (tasks.render_regression_html(reg, image_format=image_format)
                 if fmt == "html" else tasks.render_regression_markdown(reg))
-    return TaskReport(text, reg.verdict(), reg.seconds)
+    return TaskReport(text, tasks.regression_verdict(reg), reg.seconds)

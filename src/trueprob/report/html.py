@@ -26,7 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from trueprob.report.verdict import Analysis, Evaluation, p_text
+from trueprob.analysis.records import Analysis, Evaluation
+from trueprob.report.verdict import p_text, verdict
 
 #: Report fields of the summary table: (field, label, description).
 SUMMARY_ROWS = (
@@ -203,7 +204,7 @@ def _smooth_figures(analysis: Analysis, fmt: str) -> list[str]:
 
 
 def _bits_figure(analysis: Analysis, fmt: str) -> str | None:
-    from trueprob.report.plots.data import bits_data
+    from trueprob.analysis.diagrams import bits_data
     from trueprob.report.plots.draw import plot_bits
 
     items = [(ev.label, ev.decomposition) for ev in analysis.evaluations
@@ -245,7 +246,7 @@ def _classwise_figure(ev: Evaluation, fmt: str) -> str | None:
 
 
 def _compare_figure(analysis: Analysis, fmt: str) -> str:
-    from trueprob.report.plots.data import compare_data_from_reports
+    from trueprob.analysis.diagrams import compare_data_from_reports
     from trueprob.report.plots.draw import plot_compare
 
     data = compare_data_from_reports({ev.label: ev.report for ev in analysis.evaluations})
@@ -332,6 +333,14 @@ def _bits_table(analysis: Analysis) -> str:
                     f"<td class='num'>{_f(d.mcb)}</td><td class='num'>{_f(d.dsc)}</td>"
                     f"<td class='num'>{_f(d.unc)}</td><td class='num'>{_f(d.recalibrated)}"
                     f"</td>{extra}</tr>")
+    h = analysis.recoverable
+    if h is not None:
+        blank = "<td></td><td></td>" if soft else ""
+        rows.append(f"<tr><td>{_e(analysis.before.label)}, best held-out map: "
+                    f"{_e(h.family or 'none recovers any')}</td><td class='num'>{_f(h.score)}"
+                    f"</td><td class='num'>{_f(h.mcb)}</td><td class='num'>{_f(h.dsc)}</td>"
+                    f"<td class='num'>{_f(h.unc)}</td><td class='num'>{_f(h.score - h.mcb)}"
+                    f"</td>{blank}</tr>")
     return (f"<table><caption class='note'>{_e(unit)} per example; S(q) = MCB - DSC + UNC"
             f"</caption><thead>{head}</thead><tbody>{''.join(rows)}</tbody></table>")
 
@@ -509,9 +518,7 @@ def render_html(analysis: Analysis, /, *, image_format: str = "svg",
         f"<header><h1>Are these outputs probabilities?</h1><p class='meta'>{_e(source)} · "
         f"{r.n} rows · K = {r.n_classes} · {_e(r.inputs)} vs {_e(r.targets)} · trueprob "
         f"{_e(analysis.version)}</p></header>",
-        '<section id="verdict"><h2>Verdict</h2><ul>',
-        *(f"<li>{_e(s)}</li>" for s in analysis.verdict()),
-        "</ul></section>",
+        _verdict_section(analysis),
         f'<section id="summary"><h2>Summary</h2>{_summary_table(analysis)}'
         f"<p class='note'>Intervals: bootstrap percentile intervals; p-values: consistency "
         f"resampling test of the hypothesis that the predictions are calibrated (labels drawn "
@@ -534,6 +541,14 @@ def render_html(analysis: Analysis, /, *, image_format: str = "svg",
     if analysis.after is not None:
         parts += ['<section id="recalibration"><h2>Recalibration</h2>',
                   _compare_figure(analysis, fmt), "</section>"]
+    if analysis.recommendation is not None:
+        parts += ['<section id="recommendation"><h2>What to do: the candidates</h2>',
+                  _html_rows(CANDIDATE_HEAD, candidate_rows(analysis)),
+                  "<p class='note'>Each map fitted on the calibration set with its default "
+                  "settings (as trueprob compare fits it) and evaluated on this file; gain: the "
+                  "log loss it removes, ± its standard error (paired per-row differences). "
+                  "One-vs-rest maps that change the accuracy by more than one point are "
+                  "excluded.</p></section>"]
     parts += ['<section id="bins"><h2>Per-bin table</h2>',
               *(_bins_table(ev) for ev in analysis.evaluations), "</section>"]
     classes = _classes_table(analysis)
@@ -544,11 +559,64 @@ def render_html(analysis: Analysis, /, *, image_format: str = "svg",
     notes = "".join(f"<li>{_e(n)}</li>" for n in _notes(analysis))
     parts += [f'<section id="settings"><h2>Settings</h2><table>{settings}</table>',
               f"<ul class='note'>{notes}</ul>" if notes else "", "</section>",
-              f"<footer>Made by trueprob {_e(analysis.version)}. Definitions: SPEC.md of "
-              f"trueprob; every number above comes from one computation and is shown in the "
-              f"verdict, the tables and the figures alike.</footer>",
+              _footer(analysis.version),
               "</main></body></html>"]
     return "\n".join(p for p in parts if p) + "\n"
+
+
+def _footer(version: str) -> str:
+    return (f"<footer>Made by trueprob {_e(version)}. Every quantity is defined, with its "
+            f"estimator and convention, in docs/definitions.md of trueprob {_e(version)} (the "
+            f"version that made this report); every number above comes from one computation "
+            f"and is shown in the verdict, the tables and the figures alike.</footer>")
+
+
+#: the section each answer links to, when the report has it (else the summary)
+def _verdict_section(analysis: Analysis) -> str:
+    from trueprob.analysis.answers import answers
+    from trueprob.report.verdict import LEADS, sentences
+
+    given = answers(analysis)
+    said = sentences(analysis, given)
+    have = {"reliability", "summary"}
+    if analysis.before.decomposition is not None or analysis.recoverable is not None:
+        have.add("bits")
+    if analysis.before.classwise is not None:
+        have.add("classwise")
+    if analysis.recommendation is not None:
+        have.add("recommendation")
+    items = []
+    for key, text in said.items():
+        section = given[key].section if given[key].section in have else "summary"
+        items.append(f"<li><strong>{_e(LEADS[key])}:</strong> {_e(text)} "
+                     f"<a href=\"#{section}\">(evidence)</a></li>")
+    return '<section id="verdict"><h2>Verdict</h2><ul>' + "".join(items) + "</ul></section>"
+
+
+CANDIDATE_HEAD = ("map", "log loss", "gain", "ECE", "accuracy", "")
+
+
+def candidate_rows(analysis: Analysis, /) -> list[list[str]]:
+    """The recommendation's candidates: map, log loss (unit), gain ± SE, ECE, accuracy and a
+    note (recommended / excluded and why / not significant)."""
+    rec = analysis.recommendation
+    if rec is None:
+        return []
+    rows = [["uncalibrated", f"{rec.nll_before:.4f} {rec.unit}", "", _f(rec.ece_before),
+             f"{rec.accuracy_before:.2%}", ""]]
+    for c in rec.candidates:
+        note = (c.excluded or "") if c is not rec.best else (
+            "recommended" if c.significant else "best, gain not significant")
+        rows.append([c.name, f"{c.nll:.4f} {rec.unit}", f"{c.gain:+.4f} ± {c.gain_se:.4f}",
+                     _f(c.ece), f"{c.accuracy:.2%}", note])
+    rows += [[why, "", "", "", "", "left out"] for why in rec.left_out]
+    return rows
+
+
+def _html_rows(head: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    th = "".join(f"<th>{_e(h)}</th>" for h in head)
+    body = "".join("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def _md_table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
@@ -577,7 +645,7 @@ def render_markdown(analysis: Analysis, /) -> str:
     lines = [f"## trueprob report: {analysis.source or '(arrays)'}", "",
              f"{r.n} rows, K = {r.n_classes}, {r.inputs} vs {r.targets}; {s.n_bins} "
              f"equal-{s.binning} bins; log scores in {s.unit}; trueprob {analysis.version}", "",
-             "### Verdict", "", *(f"- {v}" for v in analysis.verdict()), "",
+             "### Verdict", "", *(f"- {v}" for v in verdict(analysis)), "",
              "### Summary", ""]
     head = ["metric"] + [h for ev in evs for h in (ev.label, f"{s.level:.0%} interval",
                                                     "p-value")]
@@ -614,6 +682,14 @@ def render_markdown(analysis: Analysis, /) -> str:
                            [[ev.label, _f(ev.decomposition.score), _f(ev.decomposition.mcb),
                              _f(ev.decomposition.dsc), _f(ev.decomposition.unc),
                              _f(ev.decomposition.recalibrated)] for ev in decs])
+    if analysis.recoverable is not None and analysis.recoverable.held_out:
+        h = analysis.recoverable
+        lines += ["", f"Held-out log loss of each recalibration ({s.unit} per example; "
+                      f"MCB = S(q) minus the lowest): "
+                  + "; ".join(f"{k} {v:.4f}" for k, v in h.held_out.items()) + "."]
+    if analysis.recommendation is not None:
+        lines += ["", "### What to do: the candidates", ""]
+        lines += _md_table([*CANDIDATE_HEAD[:-1], "note"], candidate_rows(analysis))
     lines += ["", "### Per-bin table", ""]
     for ev in evs:
         d = ev.reliability
@@ -648,5 +724,6 @@ def render_markdown(analysis: Analysis, /) -> str:
     notes = _notes(analysis)
     if notes:
         lines += ["", *(f"- {n}" for n in notes)]
-    lines += ["", "Diagrams: `trueprob report FILE -o report.html` (HTML format).", ""]
+    lines += ["", "Diagrams: `trueprob report FILE -o report.html` (HTML format). "
+                  f"Definitions: docs/definitions.md of trueprob {analysis.version}.", ""]
     return "\n".join(lines)

@@ -1,9 +1,10 @@
-"""The report beyond one-hot classification: multi-label and regression.
+"""The report beyond one-hot classification, rendered: multi-label and regression.
 
 Like the classification report (:mod:`trueprob.report.verdict` and
 :mod:`trueprob.report.html`), each task has an *analysis* that computes everything the report
-shows, a *verdict* whose every number is read from the same objects as the tables, and two
-renderings: one self-contained HTML document (inline CSS, ``data:`` images, a
+shows (:mod:`trueprob.analysis.multilabel`, :mod:`trueprob.analysis.regression`; re-exported
+here), and here a *verdict* whose every number is read from the same objects as the tables,
+and two renderings: one self-contained HTML document (inline CSS, ``data:`` images, a
 Content-Security-Policy that forbids any network access, no script) and GitHub-flavoured
 Markdown (the verdict and the tables).
 
@@ -23,17 +24,22 @@ HTML sections (``id``): multi-label ``verdict``, ``summary``, ``worst``, ``label
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
+from trueprob.analysis.multilabel import (
+    DIRECTION_SHARE,
+    LabelCalibration,
+    MultilabelAnalysis,
+    analyze_multilabel,
+)
+from trueprob.analysis.regression import CoverageCheck, RegressionAnalysis, analyze_regression
 
-from trueprob._version import __version__
-
-#: A label's direction is named when its signed gap is at least this share of its ECE.
-DIRECTION_SHARE = 0.5
+__all__ = ["DIRECTION_SHARE", "CoverageCheck", "LabelCalibration", "MultilabelAnalysis",
+           "RegressionAnalysis", "analyze_multilabel", "analyze_regression",
+           "multilabel_verdict", "regression_verdict", "render_multilabel_html",
+           "render_multilabel_markdown", "render_regression_html",
+           "render_regression_markdown"]
 #: Summary rows of the multi-label report: (Aggregate field, label, description).
 MULTILABEL_ROWS = (
     ("nll", "log loss", "binary cross-entropy per (row, label)"),
@@ -52,218 +58,6 @@ REGRESSION_ROWS = (
      "sum_j (p_j - share with F(y) <= p_j)^2 (Kuleshov et al. 2018)"),
     ("dispersion", "dispersion", "mean squared standardised residual: 1 when calibrated"),
 )
-
-
-def _check_level(level: float) -> float:
-    if isinstance(level, bool) or not isinstance(level, (int, float)) \
-            or not 0.0 < float(level) < 1.0:
-        raise ValueError(f"level must be in (0, 1), e.g. 0.95; got {level!r}")
-    return float(level)
-
-
-def _kish(sample_weight: Any) -> float | None:
-    """W^2 / sum w_i^2 (Kish's effective number of rows), None for unit weights."""
-    if sample_weight is None:
-        return None
-    from trueprob._array import to_numpy
-
-    w = np.asarray(to_numpy(sample_weight), dtype=np.float64)
-    return float(w.sum() ** 2 / np.sum(w * w))
-
-
-# =========================================================================== multi-label
-@dataclass(frozen=True)
-class LabelCalibration:
-    """How one label departs from calibration, read from its reliability bins.
-
-    With W_b, conf_b = mean q and acc_b = mean y of bin b (W the total weight):
-
-    - ``ece`` = sum_b (W_b/W) |conf_b - acc_b| (the report's per-label ECE);
-    - ``extremity`` D = sum_b (W_b/W) sign(conf_b - 1/2) (conf_b - acc_b): positive when the
-      probabilities are more extreme (nearer 0 or 1) than the observed frequencies, i.e.
-      over-confident; negative when they are less extreme, under-confident;
-    - ``bias`` = sum_b (W_b/W) (conf_b - acc_b) = mean probability - prevalence: positive
-      when the label is predicted too often;
-    - ``direction``: "over-confident" if D >= ECE/2, "under-confident" if D <= -ECE/2, else
-      "predicted too often" / "predicted too rarely" if bias >= ECE/2 / <= -ECE/2, else
-      "mixed" (and "calibrated" when ECE = 0);
-    - ``bins_outside`` of ``bins_nonempty``: bins whose mean probability conf_b lies outside
-      the Wilson interval of acc_b (at the analysis's level).
-    """
-
-    label: int
-    name: str
-    ece: float
-    extremity: float
-    bias: float
-    direction: str
-    bins_outside: int
-    bins_nonempty: int
-
-
-@dataclass(frozen=True, eq=False)
-class MultilabelAnalysis:
-    """Everything the multi-label report shows.
-
-    ``report`` is the :class:`~trueprob.multilabel.MultilabelReport` (its ``worst`` are the
-    labels drawn); ``labels`` has a :class:`LabelCalibration` for every label, worst (largest
-    ECE, ties: lowest index) first; ``panels`` the small reliability diagrams of the worst
-    labels (a :class:`~trueprob.report.plots.ClasswiseData`, one panel per label, with Wilson
-    intervals at ``level``).
-    """
-
-    source: str
-    report: Any
-    labels: tuple[LabelCalibration, ...]
-    panels: Any
-    level: float
-    version: str
-    seconds: float
-
-    def verdict(self) -> tuple[str, ...]:
-        """The plain-language verdict (see :func:`multilabel_verdict`)."""
-        return multilabel_verdict(self)
-
-
-def _direction(ece: float, extremity: float, bias: float) -> str:
-    if ece <= 0:
-        return "calibrated"
-    if extremity >= DIRECTION_SHARE * ece:
-        return "over-confident"
-    if extremity <= -DIRECTION_SHARE * ece:
-        return "under-confident"
-    if bias >= DIRECTION_SHARE * ece:
-        return "predicted too often"
-    if bias <= -DIRECTION_SHARE * ece:
-        return "predicted too rarely"
-    return "mixed"
-
-
-def analyze_multilabel(
-    labels: Any,
-    /,
-    *,
-    logits: Any = None,
-    probs: Any = None,
-    sample_weight: Any = None,
-    label_names: Sequence[str] | None = None,
-    source: str = "",
-    n_bins: int = 15,
-    closed: str = "right",
-    unit: str = "bits",
-    level: float = 0.95,
-    n_worst: int = 5,
-) -> MultilabelAnalysis:
-    """Analyse multi-label probabilities for a report.
-
-    One pass (:class:`~trueprob.multilabel.MultilabelStats`, the state behind
-    :func:`trueprob.multilabel.evaluate_multilabel`) gives the per-label binary cross-entropy
-    (1/W) sum_i w_i [-y_il log q_il - (1 - y_il) log(1 - q_il)], Brier (1/W) sum_i w_i
-    (q_il - y_il)^2, the binned ECE family of q_il against y_il, their micro (pooled pairs)
-    and macro (mean over labels) aggregates, and every label's reliability bins. Each label's
-    direction (:class:`LabelCalibration`) is read from the signs of its bins' gaps; the
-    ``n_worst`` labels with the largest ECE get a reliability diagram with Wilson intervals
-    of acc_b at the bins' effective counts (W_b^2 / sum w_i^2) and ``level``.
-
-    Parameters
-    ----------
-    labels : array (N, L)
-        y_il in {0, 1}.
-    logits, probs : array (N, L)
-        Per-label logits z_il (q = sigmoid(z)) or probabilities q_il; exactly one.
-    sample_weight : array (N,), optional
-        Row weights.
-    label_names : sequence of str, optional
-        One name per label (default "0", "1", ...).
-    source : str
-        Name of the data (e.g. the file), for the text.
-    n_bins, closed
-        Equal-width reliability bins (SPEC.md, "Binning").
-    unit : {"bits", "nats"}
-        Unit of the log loss (default bits).
-    level : float
-        Coverage of the bins' Wilson intervals.
-    n_worst : int
-        How many of the worst-calibrated labels are drawn.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> rng = np.random.default_rng(0)
-    >>> z = rng.normal(size=(2000, 3)) * 2
-    >>> y = (rng.random((2000, 3)) < 1 / (1 + np.exp(-z))).astype(int)   # drawn from sigmoid(z)
-    >>> z[:, 1] *= 3                                                      # label 1: too extreme
-    >>> a = analyze_multilabel(y, logits=z, n_worst=2)
-    >>> a.labels[0].label, a.labels[0].direction
-    (1, 'over-confident')
-    >>> a.verdict()[1].startswith("The worst-calibrated label is 1 (ECE ")
-    True
-    """
-    from trueprob.multilabel import MultilabelStats
-    from trueprob.report.plots.data import ClasswiseData, wilson_interval
-
-    start = time.perf_counter()
-    level = _check_level(level)
-    kind = {"logits": logits, "probs": probs}  # the validation wants exactly one
-    stats = MultilabelStats(_n_labels(labels), n_bins=n_bins, closed=closed)
-    stats.update(labels, **kind, sample_weight=sample_weight)
-    report = stats.finalize(unit=unit, n_worst=n_worst, label_names=label_names)
-    k = report.n_labels
-    arrays = stats.bins.arrays()  # (L, B) sums: weight, count, sum_score, sum_outcome
-    weight = np.asarray(arrays["weight"], dtype=np.float64)
-    count = np.asarray(arrays["count"], dtype=np.int64)
-    if sample_weight is None:
-        n_eff = count.astype(np.float64)
-    else:
-        squares = MultilabelStats(k, n_bins=n_bins, closed=closed)
-        w = sample_weight if hasattr(sample_weight, "shape") else \
-            np.asarray(sample_weight, dtype=np.float64)
-        squares.update(labels, **kind, sample_weight=w * w)
-        w2 = np.asarray(squares.bins.arrays()["weight"], dtype=np.float64)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            n_eff = np.where(w2 > 0, weight * weight / np.where(w2 > 0, w2, 1.0), 0.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        conf = np.where(weight > 0, arrays["sum_score"] / weight, np.nan)
-        acc = np.where(weight > 0, arrays["sum_outcome"] / weight, np.nan)
-    low, high = wilson_interval(np.clip(np.nan_to_num(acc), 0.0, 1.0), n_eff, level=level)
-    total = float(report.weight)
-    share = weight / total
-    gap = np.where(weight > 0, conf - acc, 0.0)
-    extremity = np.sum(share * np.sign(np.nan_to_num(conf) - 0.5) * gap, axis=1)
-    bias = np.sum(share * gap, axis=1)
-    nonempty = weight > 0
-    outside = nonempty & ((conf < low) | (conf > high))
-    order = sorted(range(k), key=lambda j: (-report.per_label[j].ece, j))
-    per = tuple(
-        LabelCalibration(j, report.per_label[j].name, report.per_label[j].ece,
-                         float(extremity[j]), float(bias[j]),
-                         _direction(report.per_label[j].ece, float(extremity[j]),
-                                    float(bias[j])),
-                         int(outside[j].sum()), int(nonempty[j].sum()))
-        for j in order)
-    shown = np.array([w.label for w in report.worst], dtype=np.int64)
-    # the panels' points are the worst labels' bins of the report (its BinRows)
-    w_conf = np.array([[b.confidence for b in w.bins] for w in report.worst],
-                      dtype=np.float64).reshape(len(shown), -1)
-    w_acc = np.array([[b.accuracy for b in w.bins] for w in report.worst],
-                     dtype=np.float64).reshape(len(shown), -1)
-    panels = ClasswiseData(
-        shown, tuple(w.name for w in report.worst), np.asarray(report.settings.edges),
-        weight[shown], count[shown], w_conf, w_acc, low[shown], high[shown],
-        np.array([w.ece for w in report.worst], dtype=np.float64), k, total, level,
-        f"the {len(shown)} labels with the largest ECE of {k}")
-    return MultilabelAnalysis(source, report, per, panels, level, __version__,
-                              time.perf_counter() - start)
-
-
-def _n_labels(labels: Any) -> int:
-    shape = getattr(labels, "shape", None)
-    if shape is None:
-        shape = np.shape(labels)
-    if len(shape) != 2 or shape[1] < 1:
-        raise ValueError(f"labels must be an (N, L) array of 0/1 outcomes, one column per "
-                         f"label; got shape {tuple(shape)}")
-    return int(shape[1])
 
 
 def _pct(x: float) -> str:
@@ -320,115 +114,6 @@ def multilabel_verdict(analysis: MultilabelAnalysis, /) -> tuple[str, ...]:
 
 
 # =========================================================================== regression
-@dataclass(frozen=True)
-class CoverageCheck:
-    """One central interval against a calibrated model's band: ``observed`` share inside the
-    nominal ``level`` interval, the band [``low``, ``high``] (binomial at the analysis's
-    level), and ``status`` "too narrow" (below the band), "too wide" (above) or "consistent"."""
-
-    level: float
-    observed: float
-    low: float
-    high: float
-    status: str
-
-
-@dataclass(frozen=True, eq=False)
-class RegressionAnalysis:
-    """Everything the regression report shows: the
-    :class:`~trueprob.regression.RegressionReport`, the PIT histogram's and the coverage
-    plot's data (:mod:`trueprob.report.plots.tasks`, bands of a calibrated model at
-    ``level``), the coverage checks and the effective number of rows of the bands."""
-
-    source: str
-    report: Any
-    pit: Any
-    coverage: Any
-    checks: tuple[CoverageCheck, ...]
-    n_effective: float
-    level: float
-    version: str
-    seconds: float
-
-    def verdict(self) -> tuple[str, ...]:
-        """The plain-language verdict (see :func:`regression_verdict`)."""
-        return regression_verdict(self)
-
-
-def analyze_regression(
-    observed: Any,
-    predictive: Any,
-    /,
-    *,
-    sample_weight: Any = None,
-    source: str = "",
-    coverage_levels: Any = None,
-    calibration_levels: Any = None,
-    n_pit_bins: int | None = None,
-    unit: str = "bits",
-    level: float = 0.95,
-) -> RegressionAnalysis:
-    """Analyse predictive distributions for a report.
-
-    :func:`trueprob.regression.evaluate_regression` gives NLL, CRPS, the PIT u_i = F_i(y_i)
-    histogram, PIT ECE, the quantile calibration error sum_j (p_j - p_hat_j)^2, the coverage
-    of the central intervals [F_i^-1((1 - a)/2), F_i^-1((1 + a)/2)] and the dispersion
-    (1/W) sum_i w_i z_i^2. Every PIT bin, coverage level and calibration level is set against
-    the band a calibrated model would show: the central binomial interval of Binomial(n, e)
-    / n at ``level``, with e the expected share and n the rows (Kish's W^2 / sum w_i^2 for
-    weighted rows). A coverage below its band is "too narrow", above it "too wide".
-
-    Parameters
-    ----------
-    observed : array (N,)
-        The observed values y_i.
-    predictive : Gaussian, Laplace, StudentT or QuantileSet
-        The predictive distribution of each row (:mod:`trueprob.regression`).
-    sample_weight : array (N,), optional
-    source : str
-        Name of the data, for the text.
-    coverage_levels, calibration_levels, n_pit_bins
-        As in :func:`trueprob.regression.evaluate_regression`.
-    unit : {"bits", "nats"}
-        Unit of the NLL (default bits).
-    level : float
-        Coverage of the bands (default 0.95).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from trueprob.regression import Gaussian
-    >>> rng = np.random.default_rng(0)
-    >>> mu = rng.normal(size=3000); y = mu + rng.normal(size=3000)
-    >>> a = analyze_regression(y, Gaussian(mu, 0.5))         # std half the true one
-    >>> a.checks[2].level, a.checks[2].status
-    (0.9, 'too narrow')
-    >>> a.verdict()[0].startswith("The predictive intervals are too narrow: the nominal 90%")
-    True
-    """
-    from trueprob.regression import evaluate_regression
-    from trueprob.report.plots.tasks import binomial_band, coverage_data, pit_data
-
-    start = time.perf_counter()
-    level = _check_level(level)
-    report = evaluate_regression(observed, predictive, sample_weight=sample_weight,
-                                 coverage_levels=coverage_levels,
-                                 calibration_levels=calibration_levels, n_pit_bins=n_pit_bins,
-                                 unit=unit)
-    kish = _kish(sample_weight)
-    n_eff = float(report.n) if kish is None else kish
-    pit = pit_data(report, n_effective=n_eff, level=level)
-    cov = coverage_data(report, n_effective=n_eff, level=level)
-    checks = []
-    for row in report.coverage:
-        low, high = (float(v[0]) for v in binomial_band([row.level], n_eff, level=level))
-        status = ("too narrow" if row.observed < low else "too wide" if row.observed > high
-                  else "consistent")
-        checks.append(CoverageCheck(row.level, row.observed, low, high, status))
-    return RegressionAnalysis(source, report, pit, cov, tuple(checks), n_eff, level,
-                              __version__, time.perf_counter() - start)
-
-
 def _pick(checks: Sequence[CoverageCheck]) -> CoverageCheck:
     """The check the verdict quotes: the nominal 90% interval if it is among them, else the
     one farthest from its band."""
@@ -451,7 +136,7 @@ def regression_verdict(analysis: RegressionAnalysis, /) -> tuple[str, ...]:
        observations below the predicted median.
     4. The scores: NLL, CRPS, PIT ECE and quantile calibration error.
     """
-    from trueprob.report.plots.tasks import binomial_band
+    from trueprob.analysis.regression import binomial_band
 
     r = analysis.report
     lvl = f"{analysis.level:.0%}"
@@ -695,7 +380,7 @@ def render_multilabel_html(analysis: MultilabelAnalysis, /, *, image_format: str
                        "Are these label probabilities probabilities?",
                        f"{source} · {r.n} rows · L = {r.n_labels} labels · {r.inputs} · "
                        f"trueprob {analysis.version}")
-    parts.append(_html_verdict(analysis.verdict()))
+    parts.append(_html_verdict(multilabel_verdict(analysis)))
     parts.append('<section id="summary"><h2>Summary</h2>'
                  + _html_table(["metric", "what it is", "micro", "macro"],
                                multilabel_summary_rows(analysis), numeric_from=2)
@@ -732,7 +417,7 @@ def render_multilabel_markdown(analysis: MultilabelAnalysis, /) -> str:
     lines = _md_document(f"trueprob multi-label report: {analysis.source or '(arrays)'}",
                          f"{r.n} rows, L = {r.n_labels} labels, {r.inputs}; "
                          f"{r.settings.n_bins} equal-width bins; log scores in {r.unit}; "
-                         f"trueprob {analysis.version}", analysis.verdict())
+                         f"trueprob {analysis.version}", multilabel_verdict(analysis))
     lines += ["### Summary", ""]
     lines += _md_table(["metric", "what it is", "micro", "macro"],
                        multilabel_summary_rows(analysis))
@@ -866,7 +551,7 @@ def render_regression_html(analysis: RegressionAnalysis, /, *, image_format: str
                        "Are these predictive distributions calibrated?",
                        f"{source} · {r.n} rows · {r.family} predictions · trueprob "
                        f"{analysis.version}")
-    parts.append(_html_verdict(analysis.verdict()))
+    parts.append(_html_verdict(regression_verdict(analysis)))
     parts.append('<section id="summary"><h2>Summary</h2>'
                  + _html_table(["metric", "what it is", "value"],
                                regression_summary_rows(analysis), numeric_from=2)
@@ -903,7 +588,7 @@ def render_regression_markdown(analysis: RegressionAnalysis, /) -> str:
     r = analysis.report
     lines = _md_document(f"trueprob regression report: {analysis.source or '(arrays)'}",
                          f"{r.n} rows, {r.family} predictions; log scores in {r.unit}; "
-                         f"trueprob {analysis.version}", analysis.verdict())
+                         f"trueprob {analysis.version}", regression_verdict(analysis))
     lines += ["### Summary", ""]
     lines += _md_table(["metric", "what it is", "value"], regression_summary_rows(analysis))
     lines += [f"- {name} not computed: {why}" for name, why in r.unavailable.items()]

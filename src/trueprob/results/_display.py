@@ -1,10 +1,11 @@
-"""Notebook display of the result records, without the records knowing how to draw.
+"""Rendering hooks of the records, without the records knowing how to render.
 
-The records sit below the rendering layer, so they cannot import it. Instead the rendering
-functions are registered here by name (``"html"``, ``"markdown"``) and the records' Jupyter
-hooks (``_repr_html_``, ``_repr_markdown_``) look them up: `trueprob/__init__.py` (the facade,
-above the rendering layer) registers :func:`trueprob.report.notebook.to_html` and
-:func:`~trueprob.report.notebook.to_markdown`, imported only when a record is displayed.
+The records (and the analyses) sit below the rendering layer, so they cannot import it.
+Instead rendering functions are registered here by name and looked up when needed:
+`trueprob/__init__.py` (the facade, above the rendering layer) registers ``"html"`` and
+``"markdown"`` (:func:`trueprob.report.notebook.to_html` / ``to_markdown``, for the Jupyter
+hooks ``_repr_html_`` / ``_repr_markdown_``) and the verdict functions behind the deprecated
+``.verdict()`` methods of the analyses; each imports the rendering layer only when called.
 """
 
 from __future__ import annotations
@@ -12,14 +13,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-_RENDERERS: dict[str, Callable[[Any], str]] = {}
+_RENDERERS: dict[str, Callable[[Any], Any]] = {}
 
 
-def register(kind: str, render: Callable[[Any], str]) -> None:
-    """Use ``render(record) -> str`` for ``kind`` (``"html"`` or ``"markdown"``)."""
-    if kind not in ("html", "markdown"):
-        raise ValueError(f"kind must be 'html' or 'markdown'; got {kind!r}")
+def register(kind: str, render: Callable[[Any], Any]) -> None:
+    """Use ``render(record)`` for ``kind`` (``"html"``, ``"markdown"``, or a verdict's name)."""
     _RENDERERS[kind] = render
+
+
+def renderer(kind: str) -> Callable[[Any], Any]:
+    """The function registered for ``kind`` (a LookupError naming it when there is none)."""
+    try:
+        return _RENDERERS[kind]
+    except KeyError:
+        raise LookupError(f"no renderer registered for {kind!r} (import trueprob first)") \
+            from None
 
 
 class NotebookDisplay:

@@ -1,6 +1,7 @@
 """Diagrams of calibration (the ``[plot]`` extra: matplotlib, imported only when drawing).
 
-Each diagram is two steps: a builder in :mod:`~trueprob.report.plots.data` computes what it
+Each diagram is two steps: a builder in :mod:`trueprob.analysis.diagrams` (re-exported by
+:mod:`~trueprob.report.plots.data`) computes what it
 shows as a frozen dataclass of arrays (testable values, no matplotlib), and a function in
 :mod:`~trueprob.report.plots.draw` draws that dataclass on ``ax`` (a new figure when
 ``ax=None``) and returns the artists it made. Drawing happens inside ``rc_context``; colours

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from trueprob.report.plots.data import (
+from trueprob.analysis.diagrams import (
     BitsData,
     ClasswiseData,
     CompareData,

@@ -1,7 +1,8 @@
 """Diagrams of the regression report: the PIT histogram and the coverage plot.
 
 As in the rest of :mod:`trueprob.report.plots`, each diagram is two steps: a builder
-(:func:`pit_data`, :func:`coverage_data`; numpy and scipy only) reads a
+(:func:`pit_data`, :func:`coverage_data`; numpy and scipy only, in
+:mod:`trueprob.analysis.regression` and re-exported here) reads a
 :class:`~trueprob.regression.RegressionReport` into a frozen dataclass of arrays, and a drawing
 function (:func:`plot_pit_histogram`, :func:`plot_coverage`) draws it on ``ax`` (a new figure
 when ``ax=None``) inside trueprob's ``rc_context`` and returns the artists it made. matplotlib
@@ -17,168 +18,23 @@ The multi-label report draws its worst-calibrated labels with
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
-from scipy import stats as st
 
+from trueprob.analysis.regression import (
+    CoverageData,
+    PitData,
+    binomial_band,
+    coverage_data,
+    pit_data,
+)
 from trueprob.report.plots.style import ROLES, series_style, style
 
-if TYPE_CHECKING:
-    from trueprob.results import RegressionReport
+__all__ = ["CoverageArtists", "CoverageData", "PitArtists", "PitData", "binomial_band",
+           "coverage_data", "pit_data", "plot_coverage", "plot_pit_histogram"]
 
-
-def _check_level(level: float) -> float:
-    if isinstance(level, bool) or not isinstance(level, (int, float)) \
-            or not 0.0 < float(level) < 1.0:
-        raise ValueError(f"level must be in (0, 1), e.g. 0.95; got {level!r}")
-    return float(level)
-
-
-def binomial_band(p: Any, n: float, /, *, level: float = 0.95
-                  ) -> tuple[np.ndarray, np.ndarray]:
-    """Central binomial interval of the share a calibrated model shows: for each p,
-    [F^-1((1 - level)/2), F^-1((1 + level)/2)] / n with F the CDF of Binomial(n, p).
-
-    ``n`` is the (effective) number of rows, rounded to the nearest integer >= 1.
-
-    Examples
-    --------
-    >>> low, high = binomial_band([0.5, 0.05], 100)
-    >>> low.tolist(), high.tolist()
-    ([0.4, 0.01], [0.6, 0.1])
-    """
-    level = _check_level(level)
-    if not (isinstance(n, (int, float, np.integer, np.floating)) and math.isfinite(n) and n > 0):
-        raise ValueError(f"n must be a positive number of rows; got {n!r}")
-    rows = max(round(float(n)), 1)
-    p = np.clip(np.asarray(p, dtype=np.float64), 0.0, 1.0)
-    low = st.binom.ppf((1.0 - level) / 2.0, rows, p) / rows
-    high = st.binom.ppf((1.0 + level) / 2.0, rows, p) / rows
-    return np.asarray(low, dtype=np.float64), np.asarray(high, dtype=np.float64)
-
-
-def _effective(report: RegressionReport, n_effective: float | None) -> float:
-    if n_effective is None:
-        return float(report.n)
-    if not (isinstance(n_effective, (int, float)) and n_effective > 0):
-        raise ValueError(f"n_effective must be a positive number; got {n_effective!r}")
-    return float(n_effective)
-
-
-# --------------------------------------------------------------------------- PIT
-@dataclass(frozen=True, eq=False)
-class PitData:
-    """The PIT histogram of a regression report, with the band of a calibrated model.
-
-    Bin j covers PIT values (``edges[j]``, ``edges[j+1]``]; ``observed`` is its share of the
-    weight W_j / W, ``expected`` the share a calibrated model puts there (its width), ``count``
-    its rows, and [``low``, ``high``] the binomial band of the expected share at
-    ``n_effective`` rows and ``level``.
-    """
-
-    edges: np.ndarray
-    observed: np.ndarray
-    expected: np.ndarray
-    count: np.ndarray
-    low: np.ndarray
-    high: np.ndarray
-    n_effective: float
-    level: float
-    label: str
-
-    @property
-    def outside(self) -> np.ndarray:
-        """Bins whose observed share is outside the band (boolean, per bin)."""
-        return (self.observed < self.low) | (self.observed > self.high)
-
-
-def pit_data(report: RegressionReport, /, *, n_effective: float | None = None,
-             level: float = 0.95, label: str = "") -> PitData:
-    """The PIT histogram's data, read off ``report.pit_histogram``.
-
-    Parameters
-    ----------
-    report : RegressionReport
-        From :func:`trueprob.regression.evaluate_regression`.
-    n_effective : float, optional
-        Rows for the band; default ``report.n``. For weighted rows pass Kish's W^2 / sum w_i^2.
-    level : float
-        Coverage of the band (default 0.95).
-    label : str
-        Name of the predictions.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from trueprob.regression import Gaussian, evaluate_regression
-    >>> y = np.random.default_rng(0).normal(size=400)
-    >>> d = pit_data(evaluate_regression(y, Gaussian(np.zeros(400), 1.0)))
-    >>> d.edges.size - 1, float(d.observed.sum()), float(d.expected[0])
-    (20, 1.0, 0.05)
-    >>> bool(d.low[0] <= 0.05 <= d.high[0])
-    True
-    """
-    level = _check_level(level)
-    n = _effective(report, n_effective)
-    h = report.pit_histogram
-    expected = np.asarray(h.expected, dtype=np.float64)
-    low, high = binomial_band(expected, n, level=level)
-    return PitData(np.asarray(h.edges, dtype=np.float64),
-                   np.asarray(h.observed, dtype=np.float64), expected,
-                   np.asarray(h.count, dtype=np.int64), low, high, n, level, label)
-
-
-# --------------------------------------------------------------------------- coverage
-@dataclass(frozen=True, eq=False)
-class CoverageData:
-    """Observed against nominal: central-interval coverage and quantile calibration.
-
-    ``coverage_level`` a, ``coverage_observed`` (share of rows inside the central interval),
-    ``mean_width`` and the band [``coverage_low``, ``coverage_high``] of a calibrated model;
-    ``calibration_level`` p, ``calibration_observed`` (share with F_i(y_i) <= p) and its band.
-    """
-
-    coverage_level: np.ndarray
-    coverage_observed: np.ndarray
-    mean_width: np.ndarray
-    coverage_low: np.ndarray
-    coverage_high: np.ndarray
-    calibration_level: np.ndarray
-    calibration_observed: np.ndarray
-    calibration_low: np.ndarray
-    calibration_high: np.ndarray
-    n_effective: float
-    level: float
-    label: str
-
-
-def coverage_data(report: RegressionReport, /, *, n_effective: float | None = None,
-                  level: float = 0.95, label: str = "") -> CoverageData:
-    """The coverage plot's data, read off ``report.coverage`` and ``report.calibration``.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from trueprob.regression import Gaussian, evaluate_regression
-    >>> y = np.array([0.0, 1.0, -1.0, 2.0])
-    >>> d = coverage_data(evaluate_regression(y, Gaussian(np.zeros(4), 1.0)))
-    >>> d.coverage_level.tolist(), d.coverage_observed.tolist()
-    ([0.5, 0.8, 0.9, 0.95], [0.25, 0.75, 0.75, 0.75])
-    """
-    level = _check_level(level)
-    n = _effective(report, n_effective)
-    a = np.array([c.level for c in report.coverage], dtype=np.float64)
-    p = np.array([c.level for c in report.calibration], dtype=np.float64)
-    a_low, a_high = binomial_band(a, n, level=level)
-    p_low, p_high = binomial_band(p, n, level=level)
-    return CoverageData(a, np.array([c.observed for c in report.coverage], dtype=np.float64),
-                        np.array([c.mean_width for c in report.coverage], dtype=np.float64),
-                        a_low, a_high, p,
-                        np.array([c.observed for c in report.calibration], dtype=np.float64),
-                        p_low, p_high, n, level, label)
 
 
 # --------------------------------------------------------------------------- drawing

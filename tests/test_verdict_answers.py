@@ -1,0 +1,156 @@
+"""The verdict as data (trueprob.analysis.answers) and its self-consistency check.
+
+The checker must pass on honest verdicts and catch planted contradictions: a "calibrated"
+claim where the test rejects, a "negligible" MCB where a held-out map recovers more, "nothing
+helps" where a candidate helps significantly, and a sentence whose words disagree with its
+claim. ``trueprob report --format json`` carries the answers, and its what_to_do numbers are
+``trueprob compare``'s on the same files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from trueprob.analysis import analyze
+from trueprob.analysis.answers import KEYS, answers, contradictions
+from trueprob.cli import main
+from trueprob.report.verdict import sentences
+
+FAST = {"n_replicates": 30, "n_resamples": 200, "quiet": True}
+
+
+def _drawn(rng: np.random.Generator, n: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    z = rng.normal(size=(n, k)) * 2
+    q = np.exp(z) / np.exp(z).sum(1, keepdims=True)
+    return z, (q.cumsum(1) < rng.random((n, 1))).sum(1)
+
+
+@pytest.fixture(scope="module")
+def over():
+    """An over-confident model (3z) with a calibration set: temperature fixes it."""
+    z, y = _drawn(np.random.default_rng(21), 6000, 4)
+    return analyze(y[3000:], logits=3 * z[3000:], **FAST,
+                   recalibration_set={"labels": y[:3000], "logits": 3 * z[:3000]},
+                   recalibration_source="val.npz")
+
+
+def _plant(given, key, **changes):
+    out = dict(given)
+    out[key] = dataclasses.replace(given[key], **changes)
+    return out
+
+
+def test_honest_verdicts_pass_and_claims_follow_the_tests(over):
+    given = answers(over)
+    assert list(given) == list(KEYS)
+    assert given["q3"].claim == "over-confident" and given["q1"].claim == "miscalibrated"
+    assert given["q4"].claim == "miscalibrated" and given["what_to_do"].claim == "recalibrate"
+    assert contradictions(over, given, sentences(over, given)) == ()
+    z, y = _drawn(np.random.default_rng(22), 3000, 4)
+    calm = analyze(y, logits=z, **FAST)
+    calm_answers = answers(calm)
+    assert calm_answers["q3"].claim == "calibrated"
+    assert calm_answers["q4"].claim == "negligible"
+    assert contradictions(calm, calm_answers, sentences(calm, calm_answers)) == ()
+
+
+def test_planted_contradictions_are_caught(over):
+    given = answers(over)
+    said = sentences(over, given)
+    found = contradictions(over, _plant(given, "q3", claim="calibrated"))
+    assert any(f.startswith("q3 claims the top label is calibrated but its consistency test")
+               for f in found)
+    found = contradictions(over, _plant(given, "q1", claim="calibrated"))
+    assert any(f.startswith("q1 claims the other entries are calibrated but") for f in found)
+    planted = _plant(given, "q4", claim="negligible",
+                     numbers={**given["q4"].numbers, "mcb": 0.0, "mcb_share": 0.0})
+    found = contradictions(over, planted)
+    assert any("q4 calls the miscalibration negligible but" in f for f in found)
+    assert any(f.startswith("q4 states MCB = 0 but") for f in found)
+    found = contradictions(over, _plant(given, "what_to_do", claim="nothing-helps"))
+    assert any(f.startswith("what_to_do says nothing helps but") for f in found)
+    wrong = dict(given["what_to_do"].numbers, name="one-vs-rest isotonic")
+    found = contradictions(over, _plant(given, "what_to_do", numbers=wrong))
+    assert any(f.startswith("what_to_do recommends one-vs-rest isotonic but") for f in found)
+    planted_text = {**said, "q3": "consistent with calibration: " + said["q3"]}
+    found = contradictions(over, given, planted_text)
+    assert found == ("the q3 sentence says 'consistent with calibration' but its claim is "
+                     "'over-confident'",)
+
+
+def test_report_json_answers_equal_compare(tmp_path):
+    z, y = _drawn(np.random.default_rng(23), 4000, 4)
+    z = np.where(z == z.max(1, keepdims=True), 2 * z, z)
+    np.savez(tmp_path / "val.npz", logits=z[:2000], labels=y[:2000])
+    np.savez(tmp_path / "test.npz", logits=z[2000:], labels=y[2000:])
+    runner = CliRunner()
+    out = runner.invoke(main, ["report", str(tmp_path / "test.npz"), "--fit",
+                               str(tmp_path / "val.npz"), "--format", "json", "-o", "-",
+                               "--replicates", "30", "--resamples", "100", "--quiet"])
+    assert out.exit_code == 0, out.output
+    doc = json.loads(out.stdout)
+    assert list(doc["answers"]) == ["q1", "q2", "q3", "q4", "what_to_do"]
+    assert doc["contradictions"] == []
+    todo = doc["answers"]["what_to_do"]
+    for key in ("method", "multiclass", "command", "nll_before", "nll_after", "ece_before",
+                "ece_after", "accuracy_before", "accuracy_after", "sentence"):
+        assert key in todo, key
+    cmp = runner.invoke(main, ["compare", "--fit", str(tmp_path / "val.npz"), "--eval",
+                               str(tmp_path / "test.npz"), "--methods", todo["method"],
+                               "--multiclass", todo["multiclass"] or "one-vs-rest",
+                               "--unit", "bits", "--format", "json", "--quiet"])
+    rows = json.loads(cmp.stdout)["rows"]
+    assert (todo["nll_before"], todo["ece_before"], todo["accuracy_before"]) == (
+        rows[0]["nll"], rows[0]["ece"], rows[0]["accuracy"])
+    assert (todo["nll_after"], todo["ece_after"], todo["accuracy_after"]) == (
+        rows[1]["nll"], rows[1]["ece"], rows[1]["accuracy"])
+    assert doc["answers"]["q4"]["mcb"] >= todo["nll_before"] - todo["nll_after"] - 1e-9
+    assert todo["command"].startswith(f"trueprob fit {tmp_path / 'val.npz'} --method ")
+    bad = runner.invoke(main, ["report", str(tmp_path / "test.npz"), "--task", "multilabel",
+                               "--format", "json", "-o", "-"])
+    assert bad.exit_code == 2 and "--format json is for --task classification" in bad.stderr
+
+
+REAL = ([f"mukhoti2020-cifar-logits/{d}_{a}_{loss}_test.npz"
+         for d, a, loss in [("cifar100", a, "brier")
+                            for a in ("densenet121", "resnet110", "resnet50", "wrn26-10")]
+         + [("cifar10", a, loss) for a in ("densenet121", "resnet110", "resnet50", "wrn26-10")
+            for loss in ("brier", "flsd53")]]
+        + [f"netcal-cifar-probs/{m}_test.npz" for m in (
+            "densenet-bc-100-cifar-100", "lenet-5-cifar-100", "lenet-5-cifar-10",
+            "wideresnet-16-4-cifar-100", "wideresnet-16-4-cifar-10")]
+        + ["kumar2019-cifar10-vgg16/cifar10_vgg16_test.npz"])
+
+
+@pytest.mark.data
+@pytest.mark.slow
+@pytest.mark.parametrize("name", REAL)
+def test_the_checker_passes_on_every_real_model(shared_data, name):
+    f = np.load(shared_data / name)
+    scores = {k: f[k] for k in ("logits", "probs") if k in f.files}
+    a = analyze(f["labels"], **scores, n_replicates=20, n_resamples=99, quiet=True)
+    given = answers(a)
+    assert contradictions(a, given, sentences(a, given)) == ()
+    assert given["q3"].claim in ("over-confident", "under-confident", "mixed", "calibrated")
+
+
+@pytest.mark.data
+def test_cifar100_densenet_report_recommends_top_label_and_q4_covers_it(shared_data):
+    d = shared_data / "mukhoti2020-cifar-logits"
+    val = np.load(d / "cifar100_densenet121_brier_val.npz")
+    test = np.load(d / "cifar100_densenet121_brier_test.npz")
+    a = analyze(test["labels"], logits=test["logits"], n_replicates=20, n_resamples=99,
+                quiet=True, recalibration_set={"labels": val["labels"], "logits": val["logits"]},
+                recalibration_source="val.npz")
+    given = answers(a)
+    todo = given["what_to_do"]
+    assert todo.claim == "recalibrate" and todo.numbers["multiclass"] == "top-label"
+    recovered = todo.numbers["nll_before"] - todo.numbers["nll_after"]
+    assert given["q4"].numbers["mcb"] >= recovered - 1e-6 and recovered > 0.02  # bits per row
+    assert given["q4"].numbers["temperature_mcb"] < 0.005
+    assert contradictions(a, given, sentences(a, given)) == ()
