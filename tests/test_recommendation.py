@@ -112,7 +112,7 @@ def test_cifar100_densenet_recommends_a_top_label_map(shared_data):
     assert rec.best is not None and rec.best.multiclass == "top-label" and rec.helps
     temperature = next(c for c in rec.candidates if c.name == "temperature")
     assert rec.best.gain > 5 * temperature.gain  # binning recovers far more than T
-    ovr = next(c for c in rec.candidates if c.name == "one-vs-rest histogram")
+    ovr = next(c for c in rec.candidates if c.name == "histogram (one-vs-rest)")
     assert ovr.excluded is not None and "changes the accuracy by" in ovr.excluded
     held = recoverable(rows, unit="bits").with_recommendation(rec)
     assert held.mcb >= rec.best.gain and held.family is not None

@@ -74,9 +74,9 @@ def test_planted_contradictions_are_caught(over):
     assert any(f.startswith("q4 states MCB = 0 but") for f in found)
     found = contradictions(over, _plant(given, "what_to_do", claim="nothing-helps"))
     assert any(f.startswith("what_to_do says nothing helps but") for f in found)
-    wrong = dict(given["what_to_do"].numbers, name="one-vs-rest isotonic")
+    wrong = dict(given["what_to_do"].numbers, name="isotonic (one-vs-rest)")
     found = contradictions(over, _plant(given, "what_to_do", numbers=wrong))
-    assert any(f.startswith("what_to_do recommends one-vs-rest isotonic but") for f in found)
+    assert any(f.startswith("what_to_do recommends isotonic (one-vs-rest) but") for f in found)
     planted_text = {**said, "q3": "consistent with calibration: " + said["q3"]}
     found = contradictions(over, given, planted_text)
     assert found == ("the q3 sentence says 'consistent with calibration' but its claim is "

@@ -13,14 +13,13 @@ scored on the rows it was fitted on):
   (:meth:`Recoverable.with_recommendation`), as are the other candidates. MCB = S(q) - min(S(q),
   min_f S(r_f)) >= 0; UNC = H(pbar) with pbar_k = (1/W) sum_i w_i t_ik; DSC = UNC - S(q) + MCB,
   so S(q) = UNC - DSC + MCB holds exactly.
-- :func:`recommend` (What to do): every candidate of :data:`CANDIDATES` is fitted on a
-  separate calibration set (``--fit VAL``) with its default settings, as ``trueprob compare``
-  fits it (Dirichlet only where K <= :data:`DIRICHLET_MAX_K`), and evaluated on the report's
-  rows with :func:`trueprob.evaluate`; one-vs-rest maps count only when they change the
-  accuracy by at most :data:`ACCURACY_POINTS` points.
-  The best is the lowest log loss; it is recommended when its gain over the uncalibrated
-  model is significant: gain > :data:`Z` standard errors of the paired per-row differences
-  d_i = S_i(q) - S_i(r) (SE = sqrt(sum w_i^2 (d_i - dbar)^2) / W).
+- :func:`recommend` (What to do): ``trueprob compare``'s own comparison
+  (:func:`trueprob.calibrators.compare.compare_calibrators`, its default candidates) fitted on
+  a separate calibration set (``--fit VAL``) and evaluated on the report's rows; its best row
+  (lowest log loss among the maps that keep the accuracy within one point) is the
+  recommendation, stated as significant when its gain exceeds :data:`Z` standard errors of
+  the paired per-row differences d_i = S_i(q) - S_i(r) (SE = sqrt(sum w_i^2 (d_i - dbar)^2)
+  / W).
 """
 
 from __future__ import annotations
@@ -35,22 +34,16 @@ import numpy as np
 #: families fitted above these K are left out of the cross-fit (time grows as K^2 / K^4)
 VECTOR_MAX_K = 32
 DIRICHLET_MAX_K = 10
-#: a one-vs-rest map is a candidate only if it changes the accuracy by at most this many points
-ACCURACY_POINTS = 1.0
 #: a gain is significant when it exceeds Z standard errors
 Z = 2.0
-#: (name, --method, --multiclass) of the candidates of the recommendation, in order
-CANDIDATES = (
+#: the families of the held-out MCB (:func:`recoverable`): (name, method, multiclass)
+FAMILY_MAPS = (
     ("temperature", "temperature", None),
+    ("isotonic (top-label)", "isotonic", "top-label"),
+    ("histogram (top-label)", "histogram", "top-label"),
     ("vector", "vector", None),
-    ("dirichlet", "dirichlet", None),
-    ("top-label isotonic", "isotonic", "top-label"),
-    ("top-label histogram", "histogram", "top-label"),
-    ("one-vs-rest isotonic", "isotonic", "one-vs-rest"),
-    ("one-vs-rest histogram", "histogram", "one-vs-rest"),
 )
-#: the families of the held-out MCB (:func:`recoverable`)
-FAMILIES = ("temperature", "top-label isotonic", "top-label histogram", "vector")
+FAMILIES = tuple(name for name, _, _ in FAMILY_MAPS)
 
 
 def make(method: str, multiclass: str | None) -> Any:
@@ -73,7 +66,7 @@ def make(method: str, multiclass: str | None) -> Any:
 
 
 def _family(name: str) -> tuple[str, str | None]:
-    for n, method, multiclass in CANDIDATES:
+    for n, method, multiclass in FAMILY_MAPS:
         if n == name:
             return method, multiclass
     raise KeyError(name)
@@ -323,7 +316,7 @@ class Candidate:
 
 @dataclass(frozen=True)
 class Recommendation:
-    """The candidates (in :data:`CANDIDATES` order), the best admissible one (``best``;
+    """The candidates (in the order of ``trueprob compare``), the best admissible one (``best``;
     None when none was fitted), whether its gain is significant, the numbers before, the
     calibration set's name and the left-out families."""
 
@@ -359,9 +352,11 @@ def _quote(path: str) -> str:
 
 def recommend(calibration: Rows, rows: Rows, *, source: str, unit: str = "bits",
               n_bins: int = 15) -> Recommendation:
-    """Fit every candidate on ``calibration``, evaluate it on ``rows`` (numbers of
-    :func:`trueprob.evaluate` with ``unit`` and ``n_bins``, as ``trueprob compare``), and pick
-    the admissible one with the lowest log loss.
+    """The candidates of ``trueprob compare`` fitted on ``calibration`` and evaluated on
+    ``rows``, and the best of them: :func:`trueprob.calibrators.compare.compare_calibrators`
+    with its default candidates, so that the report and ``trueprob compare`` on the same files
+    recommend the same map with the same numbers. Each candidate also gets the paired standard
+    error of its gain, for the significance the verdict states.
 
     Examples
     --------
@@ -372,65 +367,66 @@ def recommend(calibration: Rows, rows: Rows, *, source: str, unit: str = "bits",
     ...     return 3 * z, (q.cumsum(1) < rng.random((n, 1))).sum(1)   # over-confident 3z
     >>> (zv, yv), (zt, yt) = draw(2000), draw(2000)
     >>> r = recommend(Rows.of(yv, logits=zv), Rows.of(yt, logits=zt), source="val.npz")
-    >>> r.helps, r.best.method in ("temperature", "vector", "dirichlet")
+    >>> r.helps, r.best.nll < r.nll_before
     (True, True)
     >>> r.command().startswith("trueprob fit val.npz --method ")
     True
     """
-    from trueprob.api import evaluate as evaluate_rows
+    from trueprob.calibrators.compare import compare_calibrators
+    from trueprob.core.options import check_unit
 
     k = rows.n_classes
     if calibration.n_classes != k:
         raise ValueError(f"the calibration set has K={calibration.n_classes} classes but the "
                          f"report's rows K={k}")
-
-    def evaluate(calibrated: Any | None) -> Any:  # as compare: the file's arrays as given
-        g = rows.given
-        scores = ({rows.kind: g[rows.kind]} if calibrated is None
-                  else {"logits": calibrated})
-        extra = {k: g[k] for k in ("targets", "counts", "sample_weight") if k in g}
-        return evaluate_rows(g.get("labels"), **scores, **extra, unit=unit, n_bins=n_bins)
-
-    def mean_conf(report: Any) -> float:
-        return float(sum(b.weight * b.confidence for b in report.bins if b.weight > 0)
-                     / report.weight)
-
-    before = evaluate(None)
+    comparison = compare_calibrators(calibration.given, rows.given, unit=unit, n_bins=n_bins,
+                                     quiet=True, names=(source, "the report's rows"))
+    before = comparison.uncalibrated
     base = rows.losses(rows.logp(None))
-    from trueprob.stats.evaluation import check_unit
-
     scale = check_unit(unit)
     out: list[Candidate] = []
-    left: list[str] = []
-    for name, method, multiclass in CANDIDATES:
-        why = feasible(name, k, folds=False)
-        if why is not None:
-            left.append(why)
+    left: list[str] = [f"{r.name}: {r.skipped}" for r in comparison.rows if r.skipped]
+    best: Candidate | None = None
+    for row in comparison.rows[1:]:
+        if row.skipped is not None:
             continue
-        try:
-            cal = calibration.fit(make(method, multiclass))
-        except (ValueError, TypeError, ArithmeticError) as exc:
-            left.append(f"{name} could not be fitted: {exc}")
-            continue
-        calibrated = rows.predicted(cal)
-        report = evaluate(calibrated)
-        diff = (base - rows.losses(np.asarray(calibrated, dtype=np.float64))) * scale
-        excluded = None
-        change = (report.accuracy - before.accuracy) * 100
-        if multiclass == "one-vs-rest" and abs(change) > ACCURACY_POINTS:
-            excluded = (f"changes the accuracy by {change:+.1f} points (more than "
-                        f"{ACCURACY_POINTS:g})")
-        nll = math.inf if report.nll is None else float(report.nll)
-        out.append(Candidate(name, method, multiclass, nll, float(report.ece),
-                             float(report.accuracy), mean_conf(report), rows.mean(diff),
-                             rows.standard_error(diff), excluded))
-    admissible = [c for c in out if c.excluded is None and math.isfinite(c.nll)]
-    best = min(admissible, key=lambda c: c.nll) if admissible else None
-    return Recommendation(source, unit, float(before.nll), float(before.ece),
-                          float(before.accuracy), mean_conf(before), tuple(out), best,
-                          tuple(left))
+        logp = np.asarray(rows.predicted(row.calibrator), dtype=np.float64)
+        diff = (base - rows.losses(logp)) * scale
+        nll = math.inf if row.nll is None else float(row.nll)
+        cand = Candidate(row.name, row.method, row.multiclass, nll, float(row.ece or 0.0),
+                         float(row.accuracy or 0.0), _mean_top(logp, rows),
+                         rows.mean(diff), rows.standard_error(diff),
+                         "; ".join(row.flags) or None)
+        out.append(cand)
+        if row.best:
+            best = cand
+    base_report = _before_report(rows, unit, n_bins)
+    return Recommendation(source, unit, float(before.nll or math.inf), float(before.ece or 0.0),
+                          float(before.accuracy or 0.0), _mean_conf(base_report), tuple(out),
+                          best, tuple(left))
 
 
-__all__ = ["ACCURACY_POINTS", "CANDIDATES", "DIRICHLET_MAX_K", "FAMILIES", "VECTOR_MAX_K",
+def _mean_conf(report: Any) -> float:
+    return float(sum(b.weight * b.confidence for b in report.bins if b.weight > 0)
+                 / report.weight)
+
+
+def _before_report(rows: Rows, unit: str, n_bins: int) -> Any:
+    from trueprob.api import evaluate
+
+    g = rows.given
+    extra = {k: g[k] for k in ("targets", "counts", "sample_weight") if k in g}
+    return evaluate(g.get("labels"), **{rows.kind: g[rows.kind]}, **extra, unit=unit,
+                    n_bins=n_bins)
+
+
+def _mean_top(logp: np.ndarray, rows: Rows) -> float:
+    """(1/W) sum_i w_i max_k r_ik: the mean top-label confidence after a map."""
+    conf = np.exp(logp.max(axis=1))
+    w = rows.given.get("sample_weight")
+    return float(np.average(conf, weights=None if w is None else np.asarray(w, np.float64)))
+
+
+__all__ = ["DIRICHLET_MAX_K", "FAMILIES", "FAMILY_MAPS", "VECTOR_MAX_K",
            "Candidate", "Recommendation", "Recoverable", "Rows", "feasible", "make",
            "recommend", "recoverable"]
