@@ -80,6 +80,8 @@ class BootstrapResult:
     level: float
     seed: int | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    #: leave-one-block-out values of every field (``method="bca"`` only, else empty)
+    jackknife: dict[str, np.ndarray] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, dict[str, float | str]]:
         """``{"ece": {"estimate", "low", "high", "upper", "level", "method"}, ...}`` (the CLI's
@@ -279,6 +281,7 @@ def intervals_from_states(
                                 unit, reduce, bar.advance)
     available = [f for f in FIELDS if getattr(report, f) is not None]
     intervals: dict[str, Interval] = {}
+    jack: dict[str, np.ndarray] = {}
     if method == "bca":
         jack_weights = 1.0 - np.eye(g)
         jack = _summaries(blocked, jack_weights, matrix, keys, shapes, unit, reduce)
@@ -299,7 +302,7 @@ def intervals_from_states(
     notes = ("ks replicates use a 2**10-cell grid per block",) if "ks" in intervals else ()
     return BootstrapResult(report, intervals, {f: replicates[f] for f in available},
                            int(n_replicates), int(g), resampling, method, float(level), seed,
-                           notes)
+                           notes, {f: jack[f] for f in available if f in jack})
 
 
 def _state_values(stats: EvaluationStats) -> int:
