@@ -67,4 +67,5 @@ def test_table_output_lists_intervals_and_p_values(preds):
     result = CliRunner().invoke(main, ["evaluate", str(path), "--bootstrap", "50", "--test",
                                        "--resamples", "20"])
     assert result.exit_code == 0, result.output
-    assert "95% interval" in result.output and "p-value (ece; H0: labels drawn from the predicted distribution)" in result.output
+    assert "95% interval" in result.output
+    assert "p-value (ece; H0: labels drawn from the predicted distribution)" in result.output

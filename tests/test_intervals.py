@@ -31,9 +31,9 @@ def _temperature_case(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.
     return y, z
 
 
-#: Population top-label ECE (15 right-closed bins) of that process: 0.030013, from 10^7 rows
+#: Population top-label ECE (15 right-closed bins) of that process: 0.029968, from 10^7 rows
 #: with expected outcomes (bench/coverage_population.json, "temperature 0.03").
-TRUE_ECE = 0.030013
+TRUE_ECE = 0.029968
 
 
 def test_population_ece_of_the_regression_case():
@@ -60,7 +60,7 @@ def test_ece_interval_coverage_at_true_ece_003_n2000():
         iv = trueprob.bootstrap(y, logits=z, n_replicates=200, random_state=r,
                                 quiet=True).intervals["ece"]
         hits += iv.low <= TRUE_ECE <= iv.high
-        below += TRUE_ECE <= iv.upper
+        below += iv.upper >= TRUE_ECE
     assert hits / reps >= 0.85, hits / reps
     assert below / reps >= 0.85, below / reps
 
@@ -156,6 +156,6 @@ def test_real_models_intervals_contain_their_estimates(shared_data):
         for method in ("bias-corrected", "bca"):
             res = trueprob.bootstrap(y, logits=z, n_replicates=100, method=method,
                                      random_state=0, quiet=True)
-            assert set(res.intervals) >= {f for f in FIELDS[:10]}
+            assert set(res.intervals) >= set(FIELDS[:10])
             for field, iv in res.intervals.items():
                 assert iv.low <= iv.estimate <= iv.high, (name, method, field, iv)
