@@ -281,9 +281,11 @@ def render(result: dict[str, Any]) -> str:
     add("")
     add("- **bias-corrected** (the default): the binned calibration errors (ece, mce, rmsce, "
         "classwise_ece, class_conditional_ece, ks) get the interval [q_(a/2) - 2b, "
-        "q_(1-a/2) - 2b] around the bias-corrected estimate theta - b (b = mean of the "
-        "replicates - theta), cut at 0, with lower end 0 where theta - b < 3b; the other "
-        "fields get the percentile interval. `upper` is the one-sided bound q_(level) - 2b.")
+        "q_(1-a/2) - 2b] around the bias-corrected estimate theta_bc = theta - b (b = mean "
+        "of the replicates - theta), its half-widths about theta_bc stretched by "
+        "w = min(3, 1 + b / theta_bc), cut at 0, with lower end 0 where theta_bc < 4b; the "
+        "other fields get the percentile interval. `upper` is the one-sided bound "
+        "theta_bc + w (q_(level) - 2b - theta_bc). (`trueprob.inference.intervals`.)")
     add("- **percentile**: [q_(a/2), q_(1-a/2)] of the replicates.")
     add("- **bca**: Efron's bias-corrected and accelerated percentiles (jackknife over "
         "blocks).")

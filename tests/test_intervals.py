@@ -109,13 +109,17 @@ def test_every_interval_contains_its_estimate_on_random_inputs(method, seed):
 def test_bias_corrected_interval_by_hand():
     reps = np.array([0.05, 0.06, 0.07, 0.08, 0.09])      # mean 0.07
     est, low, high, upper = bias_corrected_interval(0.06, reps, 0.5)
-    # bias b = 0.01; estimate 0.06 - 0.01; quantiles (linear) 0.25 -> 0.06, 0.75 -> 0.08,
-    # 0.5 -> 0.07, each moved down by 2b
-    assert (est, low, high, upper) == pytest.approx((0.05, 0.04, 0.06, 0.05))
-    # bias-dominated: estimate 0.012 - 0.007 = 0.005 < 3 b, so the lower end is 0
+    # bias b = 0.01, estimate 0.06 - 0.01 = 0.05; quantiles (linear) 0.25 -> 0.06,
+    # 0.75 -> 0.08, 0.5 -> 0.07, each moved down by 2b: 0.04, 0.06, 0.05; half-widths about
+    # the estimate stretched by w = 1 + 0.01 / 0.05 = 1.2: 0.05 -+ 0.012, upper 0.05 + 0
+    assert (est, low, high, upper) == pytest.approx((0.05, 0.038, 0.062, 0.05))
+    # bias-dominated: b = 0.007, estimate 0.012 - 0.007 = 0.005 < 4 b: the lower end is 0;
+    # w = min(3, 1 + 0.007 / 0.005) = 2.4, high = 0.005 + 2.4 (0.029 - 0.014 - 0.005)
     est, low, high, upper = bias_corrected_interval(0.012, reps - 0.051, 0.5)
     assert est == pytest.approx(0.005) and low == 0.0
-    assert high == pytest.approx(0.029 - 0.014)
+    assert high == pytest.approx(0.005 + 2.4 * 0.010)
+    # no bias: the percentile interval itself
+    assert bias_corrected_interval(0.07, reps, 0.5) == pytest.approx((0.07, 0.06, 0.08, 0.07))
 
 
 def test_percentile_interval_is_widened_to_contain_its_estimate():

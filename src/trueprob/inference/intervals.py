@@ -14,14 +14,20 @@ The bias-corrected percentile interval (Efron & Tibshirani 1993, section 10.6, a
 whole replicate distribution) estimates the bias as b = mean(theta*) - theta and
 
 - estimate: theta_bc = max(0, theta - b);
-- interval: [q_(a/2) - 2b, q_(1-a/2) - 2b] (the percentile interval moved by twice the bias:
-  once for the replicates' own bias, once for the estimate's), cut at 0;
-- where the bias is at least a third of the corrected estimate (theta_bc < 3 b) the noise of
-  the bins dominates the error, the data cannot tell the error from 0 and the interval is
-  [0, q_(1-a/2) - 2b] (the study found two-sided intervals with a positive lower end cover
-  almost never there);
-- one-sided upper bound at the same level: U = q_(level) - 2b, "the error is at most U with
-  ``level`` confidence", the statement that stays honest when the true error is 0.
+- interval: the percentile interval moved by twice the bias (once for the replicates' own
+  bias, once for the estimate's), [q_(a/2) - 2b, q_(1-a/2) - 2b], with both half-widths about
+  theta_bc stretched by w = min(3, 1 + b / theta_bc), and cut at 0. The stretch: the bias
+  b(theta) of a binned error shrinks as the error grows, so theta - b(theta) varies more than
+  theta (by the factor 1 - b'(theta)); w is a cheap stand-in for that factor, 1 where the
+  bias is negligible, and it is what brought coverage near nominal at true errors of
+  0.01-0.03 in the study;
+- where the bias is at least a quarter of the corrected estimate (theta_bc < 4 b) the noise
+  of the bins dominates the error, the data cannot tell the error from 0, and the lower end
+  is 0 (the study found two-sided intervals with a positive lower end cover almost never
+  there);
+- one-sided upper bound at the same level: U = theta_bc + w (q_(level) - 2b - theta_bc),
+  "the error is at most U with ``level`` confidence", the statement that stays honest when
+  the true error is 0.
 
 Each is widened, if need be, to contain its estimate.
 """
@@ -36,7 +42,9 @@ from scipy import special
 BIASED_FIELDS = ("ece", "mce", "rmsce", "classwise_ece", "class_conditional_ece", "ks")
 METHODS = ("bias-corrected", "percentile", "bca")
 #: theta_bc < BIAS_DOMINATED * bias: the interval's lower end is 0.
-BIAS_DOMINATED = 3.0
+BIAS_DOMINATED = 4.0
+#: Largest stretch w of the bias-corrected interval's half-widths.
+MAX_STRETCH = 3.0
 
 
 def finite(reps: np.ndarray) -> np.ndarray:
@@ -84,23 +92,28 @@ def bias_corrected_interval(theta: float, reps: np.ndarray,
 
     Examples
     --------
-    Replicates centred 0.005 above the plug-in value 0.045: the estimate moves down by 0.005
-    and the interval by 0.01.
+    Replicates centred 0.005 above the plug-in value 0.045: the estimate moves down by 0.005,
+    the interval by 0.01 to [0.031, 0.049], and its half-widths (0.009) are stretched by
+    w = 1 + 0.005 / 0.04 = 1.125.
 
     >>> import numpy as np
     >>> reps = 0.05 + np.linspace(-0.01, 0.01, 1001)          # mean 0.05
     >>> est, low, high, up = bias_corrected_interval(0.045, reps, 0.9)
     >>> round(est, 6), round(low, 6), round(high, 6), round(up, 6)
-    (0.04, 0.031, 0.049, 0.048)
+    (0.04, 0.029875, 0.050125, 0.049)
     """
     bias = float(np.mean(reps)) - theta
     est = max(0.0, theta - bias)
-    lo, hi, up = np.quantile(reps, [(1 - level) / 2, (1 + level) / 2, level])
-    low = max(0.0, float(lo) - 2 * bias)
+    lo, hi, up = (float(v) - 2 * bias for v in
+                  np.quantile(reps, [(1 - level) / 2, (1 + level) / 2, level]))
+    stretch = 1.0
+    if bias > 0:
+        stretch = MAX_STRETCH if est <= 0 else min(MAX_STRETCH, 1.0 + bias / est)
+    low = max(0.0, est - stretch * (est - lo))
     if est < BIAS_DOMINATED * bias:
         low = 0.0
-    high = max(float(hi) - 2 * bias, est)
-    upper = max(float(up) - 2 * bias, est)
+    high = max(est + stretch * (hi - est), est)
+    upper = max(est + stretch * (up - est), est)
     return est, min(low, est), high, upper
 
 
