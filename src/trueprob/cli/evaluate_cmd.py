@@ -430,13 +430,16 @@ def _clean(extra: dict[str, Any]) -> dict[str, Any]:
 
 def _extra_lines(extra: dict[str, Any]) -> list[str]:
     lines = []
+    def sig(v: Any) -> str:  # 4 significant digits: a classwise ECE can be 0.002
+        return _fmt(v) if not isinstance(v, float) or not math.isfinite(v) else f"{v:.4g}"
+
     for name, iv in extra.get("ci", {}).items():
-        line = (f"{name}: {_fmt(iv['estimate'])}, {iv['level']:.0%} interval "
-                f"[{_fmt(iv['low'])}, {_fmt(iv['high'])}]")
+        line = (f"{name}: {sig(iv['estimate'])}, {iv['level']:.0%} interval "
+                f"[{sig(iv['low'])}, {sig(iv['high'])}]")
         if iv["method"] == "bias-corrected percentile":
-            line = (f"{name} (bias-corrected): {_fmt(iv['estimate'])}, {iv['level']:.0%} "
-                    f"interval [{_fmt(iv['low'])}, {_fmt(iv['high'])}], at most "
-                    f"{_fmt(iv['upper'])} with {iv['level']:.0%} confidence")
+            line = (f"{name} (bias-corrected): {sig(iv['estimate'])}, {iv['level']:.0%} "
+                    f"interval [{sig(iv['low'])}, {sig(iv['high'])}], at most "
+                    f"{sig(iv['upper'])} with {iv['level']:.0%} confidence")
         lines.append(f"{line} ({iv['method']} bootstrap)")
     for name, p in extra.get("p_values", {}).items():
         lines.append(f"p-value ({name}; H0: labels drawn from the predicted distribution): "
