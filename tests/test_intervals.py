@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import trueprob
 from trueprob.inference.intervals import (
@@ -163,3 +165,14 @@ def test_real_models_intervals_contain_their_estimates(shared_data):
             assert set(res.intervals) >= set(FIELDS[:10])
             for field, iv in res.intervals.items():
                 assert iv.low <= iv.estimate <= iv.high, (name, method, field, iv)
+
+
+@given(theta=st.floats(0, 1), reps=st.lists(st.floats(0, 1), min_size=2, max_size=50),
+       level=st.floats(0.5, 0.999))
+def test_interval_functions_contain_their_estimate(theta, reps, level):
+    values = np.array(reps)
+    for est, low, high, upper in (bias_corrected_interval(theta, values, level),
+                                  percentile_interval(theta, values, level)):
+        assert low <= est <= high and est <= upper
+    est, low, _, _ = bias_corrected_interval(theta, values, level)
+    assert low >= 0.0 and est >= 0.0
