@@ -108,7 +108,8 @@ def test_bad_options():
         trueprob.bootstrap(y, logits=z, n_replicates=1)
     with pytest.raises(ValueError, match=r"level must be in \(0, 1\), e.g. 0.95; got 95"):
         trueprob.bootstrap(y, logits=z, level=95)
-    with pytest.raises(ValueError, match="method must be 'percentile' or 'bca'; got 'bc'"):
+    with pytest.raises(ValueError, match=r"method must be one of \('bias-corrected', "
+                                         r"'percentile', 'bca'\); got 'bc'"):
         trueprob.bootstrap(y, logits=z, method="bc")
     with pytest.raises(ValueError, match="resampling must be 'multinomial' or 'poisson'"):
         trueprob.bootstrap(y, logits=z, resampling="rows")

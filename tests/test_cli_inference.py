@@ -32,10 +32,16 @@ def test_ci_object_matches_library_bootstrap(preds):
     out = run(str(path), "--bootstrap", "200", "--ci", "0.9", "--seed", "3")
     ref = trueprob.bootstrap(y, logits=z, n_replicates=200, level=0.9, random_state=3,
                              unit="bits")
-    assert set(out["ci"]["ece"]) == {"low", "high", "level", "method"}
+    assert set(out["ci"]["ece"]) == {"estimate", "low", "high", "upper", "level", "method"}
     assert out["ci"]["ece"]["low"] == ref.intervals["ece"].low
+    assert out["ci"]["ece"]["estimate"] == ref.intervals["ece"].estimate
     assert out["ci"]["nll"]["high"] == ref.intervals["nll"].high
-    assert out["ci"]["ece"]["level"] == 0.9 and out["ci"]["ece"]["method"] == "percentile"
+    assert out["ci"]["ece"]["level"] == 0.9
+    assert out["ci"]["ece"]["method"] == "bias-corrected percentile"
+    assert out["ci"]["nll"]["method"] == "percentile"
+    # the plug-in value stays under its SPEC.md name; the interval is about the corrected one
+    assert out["ci"]["nll"]["estimate"] == out["nll"]
+    assert out["ci"]["ece"]["estimate"] < out["ece"]
     assert out["ece"] == trueprob.evaluate(y, logits=z).ece
 
 
@@ -62,4 +68,5 @@ def test_table_output_lists_intervals_and_p_values(preds):
     result = CliRunner().invoke(main, ["evaluate", str(path), "--bootstrap", "50", "--test",
                                        "--resamples", "20"])
     assert result.exit_code == 0, result.output
-    assert "95% interval" in result.output and "p-value (ece, H0: calibrated)" in result.output
+    assert "95% interval" in result.output
+    assert "p-value (ece; H0: labels drawn from the predicted distribution)" in result.output

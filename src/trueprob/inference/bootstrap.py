@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import special
 
 from trueprob._array import as_array, device
 from trueprob._progress import progress
@@ -30,6 +29,14 @@ from trueprob._validation import Inputs, prepare
 from trueprob.core.binning import equal_mass_edges
 from trueprob.core.options import check_binning, check_reduce, check_unit
 from trueprob.core.rows import row_quantities
+from trueprob.inference.intervals import (
+    METHODS,
+    bca_interval,
+    bias_corrected_interval,
+    finite,
+    interval_method,
+    percentile_interval,
+)
 from trueprob.results import METRIC_FIELDS, Report
 from trueprob.results._display import NotebookDisplay
 from trueprob.stats.build import confidences_of
@@ -42,12 +49,23 @@ _BATCH_VALUES = 1 << 22  # replicate arrays are finalised in batches of about th
 
 @dataclass(frozen=True)
 class Interval:
-    """A confidence interval [low, high] at ``level``, by ``method`` ("percentile" or "bca")."""
+    """A confidence interval [low, high] at ``level`` for ``estimate``, by ``method``.
+
+    ``method`` is "percentile", "bca" or "bias-corrected percentile" (see
+    :mod:`trueprob.inference.intervals`). ``estimate`` is the value the interval is about:
+    the Report's value, except for a bias-corrected interval, whose estimate is the
+    bias-corrected value (the Report keeps the plug-in value under its SPEC.md name).
+    ``low <= estimate <= high`` always. ``upper`` is a one-sided bound at the same level:
+    the true value is at most ``upper`` with confidence ``level`` (the statement to quote
+    for a calibration error that may be 0).
+    """
 
     low: float
     high: float
     level: float
     method: str
+    estimate: float
+    upper: float
 
 
 @dataclass(frozen=True)
@@ -64,10 +82,14 @@ class BootstrapResult(NotebookDisplay):
     level: float
     seed: int | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    #: leave-one-block-out values of every field (``method="bca"`` only, else empty)
+    jackknife: dict[str, np.ndarray] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, dict[str, float | str]]:
-        """``{"ece": {"low", "high", "level", "method"}, ...}`` (the CLI's ``ci`` object)."""
-        return {name: {"low": iv.low, "high": iv.high, "level": iv.level, "method": iv.method}
+        """``{"ece": {"estimate", "low", "high", "upper", "level", "method"}, ...}`` (the CLI's
+        ``ci`` object; ``upper`` is the one-sided bound at ``level``)."""
+        return {name: {"estimate": iv.estimate, "low": iv.low, "high": iv.high,
+                       "upper": iv.upper, "level": iv.level, "method": iv.method}
                 for name, iv in self.intervals.items()}
 
 
@@ -77,8 +99,8 @@ def _check_options(n_replicates: int, level: float, method: str, resampling: str
         raise ValueError(f"n_replicates must be an integer >= 2; got {n_replicates!r}")
     if not 0.0 < level < 1.0:
         raise ValueError(f"level must be in (0, 1), e.g. 0.95; got {level!r}")
-    if method not in ("percentile", "bca"):
-        raise ValueError(f"method must be 'percentile' or 'bca'; got {method!r}")
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}; got {method!r}")
     if resampling not in ("multinomial", "poisson"):
         raise ValueError(f"resampling must be 'multinomial' or 'poisson'; got {resampling!r}")
 
@@ -108,7 +130,7 @@ def bootstrap(
     reduce: str = "mean",
     n_replicates: int = 1000,
     level: float = 0.95,
-    method: str = "percentile",
+    method: str = "bias-corrected",
     resampling: str = "multinomial",
     n_blocks: int | None = None,
     max_blocks: int = 256,
@@ -127,11 +149,17 @@ def bootstrap(
         B, the number of bootstrap replicates (default 1000).
     level : float
         Coverage of the two-sided intervals (default 0.95).
-    method : {"percentile", "bca"}
-        Percentile interval [theta*_(a/2), theta*_(1-a/2)], or BCa (Efron 1987): the
-        percentiles shifted by the bias correction z0 = Phi^-1(#{theta* < theta} / B) and the
-        acceleration a = sum_g (m - theta_(g))^3 / (6 (sum_g (m - theta_(g))^2)^(3/2)) from the
-        leave-one-block-out jackknife theta_(g) with mean m.
+    method : {"bias-corrected", "percentile", "bca"}
+        ``"bias-corrected"`` (default): the binned calibration errors (ece, mce, rmsce,
+        classwise_ece, class_conditional_ece, ks), whose plug-in values are biased upward,
+        get the bias-corrected percentile interval around theta - b, b = mean(theta*) - theta,
+        with lower end 0 where the bias dominates (:mod:`trueprob.inference.intervals`); the
+        other fields get the percentile interval. ``"percentile"``: [theta*_(a/2),
+        theta*_(1-a/2)] for every field. ``"bca"`` (Efron 1987): the percentiles shifted by
+        the bias correction z0 = Phi^-1(#{theta* < theta} / B) and the acceleration
+        a = sum_g (m - theta_(g))^3 / (6 (sum_g (m - theta_(g))^2)^(3/2)) from the
+        leave-one-block-out jackknife theta_(g) with mean m. Every interval is widened, if
+        need be, to contain its estimate. ``docs/uncertainty.md`` gives the coverage of each.
     resampling : {"multinomial", "poisson"}
         Blocks drawn G times with replacement, or independent Poisson(1) block weights.
     n_blocks : int, optional
@@ -161,8 +189,10 @@ def bootstrap(
     >>> y = rng.integers(0, 3, size=300)
     >>> res = trueprob.bootstrap(y, logits=z, n_replicates=200, random_state=0)
     >>> iv = res.intervals["ece"]
-    >>> bool(iv.low < res.report.ece < iv.high), iv.level, iv.method
-    (True, 0.95, 'percentile')
+    >>> bool(iv.low <= iv.estimate <= iv.high), iv.level, iv.method
+    (True, 0.95, 'bias-corrected percentile')
+    >>> bool(iv.estimate < res.report.ece)        # the plug-in ECE is biased upward
+    True
     """
     check_unit(unit)
     check_reduce(reduce)
@@ -200,7 +230,7 @@ def intervals_from_states(
     *,
     n_replicates: int = 1000,
     level: float = 0.95,
-    method: str = "percentile",
+    method: str = "bias-corrected",
     resampling: str = "multinomial",
     unit: str = "nats",
     reduce: str = "mean",
@@ -253,25 +283,28 @@ def intervals_from_states(
                                 unit, reduce, bar.advance)
     available = [f for f in FIELDS if getattr(report, f) is not None]
     intervals: dict[str, Interval] = {}
+    jack: dict[str, np.ndarray] = {}
     if method == "bca":
         jack_weights = 1.0 - np.eye(g)
         jack = _summaries(blocked, jack_weights, matrix, keys, shapes, unit, reduce)
     for name in available:
-        reps = replicates[name]
+        reps = finite(replicates[name])
         theta = float(getattr(report, name))
-        if method == "percentile":
-            lo_q, hi_q = (1 - level) / 2, (1 + level) / 2
-        else:
-            lo_q, hi_q = _bca_quantiles(reps, theta, jack[name], level)
-        finite = reps[np.isfinite(reps)]
-        if finite.size == 0:
+        if reps.size == 0 or not np.isfinite(theta):
             continue
-        low, high = np.quantile(finite, [lo_q, hi_q])
-        intervals[name] = Interval(float(low), float(high), float(level), method)
+        used = interval_method(name, method)
+        if used == "bca":
+            values = bca_interval(theta, reps, jack[name], level)
+        elif used == "percentile":
+            values = percentile_interval(theta, reps, level)
+        else:
+            values = bias_corrected_interval(theta, reps, level)
+        est, low, high, upper = values
+        intervals[name] = Interval(low, high, float(level), used, est, upper)
     notes = ("ks replicates use a 2**10-cell grid per block",) if "ks" in intervals else ()
     return BootstrapResult(report, intervals, {f: replicates[f] for f in available},
                            int(n_replicates), int(g), resampling, method, float(level), seed,
-                           notes)
+                           notes, {f: jack[f] for f in available if f in jack})
 
 
 def _state_values(stats: EvaluationStats) -> int:
@@ -325,24 +358,3 @@ def _summaries(stats: EvaluationStats, weights: np.ndarray, matrix: np.ndarray,
         if done is not None:
             done(combined.shape[0])
     return {name: np.concatenate(parts) for name, parts in out.items()}
-
-
-def _bca_quantiles(reps: np.ndarray, theta: float, jack: np.ndarray,
-                   level: float) -> tuple[float, float]:
-    """BCa-adjusted quantile levels (Efron 1987) from replicates and jackknife values."""
-    finite = reps[np.isfinite(reps)]
-    if finite.size == 0:
-        return (1 - level) / 2, (1 + level) / 2
-    below = (np.sum(finite < theta) + 0.5 * np.sum(finite == theta)) / finite.size
-    below = float(np.clip(below, 1.0 / (finite.size + 1), finite.size / (finite.size + 1)))
-    z0 = float(special.ndtri(below))
-    jk = jack[np.isfinite(jack)]
-    d = jk.mean() - jk if jk.size else np.zeros(1)
-    denom = 6.0 * float(np.sum(d**2)) ** 1.5
-    a = float(np.sum(d**3)) / denom if denom > 0 else 0.0
-    out = []
-    for alpha in ((1 - level) / 2, (1 + level) / 2):
-        z = float(special.ndtri(alpha))
-        adj = z0 + (z0 + z) / (1 - a * (z0 + z))
-        out.append(float(special.ndtr(adj)))
-    return out[0], out[1]

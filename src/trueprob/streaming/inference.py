@@ -80,7 +80,7 @@ def bootstrap_path(
     reduce: str = "mean",
     n_replicates: int = 1000,
     level: float = 0.95,
-    method: str = "percentile",
+    method: str = "bias-corrected",
     resampling: str = "multinomial",
     max_blocks: int = 256,
     random_state: int | np.random.Generator | None = None,
