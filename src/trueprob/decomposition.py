@@ -212,8 +212,8 @@ def decompose(
     counts: Any = None,
     sample_weight: Any = None,
     score: str = "log",
-    estimator: str = "isotonic",
-    reduction: str = "top_label",
+    estimator: str | None = None,
+    reduction: str | None = None,
     n_bins: int = 15,
     n_folds: int = 5,
     unit: str = "bits",
@@ -230,8 +230,11 @@ def decompose(
         As in :func:`trueprob.evaluate`.
     score : {"log", "brier"}
         The proper score S.
-    estimator : {"isotonic", "binned", "temperature", "dirichlet"}
-        How r = P(Y | q) is estimated:
+    estimator : {"isotonic", "binned", "temperature", "dirichlet"}, optional
+        How r = P(Y | q) is estimated. Default: the score of the whole predicted vector, the
+        number every other trueprob command splits — ``"temperature"`` (cross-fitted) for K > 2
+        classes, ``"isotonic"`` for binary (1-D) inputs, whose positive-class score is the
+        whole vector's; with ``reduction`` given, ``"isotonic"``.
 
         - ``"isotonic"``: CORP (Dimitriadis, Gneiting, Jordan 2021), weighted PAV of the
           outcome on the forecast with ties pooled; in-sample, so the identity is exact and
@@ -245,8 +248,9 @@ def decompose(
           row i), so MCB is not optimistic (and can be slightly negative when recalibration
           does not generalise).
 
-    reduction : {"top_label", "classwise"}
-        For multiclass inputs with ``isotonic`` / ``binned``: decompose the top-label
+    reduction : {"top_label", "classwise"}, optional
+        For multiclass inputs with ``isotonic`` / ``binned`` (default ``"top_label"``):
+        decompose the top-label
         correctness against the confidence, or each class one-vs-rest (the mean over classes
         is reported; per-class results in ``per_class``). Binary (1-D) inputs always
         decompose the positive class.
@@ -280,6 +284,11 @@ def decompose(
     """
     if score not in SCORES:
         raise ValueError(f"score must be 'log' or 'brier'; got {score!r}")
+    default_estimator = estimator is None and reduction is None
+    if reduction is None:
+        reduction = "top_label"
+    if estimator is None:
+        estimator = "isotonic"  # replaced by "temperature" below for K > 2 with no reduction
     if estimator not in ESTIMATORS:
         raise ValueError(f"estimator must be one of {ESTIMATORS}; got {estimator!r}")
     if reduction not in REDUCTIONS:
@@ -293,6 +302,8 @@ def decompose(
     inputs = prepare(labels, logits=logits, probs=probs, targets=targets, counts=counts,
                      sample_weight=sample_weight, rescale_weights=True, classes=classes,
                      pos_label=pos_label, ignore_index=ignore_index)
+    if default_estimator and not inputs.binary and inputs.n_classes > 2:
+        estimator = "temperature"  # the whole vector's score, as every other command splits
     xp = inputs.xp
     q_parts, logq_parts, t_parts, conf_parts, corr_parts, w_parts = [], [], [], [], [], []
     pred_parts = []

@@ -130,8 +130,12 @@ def _q3(analysis: Any) -> Answer:
     numbers: dict[str, Any] = {
         "mean_confidence": ev.mean_confidence, "accuracy": float(r.accuracy),
         "gap_points": gap * 100, "ece": float(r.ece),
+        "ece_estimate": None if iv is None else float(iv.estimate),
         "ece_low": None if iv is None else float(iv.low),
-        "ece_high": None if iv is None else float(iv.high), "level": analysis.settings.level,
+        "ece_high": None if iv is None else float(iv.high),
+        "ece_upper": None if iv is None else float(iv.upper),
+        "ece_interval_method": None if iv is None else iv.method,
+        "level": analysis.settings.level,
         "p_value": p, "n_resamples": None if test is None else int(test.n_resamples),
         **_where(ev.reliability)}
     if analysis.after is not None:

@@ -25,10 +25,13 @@ from trueprob.results import json_safe
               help="The proper score to decompose.")
 @click.option("--estimator", type=click.Choice(["isotonic", "binned", "temperature",
                                                 "dirichlet"]),
-              default="isotonic", show_default=True,
-              help="How the recalibration r = P(Y | q) is estimated.")
-@click.option("--reduction", type=click.Choice(["top_label", "classwise"]), default="top_label",
-              show_default=True, help="For isotonic/binned on multiclass inputs.")
+              default=None,
+              help="How the recalibration r = P(Y | q) is estimated. Default: the log loss of "
+                   "the whole vector, as every other command splits it (temperature, "
+                   "cross-fitted, for K > 2; isotonic for binary scores); isotonic when "
+                   "--reduction is given.")
+@click.option("--reduction", type=click.Choice(["top_label", "classwise"]), default=None,
+              help="For isotonic/binned on multiclass inputs (default top_label).")
 @click.option("--bins", "n_bins", type=click.IntRange(min=1), default=15, show_default=True,
               help="Bins of the binned estimator.")
 @click.option("--folds", "n_folds", type=click.IntRange(min=2), default=5, show_default=True,
@@ -42,7 +45,8 @@ from trueprob.results import json_safe
 @data_errors
 def decompose(file: str, logits: str | None, probs: str | None, labels: str | None,
               targets: str | None, counts: str | None, sample_weight: str | None, score: str,
-              estimator: str, reduction: str, n_bins: int, n_folds: int, unit: str, seed: int,
+              estimator: str | None, reduction: str | None, n_bins: int, n_folds: int,
+              unit: str, seed: int,
               fmt: str, quiet: bool) -> None:
     """Decompose the log or Brier score of FILE: score = MCB - DSC + UNC.
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import math
 import platform
 from collections.abc import Callable, Sequence
 from functools import partial
@@ -26,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from trueprob._format import fixed
 from trueprob.analysis.records import Analysis, Evaluation
 from trueprob.report.verdict import p_text, verdict
 
@@ -82,15 +82,36 @@ def _e(text: object) -> str:
     return html.escape(str(text), quote=True)
 
 
+#: what the summary's intervals and p-values are, said under the table
+INTERVAL_NOTE = (
+    "Intervals: bootstrap, each printed after the estimate it is about. For the binned "
+    "calibration errors (ECE, MCE, RMSCE, classwise, class-conditional, KS) that estimate is "
+    "bias-corrected (the plug-in value in the column before it, the number published tables "
+    "use, is biased upward); the other metrics use percentile intervals around the plug-in "
+    "value. p-values: consistency resampling test of H0 = labels drawn from the predicted "
+    "distribution (the model is calibrated).")
+
+
+def interval_text(iv: Any, digits: int = 4) -> str:
+    """``"0.0779 [0.0712, 0.0847]"``: the estimate an interval is about, then the interval
+    (empty when there is none)."""
+    if iv is None:
+        return ""
+    return f"{_f(iv.estimate, digits)} [{_f(iv.low, digits)}, {_f(iv.high, digits)}]"
+
+
+def interval_methods(ev: Evaluation) -> str:
+    """The interval methods used in an evaluation, e.g. "bias-corrected percentile (ece,
+    ...), percentile (accuracy, ...)"."""
+    by_method: dict[str, list[str]] = {}
+    for name, iv in ev.intervals.items():
+        by_method.setdefault(iv.method, []).append(name)
+    return "; ".join(f"{m} ({', '.join(names)})" for m, names in by_method.items()) or "none"
+
+
 def _f(value: Any, digits: int = 4) -> str:
-    if value is None:
-        return "n/a"
-    value = float(value)
-    if math.isnan(value):
-        return "–"
-    if math.isinf(value):
-        return "inf" if value > 0 else "-inf"
-    return f"{value:.{digits}f}"
+    """The project's one number format (:func:`trueprob._format.fixed`: no negative zero)."""
+    return "n/a" if value is None else fixed(float(value), digits)
 
 
 def _p_plain(test: Any) -> str:
@@ -269,7 +290,8 @@ def _summary_table(analysis: Analysis) -> str:
     level = analysis.settings.level
     unit = analysis.settings.unit
     head = "<tr><th>metric</th><th>what it is</th>" + "".join(
-        f'<th>{_e(ev.label)}</th><th>{level:.0%} interval</th><th>p-value</th>' for ev in evs
+        f'<th>{_e(ev.label)}</th><th>estimate [{level:.0%} interval]</th><th>p-value</th>'
+        for ev in evs
     ) + "</tr>"
     rows = []
     soft = evs[0].report.targets != "labels"
@@ -282,9 +304,8 @@ def _summary_table(analysis: Analysis) -> str:
         cells = []
         for ev in evs:
             iv = ev.intervals.get(name)
-            interval = "" if iv is None else f"{_f(iv.low)} – {_f(iv.high)}"
             cells.append(f'<td class="num">{_f(getattr(ev.report, name))}</td>'
-                         f'<td class="num">{interval}</td>'
+                         f'<td class="num">{_e(interval_text(iv))}</td>'
                          f'<td class="num">{_p(ev.tests.get(name))}</td>')
         rows.append(f"<tr><td>{_e(shown)}</td><td>{_e(what)}</td>{''.join(cells)}</tr>")
     if any(ev.smooth is not None for ev in evs):
@@ -401,8 +422,8 @@ def _settings_rows(analysis: Analysis) -> list[tuple[str, str]]:
         ("reliability bins", f"{s.n_bins} equal-{s.binning} bins, {s.closed}-closed "
                              f"(classwise: {s.n_bins} equal-width bins)"),
         ("unit of log scores", s.unit),
-        ("intervals", f"bootstrap, {s.n_replicates} replicates, percentile, level {s.level:g}, "
-                      f"{ev.bootstrap_blocks} blocks of rows"),
+        ("intervals", f"bootstrap, {s.n_replicates} replicates, {interval_methods(ev)}, "
+                      f"level {s.level:g}, {ev.bootstrap_blocks} blocks of rows"),
         ("bin intervals", f"Wilson score interval at the effective number of rows, level "
                           f"{s.level:g}"),
         ("consistency tests", f"Bröcker & Smith 2007, labels drawn from the predictions, "
@@ -520,9 +541,7 @@ def render_html(analysis: Analysis, /, *, image_format: str = "svg",
         f"{_e(analysis.version)}</p></header>",
         _verdict_section(analysis),
         f'<section id="summary"><h2>Summary</h2>{_summary_table(analysis)}'
-        f"<p class='note'>Intervals: bootstrap percentile intervals; p-values: consistency "
-        f"resampling test of the hypothesis that the predictions are calibrated (labels drawn "
-        f"from the predicted distributions).</p></section>",
+        f"<p class='note'>{_e(INTERVAL_NOTE)}</p></section>",
         '<section id="reliability"><h2>Reliability diagram</h2><div class="figures">',
         *_reliability_figures(analysis, fmt), "</div></section>",
     ]
@@ -647,7 +666,8 @@ def render_markdown(analysis: Analysis, /) -> str:
              f"equal-{s.binning} bins; log scores in {s.unit}; trueprob {analysis.version}", "",
              "### Verdict", "", *(f"- {v}" for v in verdict(analysis)), "",
              "### Summary", ""]
-    head = ["metric"] + [h for ev in evs for h in (ev.label, f"{s.level:.0%} interval",
+    head = ["metric"] + [h for ev in evs for h in (ev.label,
+                                                    f"estimate [{s.level:.0%} interval]",
                                                     "p-value")]
     rows = []
     soft = r.targets != "labels"
@@ -658,8 +678,7 @@ def render_markdown(analysis: Analysis, /) -> str:
         cells = [f"{label} ({s.unit})" if name in LOG_FIELDS else label]
         for ev in evs:
             iv = ev.intervals.get(name)
-            cells += [_f(getattr(ev.report, name)),
-                      "" if iv is None else f"{_f(iv.low)} – {_f(iv.high)}",
+            cells += [_f(getattr(ev.report, name)), interval_text(iv),
                       _p_plain(ev.tests.get(name))]
         rows.append(cells)
     if any(ev.smooth is not None for ev in evs):
@@ -674,6 +693,7 @@ def render_markdown(analysis: Analysis, /) -> str:
     rows.append(["mean confidence"] + [c for ev in evs for c in (
         f"{ev.mean_confidence:.4f}", "", "")])
     lines += _md_table(head, rows)
+    lines += ["", INTERVAL_NOTE]
     decs = [ev for ev in evs if ev.decomposition is not None]
     if decs:
         lines += ["", f"### Where the bits go ({s.unit} per example; S(q) = MCB - DSC + UNC)",

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from trueprob._format import fixed
 from trueprob.analysis.answers import Answer, answers, contradictions, to_data
 from trueprob.analysis.classification import analyze, diagram_data
 from trueprob.analysis.records import (
@@ -50,7 +51,7 @@ def p_text(p: float, n_resamples: int, /) -> str:
 
 
 def _num(x: float, digits: int = 3) -> str:
-    return f"{x:.{digits}f}"
+    return fixed(x, digits)  # the project's one number format: never "-0.000"
 
 
 #: how each answer's sentence begins
@@ -71,7 +72,14 @@ def _q3(a: Answer, analysis: Analysis) -> str:
     level = n["level"]
     ece = f"ECE {_num(n['ece'], 4)}"
     if n.get("ece_low") is not None:
-        ece += f" ({level:.0%} interval {_num(n['ece_low'], 4)} to {_num(n['ece_high'], 4)})"
+        about = n.get("ece_estimate", n["ece"])
+        if about != n["ece"]:  # a bias-corrected interval is about the corrected value
+            ece += (f"; bias-corrected {_num(about, 4)}, {level:.0%} interval "
+                    f"{_num(n['ece_low'], 4)} to {_num(n['ece_high'], 4)}, at most "
+                    f"{_num(n['ece_upper'], 4)} with {level:.0%} confidence")
+        else:
+            ece += (f" ({level:.0%} interval {_num(n['ece_low'], 4)} to "
+                    f"{_num(n['ece_high'], 4)})")
     test = (f"{_pv(n['p_value'], n['n_resamples'])} (consistency test)"
             if n["p_value"] is not None
             else "not tested (the consistency test needs hard labels and whole vectors)")
