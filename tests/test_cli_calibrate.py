@@ -326,7 +326,7 @@ def test_atomic_write_gives_ordinary_permissions(tmp_path):
 
 def test_compare_marks_the_best_flags_accuracy_and_skips_unidentified_maps(tmp_path):
     # K = 12 classes and 300 fitting rows: matrix/Dirichlet have K(K+1) = 156 parameters,
-    # fewer than 5 rows each, so they are listed as skipped with the reason; the binary
+    # fewer than 10 rows each, so they are listed as skipped with the reason; the binary
     # methods run both one-vs-rest and top-label
     rng = np.random.default_rng(5)
     k = 12

@@ -295,9 +295,14 @@ def write_demo_report(data: DemoData, out_dir: str | os.PathLike[str], /, *,
                 raise FileExistsError(f"{path} exists; pass force=True (CLI: --force) to "
                                       f"replace it")
     calibrator = TemperatureScaling().fit(data.val_labels, logits=data.val_logits)
+    # the validation split is also the calibration set of the recommendation ("What to do"):
+    # every map of `trueprob compare` fitted on it and scored on the test split
     analysis = analyze(data.test_labels, logits=data.test_logits, calibrator=calibrator,
                        calibration_source=f"fitted on {files.val.name}",
-                       source=str(files.test), n_replicates=n_replicates, quiet=quiet)
+                       source=str(files.test), n_replicates=n_replicates, quiet=quiet,
+                       recalibration_set={"labels": data.val_labels,
+                                          "logits": data.val_logits},
+                       recalibration_source=str(files.val))
     text = render_html(analysis) if html else render_markdown(analysis)
     with atomic_write(files.calibrator, force=True) as fh:
         fh.write(calibrator.to_json().encode())

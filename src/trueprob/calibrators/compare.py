@@ -6,7 +6,7 @@ agree on the same files.
 
 - Candidates (:func:`default_candidates`): temperature and vector scaling; matrix scaling and
   Dirichlet calibration when the data can identify their K(K+1) parameters (see
-  :data:`MAX_FULL_PARAMS_PER_ROW`), else listed as skipped with the reason; the binary methods
+  :data:`MIN_ROWS_PER_FULL_PARAM`), else listed as skipped with the reason; the binary methods
   (Platt, beta, isotonic, histogram binning, scaling-binning) both one-vs-rest and on the
   top-label confidence.
 - Each candidate is fitted by maximum likelihood on the fitting split and evaluated with
@@ -33,8 +33,7 @@ from trueprob.calibrators.by_name import BINARY_METHODS, METHODS
 DEFAULT_BINARY = ("platt", "beta", "isotonic", "histogram", "scaling-binning")
 #: matrix scaling and Dirichlet calibration fit K(K+1) parameters; they are candidates only
 #: when the fitting split has at least this many rows per parameter
-MIN_ROWS_PER_FULL_PARAM = 5
-MAX_FULL_PARAMS_PER_ROW = 1 / MIN_ROWS_PER_FULL_PARAM
+MIN_ROWS_PER_FULL_PARAM = 10
 #: the most the accuracy may move (absolute) for a row to be recommended
 ACCURACY_TOLERANCE = 0.01
 #: the evaluation columns, in order: (Report field, heading)
