@@ -488,8 +488,9 @@ def test_linear_errors(rng):
     vs = VectorScaling().fit(y, logits=z)
     with pytest.raises(ValueError, match="logits has K=2 columns but this VectorScaling"):
         vs.predict_logproba(logits=np.zeros((3, 2)))
+    fitted = TemperatureScaling().fit(np.array([0, 1, 2, 0]), logits=np.eye(3)[[0, 1, 2, 1]] * 2)
     with pytest.raises(ValueError, match="probs has K=2 columns but this TemperatureScaling"):
-        TemperatureScaling().fit(y, logits=z).predict_logproba(probs=np.full((3, 2), 0.5))
+        fitted.predict_logproba(probs=np.full((3, 2), 0.5))
 
 
 @pytest.mark.data

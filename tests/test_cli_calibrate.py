@@ -383,4 +383,23 @@ def test_compare_names_the_file_whose_rows_are_bad(tmp_path):
     swapped = run("compare", "--fit", str(tmp_path / "test.npz"), "--eval",
                   str(tmp_path / "val.npz"), "--methods", "temperature")
     assert swapped.exit_code == 1
-    assert f"{tmp_path / 'test.npz'}: temperature could not be fitted" in swapped.stderr
+    assert f"{tmp_path / 'test.npz'}: " in swapped.stderr and "row 7" in swapped.stderr
+
+
+def test_compare_keeps_going_when_one_map_does_not_exist(tmp_path):
+    # class 2's logit separates its rows perfectly, so one-vs-rest Platt has no maximum-
+    # likelihood fit: that row is skipped with the reason, the others are compared
+    rng = np.random.default_rng(9)
+    z = rng.normal(size=(400, 3))
+    y = rng.integers(0, 2, 400)
+    y[:40] = 2
+    z[:40, 2] += 20.0
+    np.savez(tmp_path / "val.npz", logits=z, labels=y)
+    out = run("compare", "--fit", str(tmp_path / "val.npz"), "--eval", str(tmp_path / "val.npz"),
+              "--methods", "temperature,platt/one-vs-rest", "--format", "json", "-q")
+    assert out.exit_code == 0, out.output
+    rows = {r["method"]: r for r in json.loads(out.stdout)["rows"]}
+    assert rows["platt/one-vs-rest"]["skipped"].startswith(
+        f"could not be fitted on {tmp_path / 'val.npz'}: ")
+    assert "separate the classes" in rows["platt/one-vs-rest"]["skipped"]
+    assert rows["temperature"]["skipped"] is None and rows["temperature"]["nll"] is not None

@@ -335,8 +335,10 @@ MODELS = ("cifar10_densenet121_brier", "cifar10_densenet121_flsd53",
 @pytest.mark.parametrize("model", MODELS)
 def test_report_for_every_mukhoti_model_in_under_ten_seconds(shared_data, tmp_path, model):
     """Fit temperature on val, report on test, with the CLI's defaults (200 bootstrap
-    replicates, 1000 resamples). Timed as CPU seconds of this process (all threads), which a
-    busy shared machine does not inflate; the wall time is printed beside it."""
+    replicates, 1000 resamples, and the recommendation: every map of `trueprob compare` fitted
+    on val, Dirichlet's regularisation cross-validated among them). Timed as CPU seconds of
+    this process (all threads), which a busy shared machine does not inflate; the wall time is
+    printed beside it. The budget was 10 s before the recommendation; it is 20 s now."""
     folder = shared_data / "mukhoti2020-cifar-logits"
     out = tmp_path / "report.html"
     wall, cpu = time.perf_counter(), time.process_time()
@@ -345,7 +347,7 @@ def test_report_for_every_mukhoti_model_in_under_ten_seconds(shared_data, tmp_pa
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     print(f"{model}: {cpu:.1f} s CPU, {wall:.1f} s wall")
     assert result.exit_code == 0, result.output
-    assert cpu < 10.0
+    assert cpu < 20.0
     page = out.read_text()
     with np.load(folder / f"{model}_test.npz") as test:
         report = trueprob.evaluate(test["labels"], logits=test["logits"], unit="bits")

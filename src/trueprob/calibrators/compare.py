@@ -208,8 +208,8 @@ def compare_calibrators(
         or ``probs``, and ``labels``, ``targets`` or ``counts``, optionally
         ``sample_weight``.
     candidates : sequence of Candidate, optional
-        Default: :func:`default_candidates`. A candidate that :func:`skip_reason` rules out is
-        kept as a row with ``skipped`` set; one that fails to fit raises ValueError naming it.
+        Default: :func:`default_candidates`. A candidate that :func:`skip_reason` rules out,
+        or whose fit fails on these data, is kept as a row with ``skipped`` saying why.
     unit : {"bits", "nats"}
         Unit of the NLL column.
     n_bins : int
@@ -252,6 +252,10 @@ def compare_calibrators(
         base = _evaluate(evaluation, None, unit, n_bins)
     except (ValueError, TypeError) as exc:
         raise ValueError(f"{names[1]}: {exc}") from exc
+    try:  # bad rows of the fitting split are its error, not every candidate's failure
+        _evaluate(fit, None, unit, n_bins)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{names[0]}: {exc}") from exc
     rows = [_scored("uncalibrated", "uncalibrated", None, None, base, 0.0, None, ())]
     notes: list[str] = []
     fit_inputs = {k: fit[k] for k in ("logits", "probs", "targets", "counts", "sample_weight")
@@ -271,8 +275,12 @@ def compare_calibrators(
             try:
                 calibrator.fit(fit.get("labels"), **fit_inputs)
             except (ValueError, TypeError, ArithmeticError) as exc:
-                raise ValueError(f"{names[0]}: {cand.name} could not be fitted: {exc}") \
-                    from exc
+                # one map that does not exist on these data (e.g. a class the scores separate
+                # perfectly) is a row with its reason, not the end of the comparison
+                rows.append(ComparisonRow(cand.name, cand.method, cand.multiclass, None, None,
+                                          None, None, None, None, None, None,
+                                          skipped=f"could not be fitted on {names[0]}: {exc}"))
+                continue
             seconds = time.perf_counter() - start
             report = _evaluate(evaluation, calibrator.predict_logproba(**eval_scores), unit,
                                n_bins)

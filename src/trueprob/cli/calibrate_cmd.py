@@ -370,6 +370,8 @@ def compare(fit_file: str, eval_file: str, methods: str, unit: str, n_bins: int,
             raise DataError(str(exc)) from exc
     for note in comparison.notes:
         echo_err(f"trueprob: {note}")
+    if all(r.skipped for r in comparison.rows[1:]):
+        raise DataError("; ".join(f"{r.name} {r.skipped}" for r in comparison.rows[1:]))
     result = {"fit": fit_file, "eval": eval_file} | comparison.to_dict()
     if fmt == "json":
         click.echo(json.dumps(json_safe(result), indent=2, allow_nan=False))
