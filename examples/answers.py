@@ -629,6 +629,10 @@ def document(analyses: list[Analysis], top: dict[str, dict[str, Any]],
         "probabilities, and recalibrate them before reading them as probabilities.\n")
 
     # ---------------- Q3
+    def ece_cell(ece: float, iv: Any) -> str:
+        """The plug-in ECE, then the estimate its interval is about and the interval."""
+        return f"{ece:.4f} ({iv.estimate:.4f} [{iv.low:.4f}, {iv.high:.4f}])"
+
     say("## Q3. Is the confidence the probability that the prediction is right?\n")
     say("**Argument.** Top-label calibration is P(Y = ŷ | c) = c with c = max_k q_k. It "
         "follows from calibration of the whole vector, but it is a weaker, separately "
@@ -643,22 +647,21 @@ def document(analyses: list[Analysis], top: dict[str, dict[str, Any]],
         (r0, r1), (b0, b1), (t0, t1) = a.q3["reports"], a.q3["boots"], a.q3["tests"]
         i0, i1 = b0.intervals["ece"], b1.intervals["ece"]
         rows.append([a.model.name, f"{r0.accuracy:.4f}", f"{a.temperature:.4f}",
-                     f"{r0.ece:.4f} [{i0.low:.4f}, {i0.high:.4f}]", pval(t0.p_value),
-                     f"{r1.ece:.4f} [{i1.low:.4f}, {i1.high:.4f}]", pval(t1.p_value)])
-    say(table("q3", ["model", "accuracy", "T", "ECE before [95 %]", "p before",
-                     "ECE after T [95 %]", "p after"], rows))
+                     ece_cell(r0.ece, i0), pval(t0.p_value),
+                     ece_cell(r1.ece, i1), pval(t1.p_value)])
+    say(table("q3", ["model", "accuracy", "T", "ECE before (bias-corrected [95 %])",
+                     "p before", "ECE after T (bias-corrected [95 %])", "p after"], rows))
     if top:
         rows = []
         for name, res in top.items():
             b0, b1 = res["before"], res["after"]
             i0, i1 = b0.intervals["ece"], b1.intervals["ece"]
-            rows.append([name, f"{b0.report.accuracy:.4f}",
-                         f"{b0.report.ece:.4f} [{i0.low:.4f}, {i0.high:.4f}]",
-                         f"{b1.report.ece:.4f} [{i1.low:.4f}, {i1.high:.4f}]"])
+            rows.append([name, f"{b0.report.accuracy:.4f}", ece_cell(b0.report.ece, i0),
+                         ece_cell(b1.report.ece, i1)])
         say("\nTop-label-only models (hollance/reliability-diagrams files: Kängsepp's Guo et al. "
             "2017 models, ImageNet models from torchvision and timm):\n")
-        say(table("q3_top_label", ["model", "accuracy", "ECE before [95 %]",
-                                   "ECE after isotonic [95 %]"], rows))
+        say(table("q3_top_label", ["model", "accuracy", "ECE before (bias-corrected [95 %])",
+                                   "ECE after isotonic (bias-corrected [95 %])"], rows))
     # pooled confidence bands over the Mukhoti models
     if muk:
         say("\nWhere it is approximately true: the Mukhoti models' test rows pooled by "
@@ -694,8 +697,9 @@ def document(analyses: list[Analysis], top: dict[str, dict[str, Any]],
             "hesitates.")
     say(f"**What it shows.** As trained, top-label calibration is rejected for "
         f"{rej(ece_before)} of {len(analyses)} models; after one temperature fitted on held-out "
-        f"data, for {rej(ece_after)}.{band_txt} (The ECE estimate is biased upward, so a "
-        "bootstrap percentile interval can lie above a small ECE.) "
+        f"data, for {rej(ece_after)}.{band_txt} (The plug-in ECE, the number published "
+        "tables print, is biased upward; the bracket gives the bias-corrected estimate and "
+        "the interval that is about it.) "
         "**What to do.** Never assume it: measure ECE with an interval and test it on held-out "
         "data from the deployment distribution; fit a temperature on a validation split "
         "(`TemperatureScaling().fit(labels, logits=...)`) and re-test; where the test still "
