@@ -264,3 +264,17 @@ def test_every_command_defaults_to_bits(val_npz):
     for command in ("evaluate", "compare", "decompose", "report"):
         option = next(o for o in main.commands[command].params if o.name == "unit")
         assert option.default == "bits", command
+
+
+def test_test_flag_on_top_label_outputs_runs_the_top_label_test(tmp_path):
+    rng = np.random.default_rng(8)
+    z = rng.normal(size=(800, 4)) * 2
+    q = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    y = (q.cumsum(axis=1) < rng.random((800, 1))).sum(axis=1)
+    np.savez(tmp_path / "top.npz", confidence=q.max(axis=1), preds=q.argmax(axis=1), labels=y)
+    out = run(str(tmp_path / "top.npz"), "--test", "--resamples", "200", "--format", "json")
+    assert out.exit_code == 0, out.output
+    p = json.loads(out.stdout)["p_values"]
+    assert set(p) == {"ece"}  # no classwise test without the whole vectors
+    want = trueprob.consistency_test(y, logits=z, n_resamples=200, random_state=0).p_value
+    assert p["ece"] == pytest.approx(want, abs=1e-12)

@@ -97,3 +97,22 @@ def test_null_bin_sums_have_the_poisson_binomial_moments(weighted):
     assert np.all(np.abs(null.mean(0)[ok] - mean[ok]) < 4.5 * se)
     assert null.var(0)[ok] == pytest.approx(var[ok], rel=0.15)
     assert np.all(null[:, ~ok] == 0)
+
+
+def test_top_label_test_runs_on_confidences_alone_and_equals_the_full_vector_one():
+    # under H0 the prediction is right with probability c_i, so the top-label test needs only
+    # (c_i, prediction): from confidences it gives the very p-value of the full vectors
+    rng = np.random.default_rng(4)
+    z = rng.normal(size=(1500, 5)) * 2.5
+    q = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    y = (q.cumsum(axis=1) < rng.random((1500, 1))).sum(axis=1)
+    full = trueprob.consistency_test(y, logits=1.5 * z, n_resamples=300, random_state=2)
+    qq = np.exp(1.5 * z) / np.exp(1.5 * z).sum(axis=1, keepdims=True)
+    top = trueprob.consistency_test(y, confidences=qq.max(axis=1), predictions=qq.argmax(axis=1),
+                                    n_classes=5, n_resamples=300, random_state=2)
+    assert top.p_value == pytest.approx(full.p_value, abs=1e-12)
+    assert top.value == pytest.approx(full.value, rel=1e-12)
+    assert top.null_mean == pytest.approx(full.null_mean, rel=1e-12)
+    with pytest.raises(ValueError, match="statistic='classwise_ece' needs the whole vectors"):
+        trueprob.consistency_test(y, confidences=qq.max(axis=1), predictions=qq.argmax(axis=1),
+                                  n_classes=5, statistic="classwise_ece")

@@ -409,12 +409,10 @@ def _tests(feed: Any, report: Any, vector: bool, targets: set[str], s: AnalysisS
     n, k = int(report.n), int(report.n_classes)
     states: dict[str, Any] = {}
     ranked = RankedStats(k, n_bins=s.n_bins, closed=s.closed) if vector else None
-    if not vector or targets != {"labels"}:
-        why = ("top-label confidences only" if not vector
-               else f"{'/'.join(sorted(targets))} instead of hard labels")
+    if targets != {"labels"}:
         notes.append(f"no consistency tests: they draw labels from the predicted "
-                     f"distributions and need full probability vectors with hard labels "
-                     f"(got {why})")
+                     f"distributions and compare them with hard labels (got "
+                     f"{'/'.join(sorted(targets))})")
         return _fill(feed, states, ranked, targets)
     top = s.n_resamples
     if feed.top_label_draws is not None:
@@ -429,7 +427,10 @@ def _tests(feed: Any, report: Any, vector: bool, targets: set[str], s: AnalysisS
         notes.append(f"no top-label consistency test: N = {n} rows is too many for "
                      f"{MIN_RESAMPLES} resamples within {feed.top_label_draws:.0e} draws")
     classwise = min(s.n_resamples, CLASSWISE_DRAWS // max(n * k, 1))
-    if classwise >= MIN_RESAMPLES:
+    if not vector:  # top-label outputs: c_i and the prediction suffice for the top-label test
+        notes.append("no classwise consistency test: it needs the full probability vectors "
+                     "(only top-label confidences were given)")
+    elif classwise >= MIN_RESAMPLES:
         states["classwise_ece"] = ConsistencyStats("classwise_ece", k, n_bins=s.n_bins,
                                                    closed=s.closed, n_resamples=classwise,
                                                    random_state=s.seed)

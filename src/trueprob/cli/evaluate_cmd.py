@@ -345,7 +345,7 @@ def _evaluate_in_memory(arrays: dict[str, Any], calibrator: str | None, given_op
             report = trueprob.evaluate(labels_arr, **arrays, n_classes=n_classes, **common)
         if run_test:
             extra["p_values"] = _p_values(labels_arr, arrays, n_bins, closed, resamples, seed,
-                                          quiet)
+                                          quiet, n_classes)
         if convention is not None:
             extra["convention"] = _convention_numbers(convention, labels_arr, arrays, n_bins)
         extra["skce"] = _skce(labels_arr, arrays, seed)
@@ -469,18 +469,24 @@ def _evaluate_dask(file: str, names: dict[str, Any], dask_local: str | None,
 
 
 def _p_values(labels: Any, arrays: dict[str, Any], n_bins: int, closed: str, resamples: int,
-              seed: int, quiet: bool = False) -> dict[str, float]:
+              seed: int, quiet: bool = False, n_classes: int | None = None) -> dict[str, float]:
     """Consistency-resampling p-values (and SKCE's asymptotic test where available)."""
     import trueprob
 
-    if labels is None or not ("logits" in arrays or "probs" in arrays):
-        raise DataError("--test needs hard labels and logits or probabilities")
-    scores = {k: arrays[k] for k in ("logits", "probs", "sample_weight") if k in arrays}
+    if labels is None:
+        raise DataError("--test needs hard labels (labels drawn from the predictions are "
+                        "compared with them)")
+    top_label = "logits" not in arrays and "probs" not in arrays
+    keys = ("confidences", "predictions", "sample_weight") if top_label else \
+        ("logits", "probs", "sample_weight")
+    scores = {k: arrays[k] for k in keys if k in arrays}
     out = {}
-    for statistic in ("ece", "classwise_ece"):
-        res = trueprob.consistency_test(labels, **scores, statistic=statistic, n_bins=n_bins,
-                                        closed=closed, n_resamples=resamples,
-                                        random_state=seed, quiet=quiet)
+    # top-label outputs carry what the top-label test needs (c_i and the prediction), not
+    # the classwise one's whole vectors
+    for statistic in ("ece",) if top_label else ("ece", "classwise_ece"):
+        res = trueprob.consistency_test(labels, **scores, n_classes=n_classes,
+                                        statistic=statistic, n_bins=n_bins, closed=closed,
+                                        n_resamples=resamples, random_state=seed, quiet=quiet)
         out[statistic] = res.p_value
     whole = _skce(labels, arrays, seed)
     if whole is not None:

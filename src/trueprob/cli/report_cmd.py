@@ -11,6 +11,7 @@ import click
 
 from trueprob.cli._common import (
     DataError,
+    about,
     atomic_write,
     data_errors,
     echo_err,
@@ -220,7 +221,7 @@ def report(file: str, output: str, fmt: str, calibrator: str | None, fit_file: s
     if cal is not None and arrays and "logits" not in arrays and "probs" not in arrays:
         raise click.UsageError("--calibrator/--fit need logits or probabilities in FILE; it "
                                "gives only top-label confidences and predictions")
-    with warnings_to_stderr():
+    with warnings_to_stderr(), about(file, calibrator, fit_file):
         if many or stream:  # bounded memory: fixed-size states filled batch by batch
             analysis = analyze_path(file, **names, calibrator=cal, calibration_source=source,
                                     batch_rows=batch_rows, **settings)

@@ -56,6 +56,9 @@ def consistency_test(
     n_resamples: int = 1000,
     random_state: int | np.random.Generator | None = None,
     quiet: bool | None = None,
+    confidences: Any = None,
+    predictions: Any = None,
+    n_classes: int | None = None,
 ) -> ConsistencyTest:
     """Test H0 "the model is calibrated" by consistency resampling (Bröcker & Smith 2007).
 
@@ -64,6 +67,11 @@ def consistency_test(
     statistic is recomputed on B resampled label vectors and p = (1 + #{T* >= T}) / (1 + B).
     A progress bar over the resamples is drawn on stderr when it is a terminal, unless
     ``quiet``.
+
+    The top-label statistic needs only each row's confidence c_i and prediction: under H0 the
+    prediction is right with probability c_i, so it also runs on top-label outputs
+    (``confidences=`` and ``predictions=`` with hard labels, as :func:`trueprob.evaluate`
+    takes them); the classwise statistic needs the whole vectors.
 
     Examples
     --------
@@ -79,6 +87,7 @@ def consistency_test(
     0.000999000999000999
     """
     inputs = prepare(labels, logits=logits, probs=probs, sample_weight=sample_weight,
+                     confidences=confidences, predictions=predictions, n_classes=n_classes,
                      rescale_weights=True)
     state = ConsistencyStats(statistic, inputs.n_classes, n_bins=n_bins, closed=closed,
                              n_resamples=n_resamples, random_state=random_state)
@@ -153,9 +162,12 @@ class ConsistencyStats:
                       advance: Callable[[int], object] | None = None) -> ConsistencyStats:
         """Add prepared :class:`~trueprob._validation.Inputs` (all their chunks);
         ``advance(r)`` is called as each r resamples of these rows are drawn (progress)."""
-        if inputs.kind == "confidences" or inputs.target_kind != "labels":
+        if inputs.target_kind != "labels":
             raise ValueError("the consistency test draws labels from the predicted "
-                             "distributions: it needs logits= or probs= with hard labels")
+                             "distributions: it needs hard labels")
+        if inputs.kind == "confidences" and self.statistic != "ece":
+            raise ValueError(f"statistic={self.statistic!r} needs the whole vectors (logits= "
+                             f"or probs=); top-label confidences allow statistic='ece'")
         if inputs.n_classes != self.n_classes:
             raise ValueError(f"this state has K={self.n_classes} classes but the inputs have "
                              f"K={inputs.n_classes}")
