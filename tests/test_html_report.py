@@ -68,10 +68,13 @@ def test_verdict_numbers_come_from_the_tables_and_match_numpy(case):
     first, second, third = sentences[2], sentences[3], sentences[2]
     assert first.startswith("Q3, top label: the top label is over-confident by ")
     iv = before.intervals["ece"]
-    assert _numbers(first)[:7] == [round((confidence - accuracy) * 100, 1),
+    # the plug-in ECE, then the bias-corrected estimate its interval is about, the interval
+    # and the one-sided upper bound, then the test
+    assert _numbers(first)[:8] == [round((confidence - accuracy) * 100, 1),
                                    round(confidence * 100, 1), round(accuracy * 100, 1),
-                                   round(before.report.ece, 4), round(iv.low, 4),
-                                   round(iv.high, 4), 0.005]
+                                   round(before.report.ece, 4), round(iv.estimate, 4),
+                                   round(iv.low, 4), round(iv.high, 4), round(iv.upper, 4)]
+    assert iv.low <= iv.estimate <= iv.high
     assert "p ≤ 0.005" in first  # 200 resamples, none reached the observed ECE
     d = before.decomposition
     nll_bits = -np.mean(log_softmax(zt, axis=1)[np.arange(len(yt)), yt]) / math.log(2)
@@ -191,7 +194,8 @@ def test_markdown_has_the_verdict_and_tables(case):
         assert f"- {sentence}" in text
     ece = a.before.report.ece
     iv = a.before.intervals["ece"]
-    assert f"| ECE | {ece:.4f} | {iv.low:.4f} – {iv.high:.4f} | ≤ 0.005 |" in text
+    assert (f"| ECE | {ece:.4f} | {iv.estimate:.4f} [{iv.low:.4f}, {iv.high:.4f}] | ≤ 0.005 |"
+            in text)
     d = a.before.decomposition
     assert f"| uncalibrated | {d.score:.4f} | {d.mcb:.4f} | {d.dsc:.4f} | {d.unc:.4f} |" in text
     assert "### Per-bin table" in text and "### Per-class table (every class)" in text

@@ -14,6 +14,7 @@ from trueprob.cli._common import (
     field_options,
     quiet_option,
     read_fields,
+    warnings_to_stderr,
 )
 from trueprob.results import json_safe
 
@@ -71,7 +72,7 @@ def decompose(file: str, logits: str | None, probs: str | None, labels: str | No
         if key in arrays:
             raise DataError("decompose needs logits or probabilities, not top-label "
                             "confidences only")
-    with about(file):
+    with about(file), warnings_to_stderr():
         d = trueprob.decompose(arrays.pop("labels", None), **arrays, score=score,
                                estimator=estimator, reduction=reduction, n_bins=n_bins,
                                n_folds=n_folds, unit=unit, random_state=seed)
