@@ -345,3 +345,27 @@ def test_distributed_vector_scaling_equals_in_memory(client, dataset):
                                        partition_rows=5000, client=client)
     np.testing.assert_allclose(from_path.coef_, VectorScaling().fit(y, logits=z).coef_,
                                rtol=0, atol=1e-8)
+
+
+@pytest.mark.slow
+def test_cli_dask_run_over_files_that_differ_names_the_file_without_worker_logs(tmp_path):
+    # a worker's failure reaches the user once, as the CLI's message naming the file and row;
+    # distributed's own logs (the worker's traceback, cancelled tasks) stay off stderr
+    import subprocess
+    import sys
+
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    rng = np.random.default_rng(0)
+    z, y = rng.normal(size=(100, 3)), rng.integers(0, 3, 100)
+    pq.write_table(pa.table({"logit_0": z[:, 0], "logit_1": z[:, 1], "logit_2": z[:, 2],
+                             "labels": y}), tmp_path / "a.parquet")
+    pq.write_table(pa.table({"logit_0": z[:, 0], "logit_1": z[:, 1], "labels": y}),
+                   tmp_path / "b.parquet")
+    code = "from trueprob.cli import main; main()"
+    out = subprocess.run([sys.executable, "-c", code, "evaluate", str(tmp_path / "*.parquet"),
+                          "--dask", "local:1", "-q"], capture_output=True, text=True,
+                         timeout=300, check=False)
+    assert out.returncode == 1
+    assert "b.parquet: labels must be in 0..1 (K=2); row 1 is 2" in out.stderr
+    assert "Traceback" not in out.stderr and "distributed" not in out.stderr, out.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -32,8 +33,15 @@ def dask_client(*, scheduler: str | None = None, local: str | None = None,
     ...     client is None
     True
     """
+    import logging
+
     from trueprob.dask.clusters import cluster_client
 
+    # the CLI reports a failed task itself (naming the file and row); distributed's own logs
+    # of it (the worker's traceback, the tasks it then cancels) would only repeat it as noise
+    logging.getLogger("distributed").setLevel(logging.CRITICAL)
+    # worker processes read their logging levels from the environment when they start
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "critical")
     if scheduler is not None and local is not None:
         raise ValueError("pass --scheduler ADDRESS or --dask local[:N], not both")
     if local is not None:
