@@ -113,3 +113,21 @@ def test_bad_options():
         trueprob.bootstrap(y, logits=z, method="bc")
     with pytest.raises(ValueError, match="resampling must be 'multinomial' or 'poisson'"):
         trueprob.bootstrap(y, logits=z, resampling="rows")
+
+
+def test_one_row_is_refused_by_name():
+    with pytest.raises(ValueError, match=r"the bootstrap resamples rows and needs at least 2; "
+                                         r"got 1 row"):
+        trueprob.bootstrap(np.array([0]), logits=np.array([[1.0, 0.0]]), n_replicates=10)
+
+
+def test_extreme_weights_give_the_unweighted_intervals():
+    # only weight ratios matter: constant 1e300 weights are rescaled, not overflowed
+    rng = np.random.default_rng(3)
+    z, y = rng.normal(size=(300, 3)), rng.integers(0, 3, 300)
+    plain = trueprob.bootstrap(y, logits=z, n_replicates=50, random_state=1)
+    heavy = trueprob.bootstrap(y, logits=z, sample_weight=np.full(300, 1e300), n_replicates=50,
+                               random_state=1)
+    for name in ("ece", "nll", "accuracy"):
+        assert heavy.intervals[name].low == pytest.approx(plain.intervals[name].low, rel=1e-9)
+        assert heavy.intervals[name].high == pytest.approx(plain.intervals[name].high, rel=1e-9)

@@ -58,7 +58,9 @@ class Arrays:
         from trueprob.stats.evaluation import EvaluationStats
 
         self.bar.describe(f"report ({self.label}): metrics")
-        self.inputs = inputs = prepare(self.labels, **self.kwargs, n_classes=self.n_classes)
+        # all rows are here: extreme weights are rescaled (only their ratios matter)
+        self.inputs = inputs = prepare(self.labels, **self.kwargs, n_classes=self.n_classes,
+                                       rescale_weights=True)
         stats = build_stats(inputs, n_bins=s.n_bins, binning=s.binning, closed=s.closed)
         squares = None
         if inputs.weights is not None:

@@ -202,7 +202,10 @@ def bootstrap(
         else np.random.default_rng(random_state)
     inputs = prepare(labels, logits=logits, probs=probs, targets=targets, counts=counts,
                      sample_weight=sample_weight, confidences=confidences,
-                     predictions=predictions, n_classes=n_classes)
+                     predictions=predictions, n_classes=n_classes, rescale_weights=True)
+    if inputs.n_rows < 2:
+        raise ValueError(f"the bootstrap resamples rows and needs at least 2; got "
+                         f"{inputs.n_rows} row")
     edges = None
     if binning == "mass":
         conf, _, w = confidences_of(inputs)
