@@ -116,6 +116,48 @@ def _check_weights(cal: Any, name: str) -> np.ndarray:
     return weights
 
 
+class _ModelAverage(BinaryCalibrator):
+    """What BBQ and ENIR share: a weighted average of step functions of the probability,
+    saved as per-member arrays (``count_field`` sizes, ``table_fields`` tables)."""
+
+    _base = True
+    count_field = ""
+    table_fields: tuple[str, ...] = ()
+    clip: float
+
+    def _calibrated_prob(self, xp: Any, s: Array) -> Array:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _check_params(self) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _log_odds(self, xp: Any, s: Array) -> Array:
+        clip = _check_clip(self.clip, type(self).__name__)
+        return _prob_log_odds(xp, self._calibrated_prob(xp, s), clip)
+
+    def _check_members(self) -> tuple[str, np.ndarray, np.ndarray]:
+        """(name, model weights, per-member counts) of a loaded map, its parameters, weights,
+        counts and table lists checked (each a CalibratorFormatError naming the field)."""
+        name = type(self).__name__
+        self._check_kind()
+        try:
+            self._check_params()
+        except ValueError as exc:
+            raise CalibratorFormatError(f"params: {exc}") from exc
+        weights = _check_weights(self, name)
+        counts = getattr(self, self.count_field)
+        if not isinstance(counts, np.ndarray) or counts.dtype != np.int64 \
+                or counts.shape != weights.shape or np.any(counts < 1):
+            raise CalibratorFormatError(f"{name}: {self.count_field} must be {weights.size} "
+                                        f"positive integers (one per member)")
+        for field in self.table_fields:
+            value = getattr(self, field)
+            if not isinstance(value, list) or len(value) != weights.size:
+                raise CalibratorFormatError(f"{name}: {field} must be a list of "
+                                            f"{weights.size} arrays (one per member)")
+        return name, weights, counts
+
+
 # --------------------------------------------------------------------------- BBQ
 
 
@@ -132,7 +174,7 @@ def bbq_bin_range(total: float) -> range:
     return range(low, max(low, high) + 1)
 
 
-class BBQ(BinaryCalibrator):
+class BBQ(_ModelAverage):
     """Bayesian binning into quantiles (Naeini, Cooper, Hauskrecht 2015): averaged histograms.
 
     For every B in :func:`bbq_bin_range` (W, the calibration weight), histogram binning with
@@ -245,28 +287,11 @@ class BBQ(BinaryCalibrator):
             out = out + omega * _lookup(xp, values, binning.index(xp, p))
         return xp.clip(out, 0.0, 1.0)
 
-    def _log_odds(self, xp: Any, s: Array) -> Array:
-        clip = _check_clip(self.clip, type(self).__name__)
-        return _prob_log_odds(xp, self._calibrated_prob(xp, s), clip)
+    count_field = "n_bins_"
+    table_fields = ("edges_", "values_")
 
     def _check_loaded(self) -> None:
-        name = type(self).__name__
-        self._check_kind()
-        try:
-            self._check_params()
-        except ValueError as exc:
-            raise CalibratorFormatError(f"params: {exc}") from exc
-        weights = _check_weights(self, name)
-        n_bins = self.n_bins_
-        if not isinstance(n_bins, np.ndarray) or n_bins.dtype != np.int64 \
-                or n_bins.shape != weights.shape or np.any(n_bins < 1):
-            raise CalibratorFormatError(f"{name}: n_bins_ must be {weights.size} positive "
-                                        f"integers (one per member)")
-        for field in ("edges_", "values_"):
-            value = getattr(self, field)
-            if not isinstance(value, list) or len(value) != weights.size:
-                raise CalibratorFormatError(f"{name}: {field} must be a list of "
-                                            f"{weights.size} arrays (one per member)")
+        name, weights, n_bins = self._check_members()
         for m, b in enumerate(n_bins.tolist()):
             edges = _check_array(self.edges_[m], f"edges_[{m}]", name, shape=(b + 1,),
                                  low=0.0, high=1.0, increasing=True)
@@ -380,7 +405,7 @@ def near_isotonic_path(p: np.ndarray, t: np.ndarray,
     return [(m.upper, m.values, m.weights) for m in iter_near_isotonic_path(p, t, w)]
 
 
-class ENIR(BinaryCalibrator):
+class ENIR(_ModelAverage):
     """Ensemble of near-isotonic regressions (Naeini and Cooper 2016), averaged by score.
 
     The members are the models of :func:`near_isotonic_path` on p = sigmoid(s) (without its
@@ -477,28 +502,11 @@ class ENIR(BinaryCalibrator):
             out = out + omega * _lookup(xp, values, idx)
         return xp.clip(out, 0.0, 1.0)
 
-    def _log_odds(self, xp: Any, s: Array) -> Array:
-        clip = _check_clip(self.clip, type(self).__name__)
-        return _prob_log_odds(xp, self._calibrated_prob(xp, s), clip)
+    count_field = "n_groups_"
+    table_fields = ("upper_", "values_")
 
     def _check_loaded(self) -> None:
-        name = type(self).__name__
-        self._check_kind()
-        try:
-            self._check_params()
-        except ValueError as exc:
-            raise CalibratorFormatError(f"params: {exc}") from exc
-        weights = _check_weights(self, name)
-        n_groups = self.n_groups_
-        if not isinstance(n_groups, np.ndarray) or n_groups.dtype != np.int64 \
-                or n_groups.shape != weights.shape or np.any(n_groups < 1):
-            raise CalibratorFormatError(f"{name}: n_groups_ must be {weights.size} positive "
-                                        f"integers (one per member)")
-        for field in ("upper_", "values_"):
-            value = getattr(self, field)
-            if not isinstance(value, list) or len(value) != weights.size:
-                raise CalibratorFormatError(f"{name}: {field} must be a list of "
-                                            f"{weights.size} arrays (one per member)")
+        name, weights, n_groups = self._check_members()
         for m, g in enumerate(n_groups.tolist()):
             upper = _check_array(self.upper_[m], f"upper_[{m}]", name, shape=(g,), low=0.0,
                                  high=1.0, increasing=True)
