@@ -39,7 +39,7 @@ pytestmark = pytest.mark.skipif(
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--no-first-run")
 SECTIONS = ["verdict", "summary", "reliability", "smooth", "bits", "classwise",
-            "recalibration", "bins", "classes", "settings"]
+            "recalibration", "recommendation", "bins", "classes", "settings"]
 PAGE_STATE = """JSON.stringify({
   title: document.title,
   sections: [...document.querySelectorAll('section')].map(s => s.id),

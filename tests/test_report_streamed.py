@@ -154,7 +154,8 @@ def test_soft_targets_and_top_label_inputs(tmp_path, rng):
                      quiet=True).before
     b = trueprob.evaluate(counts=counts, logits=z, unit="bits")
     _same_report(a.report, b)
-    assert a.tests == {} and any("instead of hard labels" in n for n in a.notes)
+    assert a.tests == {} and any("compare them with hard labels (got counts)" in n
+                                 for n in a.notes)
     d = a.decomposition
     assert d.entropy + d.kl == pytest.approx(d.score, rel=1e-10)
 
@@ -163,7 +164,10 @@ def test_soft_targets_and_top_label_inputs(tmp_path, rng):
     q = np.exp(z) / np.exp(z).sum(1, keepdims=True)
     np.savez(top / "t.npz", confidences=q.max(1), predictions=q.argmax(1), labels=y)
     t = analyze_path(top, n_classes=3, n_replicates=10, n_resamples=10, quiet=True).before
-    assert t.decomposition is None and t.classes is None and t.tests == {}
+    # top-label outputs get the top-label consistency test (it needs only c_i and the
+    # prediction), not the classwise one
+    assert t.decomposition is None and t.classes is None and set(t.tests) == {"ece"}
+    assert 0 < t.tests["ece"].p_value <= 1
     _same_report(t.report, trueprob.evaluate(y, confidences=q.max(1),
                                              predictions=q.argmax(1), n_classes=3,
                                              unit="bits"))

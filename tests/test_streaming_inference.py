@@ -76,7 +76,8 @@ def test_errors_name_the_file_and_the_row(tmp_path, rng):
     soft = tmp_path / "soft"
     soft.mkdir()
     np.savez(soft / "s.npz", logits=z, targets=np.full((600, 3), 1 / 3))
-    with pytest.raises(ValueError, match="needs logits= or probs= with hard labels"):
+    with pytest.raises(ValueError, match=r"s\.npz: the consistency test draws labels from the "
+                                         "predicted distributions: it needs hard labels"):
         consistency_test_path(soft, quiet=True)
     with pytest.raises(ValueError, match="n_replicates must be an integer >= 2"):
         bootstrap_path(soft, n_replicates=1)
