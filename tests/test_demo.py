@@ -136,7 +136,16 @@ def test_cli_writes_the_files_and_prints_evaluate_numbers(tmp_path, data):
     with np.load(out / "test.npz") as saved:
         z, y = saved["logits"], saved["labels"]
     np.testing.assert_array_equal(z, data.test_logits)
-    report = trueprob.evaluate(y, logits=z, unit="bits")
+    # the demo's bins are equal-mass: its confidences crowd above 0.99
+    report = trueprob.evaluate(y, logits=z, unit="bits", binning="mass")
+    width = trueprob.evaluate(y, logits=z, unit="bits")
+    assert width.bins[-1].count > 0.9 * width.n  # what equal-width bins would show
+    # equal-mass bins never split ties: the rows whose confidence rounds to exactly 1.0 share
+    # one bin, and every other bin holds a few percent of the rows
+    counts = sorted(b.count for b in report.bins)
+    top = [b for b in report.bins if b.count > 0][-1]
+    assert top.count == counts[-1] and top.lower > 0.999  # the tie at (almost) 1.0
+    assert counts[-2] < 0.1 * report.n
     printed = _printed(result.stdout)
     expected = {"accuracy": report.accuracy, "nll (bits)": report.nll, "brier": report.brier,
                 "ece": report.ece, "mce": report.mce, "rmsce": report.rmsce,

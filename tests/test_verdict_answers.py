@@ -74,6 +74,13 @@ def test_planted_contradictions_are_caught(over):
     assert any(f.startswith("q4 states MCB = 0 but") for f in found)
     found = contradictions(over, _plant(given, "what_to_do", claim="nothing-helps"))
     assert any(f.startswith("what_to_do says nothing helps but") for f in found)
+    # What to do starting from another ECE than the tables' (as when its comparison used
+    # other bins than the report) is caught
+    other = dict(given["what_to_do"].numbers,
+                 ece_before=given["what_to_do"].numbers["ece_before"] + 0.003)
+    found = contradictions(over, _plant(given, "what_to_do", numbers=other))
+    assert any(f.startswith("what_to_do starts from ece_before = ") for f in found)
+    assert not any(f.startswith("what_to_do starts from") for f in contradictions(over, given))
     wrong = dict(given["what_to_do"].numbers, name="isotonic (one-vs-rest)")
     found = contradictions(over, _plant(given, "what_to_do", numbers=wrong))
     assert any(f.startswith("what_to_do recommends isotonic (one-vs-rest) but") for f in found)

@@ -300,7 +300,8 @@ def contradictions(analysis: Any, given: Mapping[str, Answer], /,
     :data:`NEGLIGIBLE_SHARE` of the log loss; the stated MCB at least the recommendation's
     held-out gain; "nothing helps" only when the best candidate's gain is not significant,
     and the recommended method the admissible candidate with the lowest log loss; a stated
-    direction after recalibration equal to the sign of mean confidence - accuracy; and each
+    direction after recalibration equal to the sign of mean confidence - accuracy; What to do
+    starting from the ECE and log loss the tables show; and each
     sentence using a claim's words only with that claim.
     """
     out: list[str] = []
@@ -339,6 +340,13 @@ def contradictions(analysis: Any, given: Mapping[str, Answer], /,
             out.append(f"q4 states MCB = {mcb:.4g} but {rec.best.name} fitted on the "
                        f"calibration set recovers {rec.best.gain:.4g} held out")
     if todo is not None and rec is not None:
+        # "before" in What to do is the model the tables show: the same ECE and log loss
+        for key, value in (("ece_before", ev.report.ece), ("nll_before", ev.report.nll)):
+            said = todo.numbers.get(key)
+            if said is not None and value is not None and not math.isclose(
+                    float(said), float(value), rel_tol=1e-9, abs_tol=1e-12):
+                out.append(f"what_to_do starts from {key} = {float(said):.6g} but the report's "
+                           f"tables give {float(value):.6g}")
         if todo.claim == "nothing-helps" and rec.helps:
             out.append(f"what_to_do says nothing helps but {rec.best.name if rec.best else '?'}"
                        f" lowers the log loss significantly")

@@ -225,7 +225,7 @@ def _held_out(labels: Any, outputs: dict[str, Any], common: dict[str, Any], befo
                       **{k: v for k, v in recalibration_set.items()
                          if k != "labels" and v is not None})
         recommendation = recommend(val, rows, source=source or "VAL", unit=s.unit,
-                                   n_bins=s.n_bins)
+                                   n_bins=s.n_bins, binning=s.binning)
         held = held.with_recommendation(recommendation)
     return held, recommendation
 

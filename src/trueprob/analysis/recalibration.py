@@ -351,7 +351,7 @@ def _quote(path: str) -> str:
 
 
 def recommend(calibration: Rows, rows: Rows, *, source: str, unit: str = "bits",
-              n_bins: int = 15) -> Recommendation:
+              n_bins: int = 15, binning: str = "width") -> Recommendation:
     """The candidates of ``trueprob compare`` fitted on ``calibration`` and evaluated on
     ``rows``, and the best of them: :func:`trueprob.calibrators.compare.compare_calibrators`
     with its default candidates, so that the report and ``trueprob compare`` on the same files
@@ -380,7 +380,8 @@ def recommend(calibration: Rows, rows: Rows, *, source: str, unit: str = "bits",
         raise ValueError(f"the calibration set has K={calibration.n_classes} classes but the "
                          f"report's rows K={k}")
     comparison = compare_calibrators(calibration.given, rows.given, unit=unit, n_bins=n_bins,
-                                     quiet=True, names=(source, "the report's rows"))
+                                     quiet=True, names=(source, "the report's rows"),
+                                     binning=binning)
     before = comparison.uncalibrated
     base = rows.losses(rows.logp(None))
     scale = check_unit(unit)
@@ -400,7 +401,7 @@ def recommend(calibration: Rows, rows: Rows, *, source: str, unit: str = "bits",
         out.append(cand)
         if row.best:
             best = cand
-    base_report = _before_report(rows, unit, n_bins)
+    base_report = _before_report(rows, unit, n_bins, binning)
     return Recommendation(source, unit, float(before.nll or math.inf), float(before.ece or 0.0),
                           float(before.accuracy or 0.0), _mean_conf(base_report), tuple(out),
                           best, tuple(left))
@@ -411,13 +412,13 @@ def _mean_conf(report: Any) -> float:
                  / report.weight)
 
 
-def _before_report(rows: Rows, unit: str, n_bins: int) -> Any:
+def _before_report(rows: Rows, unit: str, n_bins: int, binning: str) -> Any:
     from trueprob.api import evaluate
 
     g = rows.given
     extra = {k: g[k] for k in ("targets", "counts", "sample_weight") if k in g}
     return evaluate(g.get("labels"), **{rows.kind: g[rows.kind]}, **extra, unit=unit,
-                    n_bins=n_bins)
+                    n_bins=n_bins, binning=binning)
 
 
 def _mean_top(logp: np.ndarray, rows: Rows) -> float:

@@ -180,13 +180,15 @@ def _n_classes(arrays: Mapping[str, Any]) -> int:
     return 2 if len(scores.shape) == 1 else int(scores.shape[1])
 
 
-def _evaluate(arrays: Mapping[str, Any], logits: Any, unit: str, n_bins: int) -> Any:
+def _evaluate(arrays: Mapping[str, Any], logits: Any, unit: str, n_bins: int,
+              binning: str = "width") -> Any:
     from trueprob.api import evaluate
 
     scores = ({k: arrays[k] for k in ("logits", "probs") if k in arrays}
               if logits is None else {"logits": logits})
     extra = {k: arrays[k] for k in ("targets", "counts", "sample_weight") if k in arrays}
-    return evaluate(arrays.get("labels"), **scores, **extra, unit=unit, n_bins=n_bins)
+    return evaluate(arrays.get("labels"), **scores, **extra, unit=unit, n_bins=n_bins,
+                    binning=binning)
 
 
 def compare_calibrators(
@@ -198,6 +200,7 @@ def compare_calibrators(
     n_bins: int = 15,
     quiet: bool | None = None,
     names: tuple[str, str] = ("the fitting split", "the evaluation split"),
+    binning: str = "width",
 ) -> Comparison:
     """Fit every candidate on ``fit`` and score it on ``evaluation``.
 
@@ -213,7 +216,10 @@ def compare_calibrators(
     unit : {"bits", "nats"}
         Unit of the NLL column.
     n_bins : int
-        Equal-width bins of the ECE columns.
+        Bins of the ECE columns.
+    binning : {"width", "mass"}
+        Their layout (the report passes its own, so its tables and its recommendation quote
+        the same ECE).
     quiet : bool, optional
         No progress bar (one bar per candidate is drawn on a terminal's stderr).
     names : (str, str)
@@ -249,11 +255,11 @@ def compare_calibrators(
     n_fit = int(scores.shape[0])
     chosen = list(default_candidates(k_fit) if candidates is None else candidates)
     try:
-        base = _evaluate(evaluation, None, unit, n_bins)
+        base = _evaluate(evaluation, None, unit, n_bins, binning)
     except (ValueError, TypeError) as exc:
         raise ValueError(f"{names[1]}: {exc}") from exc
     try:  # bad rows of the fitting split are its error, not every candidate's failure
-        _evaluate(fit, None, unit, n_bins)
+        _evaluate(fit, None, unit, n_bins, binning)
     except (ValueError, TypeError) as exc:
         raise ValueError(f"{names[0]}: {exc}") from exc
     rows = [_scored("uncalibrated", "uncalibrated", None, None, base, 0.0, None, ())]
@@ -283,7 +289,7 @@ def compare_calibrators(
                 continue
             seconds = time.perf_counter() - start
             report = _evaluate(evaluation, calibrator.predict_logproba(**eval_scores), unit,
-                               n_bins)
+                               n_bins, binning)
         change = report.accuracy - base.accuracy
         flags: tuple[str, ...] = ()
         if abs(change) > ACCURACY_TOLERANCE:

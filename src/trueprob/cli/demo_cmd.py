@@ -12,6 +12,9 @@ if TYPE_CHECKING:
     from trueprob.results import Report
 
 #: the summary lines of the test split: (label, Report attribute)
+#: the demo's reliability bins (its confidences crowd near 1: see the comment in demo())
+DEMO_BINNING = "mass"
+
 SUMMARY = (
     ("accuracy", "accuracy"),
     ("nll (bits)", "nll"),
@@ -79,7 +82,10 @@ def demo(ctx: click.Context, out_dir: str, force: bool, seed: int, quiet: bool) 
     except ImportError as exc:
         raise DataError(str(exc)) from exc
     write_demo_files(data, out_dir, force=force)
-    report = trueprob.evaluate(data.test_labels, logits=data.test_logits, unit="bits")
+    # equal-mass bins: the network puts almost every test row in the top equal-width bin (and
+    # most at exactly 1.0), which would leave the other bins with a handful of rows each
+    report = trueprob.evaluate(data.test_labels, logits=data.test_logits, unit="bits",
+                               binning=DEMO_BINNING)
 
     hidden = " -> ".join(str(h) for h in data.model.hidden_layer_sizes)
     n_classes = data.test_logits.shape[1]
@@ -90,7 +96,8 @@ def demo(ctx: click.Context, out_dir: str, force: bool, seed: int, quiet: bool) 
     )
     click.echo(f"wrote {files.val} ({len(data.val_labels)} rows) and {files.test} "
                f"({len(data.test_labels)} rows): arrays logits (N, {n_classes}) and labels")
-    click.echo(f"test split ({report.n} rows, K = {report.n_classes}):")
+    click.echo(f"test split ({report.n} rows, K = {report.n_classes}; {report.settings.n_bins} "
+               f"equal-mass bins, since the confidences crowd near 1):")
     conf = _mean_confidence(report)
     rows = [(label, getattr(report, name)) for label, name in SUMMARY]
     rows.insert(1, ("mean confidence", conf))
