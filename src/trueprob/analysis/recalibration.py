@@ -25,7 +25,7 @@ scored on the rows it was fitted on):
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,23 +46,12 @@ FAMILY_MAPS = (
 FAMILIES = tuple(name for name, _, _ in FAMILY_MAPS)
 
 
-def make(method: str, multiclass: str | None) -> Any:
-    """A new calibrator of ``method`` with its default settings, wrapped ``multiclass``
-    (``"top-label"`` / ``"one-vs-rest"``) for the binary methods."""
-    from trueprob.calibrators import multiclass as wrappers
-    from trueprob.calibrators.nonparametric import HistogramBinning, IsotonicCalibration
-    from trueprob.calibrators.scaling import DirichletCalibration, VectorScaling
-    from trueprob.calibrators.temperature import TemperatureScaling
+def make(method: str, multiclass: str | None, n_classes: int) -> Any:
+    """A new calibrator of ``method`` with its default settings for K classes, a binary
+    method wrapped ``multiclass`` (:func:`trueprob.calibrators.by_name.make_calibrator`)."""
+    from trueprob.calibrators.by_name import make_calibrator
 
-    makers: dict[str, Callable[[], Any]] = {
-        "temperature": TemperatureScaling, "vector": VectorScaling,
-        "dirichlet": DirichletCalibration, "isotonic": IsotonicCalibration,
-        "histogram": HistogramBinning}
-    base = makers[method]()
-    if multiclass is None:
-        return base
-    wrapper = wrappers.TopLabel if multiclass == "top-label" else wrappers.OneVsRest
-    return wrapper(base=base)
+    return make_calibrator(method, n_classes, multiclass or "one-vs-rest")
 
 
 def _family(name: str) -> tuple[str, str | None]:
@@ -279,7 +268,7 @@ def recoverable(rows: Rows, *, unit: str = "bits", n_folds: int = 5,
         try:
             for f in range(max(n_folds, 2)):
                 test = folds == f
-                cal = rows.take(~test).fit(make(method, multiclass))
+                cal = rows.take(~test).fit(make(method, multiclass, k))
                 part = rows.take(test)
                 losses[test] = part.losses(part.logp(cal))
         except (ValueError, TypeError, ArithmeticError) as exc:
