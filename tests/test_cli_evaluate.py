@@ -278,3 +278,18 @@ def test_test_flag_on_top_label_outputs_runs_the_top_label_test(tmp_path):
     assert set(p) == {"ece"}  # no classwise test without the whole vectors
     want = trueprob.consistency_test(y, logits=z, n_resamples=200, random_state=0).p_value
     assert p["ece"] == pytest.approx(want, abs=1e-12)
+
+
+def test_probabilities_passed_as_logits_get_a_warning_naming_probs(tmp_path):
+    rng = np.random.default_rng(12)
+    z = rng.normal(size=(60, 4))
+    q = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    y = rng.integers(0, 4, 60)
+    np.savez(tmp_path / "q.npz", logits=q, labels=y)  # probabilities under the logits name
+    out = run(str(tmp_path / "q.npz"), "--format", "json")
+    assert out.exit_code == 0  # names decide, values only warn
+    assert (f"trueprob: warning: {tmp_path / 'q.npz'}: the logits look like probabilities "
+            f"(every value in [0, 1] and every row summing to 1); if they are, pass them with "
+            f"--probs") in out.stderr
+    np.savez(tmp_path / "z.npz", logits=z, labels=y)
+    assert "look like probabilities" not in run(str(tmp_path / "z.npz")).stderr

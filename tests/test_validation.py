@@ -241,3 +241,11 @@ def test_bfloat16_scores_have_their_own_tolerance_and_evaluate():
         trueprob.evaluate(Y, probs=q64)
     assert report.accuracy == np.mean(q64.argmax(1) == Y)  # ties: the first index (row 3)
     assert report.nll == pytest.approx(-np.mean(np.log(q64[np.arange(4), Y])), rel=1e-6)
+
+
+def test_probs_outside_the_unit_interval_are_said_to_look_like_logits():
+    z = np.array([[2.0, -1.0, 0.5], [0.1, 0.2, 0.7]])
+    with pytest.raises(ValueError, match=r"probs must be in \[0, 1\]; row 0 is \[2, -1, 0\.5\]; "
+                                         r"values outside \[0, 1\] are usually logits: pass "
+                                         r"them as logits= \(CLI: --logits\)"):
+        trueprob.evaluate(np.array([0, 2]), probs=z)

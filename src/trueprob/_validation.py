@@ -125,7 +125,11 @@ class Inputs:
             if check:
                 check_finite(xp, scores, name, start)
                 if self.kind == "probs":
-                    check_range(xp, scores, 0.0, 1.0, name, start)
+                    try:
+                        check_range(xp, scores, 0.0, 1.0, name, start)
+                    except ValueError as exc:  # say what such values usually are
+                        raise ValueError(f"{exc}; values outside [0, 1] are usually logits: "
+                                         f"pass them as logits= (CLI: --logits)") from None
                     if not self.binary:
                         _check_row_sums(xp, scores, name, start)
             if self.binary:

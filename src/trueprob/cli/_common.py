@@ -160,9 +160,31 @@ def read_fields(path: str, names: dict[str, str | None], *,
     from trueprob.io import read_inputs
 
     try:
-        return read_inputs(path, **names, quiet=quiet)
+        arrays = read_inputs(path, **names, quiet=quiet)
     except ImportError as exc:  # an optional reader (pyarrow, torch) is missing
         raise DataError(str(exc)) from exc
+    if looks_like_probabilities(arrays.get("logits")):
+        echo_err(f"trueprob: warning: {path}: the logits look like probabilities (every value "
+                 f"in [0, 1] and every row summing to 1); if they are, pass them with --probs "
+                 f"(as logits they are put through a softmax again)")
+    return arrays
+
+
+def looks_like_probabilities(logits: Any) -> bool:
+    """Whether 2-D ``logits`` are all in [0, 1] with rows summing to 1 (float tolerance):
+    probabilities passed as logits. Names, never values, decide which is which; this only
+    warns."""
+    import numpy as np
+
+    if logits is None or getattr(logits, "ndim", 0) != 2 or logits.shape[0] == 0 \
+            or logits.shape[1] < 2:
+        return False
+    x = np.asarray(logits, dtype=np.float64)
+    if not (np.all(np.isfinite(x)) and x.min() >= 0.0 and x.max() <= 1.0):
+        return False
+    tol = 8 * x.shape[1] * float(np.finfo(np.asarray(logits).dtype).eps) \
+        if np.issubdtype(np.asarray(logits).dtype, np.floating) else 1e-9
+    return bool(np.all(np.abs(x.sum(axis=1) - 1.0) <= max(tol, 1e-6)))
 
 
 def echo_err(message: str) -> None:
