@@ -293,3 +293,23 @@ def test_probabilities_passed_as_logits_get_a_warning_naming_probs(tmp_path):
             f"--probs") in out.stderr
     np.savez(tmp_path / "z.npz", logits=z, labels=y)
     assert "look like probabilities" not in run(str(tmp_path / "z.npz")).stderr
+
+
+def test_evaluate_and_report_state_the_same_whole_vector_test(tmp_path):
+    # one estimator for one quantity: the SKCE of `evaluate` and of `report` on the same file
+    rng = np.random.default_rng(21)
+    z = rng.normal(size=(700, 4)) * 2
+    q = np.exp(1.4 * z) / np.exp(1.4 * z).sum(axis=1, keepdims=True)
+    y = (q.cumsum(axis=1) < rng.random((700, 1))).sum(axis=1)
+    np.savez(tmp_path / "p.npz", logits=z, labels=y)
+    ev = json.loads(run(str(tmp_path / "p.npz"), "--format", "json").stdout)["skce"]
+    rep = CliRunner().invoke(main, ["report", str(tmp_path / "p.npz"), "--format", "json",
+                                    "-o", "-", "-q"])
+    assert rep.exit_code == 0, rep.output
+    before = json.loads(rep.stdout)["answers"]["q1"]
+    assert before["skce"] == pytest.approx(ev["estimate"], rel=1e-12)
+    from trueprob.metrics.skce import whole_vector_test
+
+    ref = whole_vector_test(y, logits=z, random_state=0)
+    assert ev["estimate"] == pytest.approx(ref.estimate, rel=1e-12)
+    assert ev["p_value"] == pytest.approx(ref.p_value, rel=1e-12)

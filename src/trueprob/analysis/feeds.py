@@ -116,26 +116,21 @@ class Arrays:
                                  label=self.label)
 
     def skce(self, vector: bool, s: AnalysisSettings, notes: list[str]) -> Any:
-        """SKCE of the whole vector, block estimator (blocks of 16 rows) on seeded shuffled
-        rows (the block estimator pairs rows in the order given), with its normal test."""
+        """SKCE of the whole vector: :func:`trueprob.metrics.skce.whole_vector_test`, the
+        test ``trueprob evaluate`` reports too (same estimator, same seeded row order)."""
         inputs = self.inputs
         if not vector:
             return None
         if inputs.weights is not None:
             notes.append("no SKCE: the kernel calibration error takes no row weights")
             return None
-        try:
-            from trueprob.metrics.skce import skce
-        except ImportError:
+        if inputs.n_rows < 4:
+            notes.append("no SKCE: its block estimator needs at least 4 rows")
             return None
-        order = np.random.default_rng(s.seed).permutation(inputs.n_rows)
+        from trueprob.metrics.skce import whole_vector_test
 
-        def take(x: Any) -> Any:  # arrays of any namespace; lists and tuples via numpy
-            return x[order] if hasattr(x, "shape") else np.asarray(x)[order]
-
-        shuffled = {k: take(v) for k, v in self.kwargs.items()}
-        labels = None if self.labels is None else take(self.labels)
-        return skce(labels, **shuffled, estimator="block")
+        kwargs = {k: v for k, v in self.kwargs.items() if v is not None}
+        return whole_vector_test(self.labels, **kwargs, random_state=s.seed)
 
 
 class Passes:

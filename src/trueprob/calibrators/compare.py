@@ -159,12 +159,6 @@ class Comparison:
         or None when no candidate beats the uncalibrated model."""
         return next((r for r in self.rows if r.best), None)
 
-    def row(self, name: str) -> ComparisonRow:
-        for r in self.rows:
-            if r.name == name:
-                return r
-        raise KeyError(f"no row named {name!r}; rows: {[r.name for r in self.rows]}")
-
     def to_dict(self) -> dict[str, Any]:
         best = self.best
         return {"unit": self.unit, "n_bins": self.n_bins, "n_classes": self.n_classes,
@@ -172,7 +166,8 @@ class Comparison:
                 "rows": [r.to_dict() for r in self.rows], "notes": list(self.notes)}
 
 
-def _n_classes(arrays: Mapping[str, Any]) -> int:
+def n_classes_of(arrays: Mapping[str, Any]) -> int:
+    """K of a split's ``logits`` or ``probs`` (2 for one binary score per row)."""
     scores = arrays.get("logits", arrays.get("probs"))
     if scores is None:
         raise ValueError("recalibration needs logits= or probs= (one per class); top-label "
@@ -189,6 +184,16 @@ def _evaluate(arrays: Mapping[str, Any], logits: Any, unit: str, n_bins: int,
     extra = {k: arrays[k] for k in ("targets", "counts", "sample_weight") if k in arrays}
     return evaluate(arrays.get("labels"), **scores, **extra, unit=unit, n_bins=n_bins,
                     binning=binning)
+
+
+def _validate(arrays: Mapping[str, Any]) -> None:
+    """Check a split's rows as :func:`trueprob.evaluate` would, computing nothing."""
+    from trueprob._validation import prepare
+
+    given = {k: arrays[k] for k in ("logits", "probs", "targets", "counts", "sample_weight")
+             if k in arrays}
+    for _ in prepare(arrays.get("labels"), **given, rescale_weights=True).chunks():
+        pass
 
 
 def compare_calibrators(
@@ -248,7 +253,7 @@ def compare_calibrators(
     """
     from trueprob._progress import progress
 
-    k_fit, k_eval = _n_classes(fit), _n_classes(evaluation)
+    k_fit, k_eval = n_classes_of(fit), n_classes_of(evaluation)
     if k_fit != k_eval:
         raise ValueError(f"{names[0]} has K={k_fit} classes but {names[1]} has K={k_eval}")
     scores = fit.get("logits", fit.get("probs"))
@@ -259,7 +264,7 @@ def compare_calibrators(
     except (ValueError, TypeError) as exc:
         raise ValueError(f"{names[1]}: {exc}") from exc
     try:  # bad rows of the fitting split are its error, not every candidate's failure
-        _evaluate(fit, None, unit, n_bins, binning)
+        _validate(fit)
     except (ValueError, TypeError) as exc:
         raise ValueError(f"{names[0]}: {exc}") from exc
     rows = [_scored("uncalibrated", "uncalibrated", None, None, base, 0.0, None, ())]

@@ -21,6 +21,7 @@ from trueprob.calibrators.compare import (
     COLUMNS,
     Candidate,
     compare_calibrators,
+    n_classes_of,
 )
 from trueprob.calibrators.compare import make_calibrator as _make_calibrator
 from trueprob.cli._common import (
@@ -70,11 +71,6 @@ def _read_scored(path: str, names: dict[str, str | None], *, need_targets: bool,
 
 def _scores(arrays: dict[str, Any]) -> dict[str, Any]:
     return {k: arrays[k] for k in ("logits", "probs") if k in arrays}
-
-
-def _n_classes(arrays: dict[str, Any]) -> int:
-    scores = next(iter(_scores(arrays).values()))
-    return 2 if scores.ndim == 1 else int(scores.shape[1])
 
 
 def _fit_inputs(arrays: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
@@ -171,7 +167,7 @@ def fit(file: str, method: str, output: str, force: bool, stream: bool, batch_ro
                        quiet)
         return
     arrays = _read_scored(file, names, need_targets=True, quiet=quiet)
-    calibrator, note = make_calibrator(method, _n_classes(arrays), multiclass)
+    calibrator, note = make_calibrator(method, n_classes_of(arrays), multiclass)
     with about(file), warnings_to_stderr():
         y, inputs = _fit_inputs(arrays)
         before = _evaluate(arrays).nll
@@ -357,7 +353,7 @@ def compare(fit_file: str, eval_file: str, methods: str, unit: str, n_bins: int,
              "counts": counts, "sample_weight": sample_weight}
     fit_arrays = _read_scored(fit_file, names, need_targets=True, quiet=quiet)
     eval_arrays = _read_scored(eval_file, names, need_targets=True, quiet=quiet)
-    k_fit, k_eval = _n_classes(fit_arrays), _n_classes(eval_arrays)
+    k_fit, k_eval = n_classes_of(fit_arrays), n_classes_of(eval_arrays)
     if k_fit != k_eval:
         raise DataError(f"--fit has K={k_fit} classes but --eval has K={k_eval}")
     chosen = _parse_methods(methods, k_fit, multiclass)
