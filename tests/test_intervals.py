@@ -10,9 +10,14 @@ from hypothesis import strategies as st
 
 import trueprob
 from trueprob.inference.intervals import (
+    BIAS_CORRECTED,
     BIASED_FIELDS,
+    DEFAULT_METHODS,
     bias_corrected_interval,
+    debiased_interval,
+    interval_for,
     percentile_interval,
+    sup_brownian_quantile,
 )
 
 FIELDS = ("accuracy", "nll", "brier", "ece", "mce", "rmsce", "ece_debiased", "classwise_ece",
@@ -102,7 +107,7 @@ def test_every_interval_contains_its_estimate_on_random_inputs(method, seed):
     for name, iv in res.intervals.items():
         assert iv.low <= iv.estimate <= iv.high, (name, iv)
         assert iv.estimate <= iv.upper, (name, iv)
-        if iv.method == "bias-corrected percentile":
+        if iv.method in BIAS_CORRECTED:
             assert name in BIASED_FIELDS and iv.low >= 0.0
         else:  # the other methods are about the Report's own value
             assert iv.estimate == getattr(res.report, name), name
@@ -147,12 +152,13 @@ def test_cli_ci_names_estimate_and_method(tmp_path):
     out = json.loads(res.output)
     for name, iv in out["ci"].items():
         assert iv["low"] <= iv["estimate"] <= iv["high"], name
-        assert iv["method"] == ("bias-corrected percentile" if name in BIASED_FIELDS
-                                else "percentile"), name
+        assert iv["method"] == DEFAULT_METHODS.get(name, "percentile"), name
+    assert out["ci"]["mce"]["low"] == 0.0 and out["ci"]["mce"]["method"] == "upper bound"
     table = CliRunner().invoke(main, ["evaluate", str(path), "--bootstrap", "100", "-q"])
     assert table.exit_code == 0, table.output
     assert "ece (bias-corrected): " in table.output
     assert "with 95% confidence (bias-corrected percentile bootstrap)" in table.output
+    assert "mce (bias-corrected): at most " in table.output
 
 
 def test_real_models_intervals_contain_their_estimates(shared_data):
@@ -176,3 +182,51 @@ def test_interval_functions_contain_their_estimate(theta, reps, level):
         assert low <= est <= high and est <= upper
     est, low, _, _ = bias_corrected_interval(theta, values, level)
     assert low >= 0.0 and est >= 0.0
+    est, low, high, upper = debiased_interval(theta, values, level)
+    assert 0.0 <= low <= est == theta <= high and est <= upper
+
+
+def test_debiased_interval_by_hand():
+    # replicates whose squares are 0.0004, 0.0009, 0.0016, 0.0025, 0.0036 (mean 0.0018);
+    # theta = 0.03 (square 0.0009): the squares move down by 0.0018 - 0.0009 = 0.0009,
+    # their 0.25/0.75/0.5 quantiles 0.0009/0.0025/0.0016 become 0/0.0016/0.0007
+    reps = np.array([0.02, 0.03, 0.04, 0.05, 0.06])
+    est, low, high, upper = debiased_interval(0.03, reps, 0.5)
+    assert est == 0.03 and low == 0.0
+    assert high == pytest.approx(0.04) and upper == pytest.approx(0.03)  # sqrt(7e-4) < 0.03
+
+
+def test_sup_brownian_quantile_against_simulation():
+    # a random walk of 2000 steps, 20 000 paths: P(max |S| / sqrt(n) <= x) -> P(sup|B| <= x)
+    rng = np.random.default_rng(0)
+    paths = np.cumsum(rng.choice([-1.0, 1.0], size=(20_000, 2000)), axis=1)
+    sup = np.abs(paths).max(axis=1) / np.sqrt(2000)
+    for level in (0.9, 0.95):
+        # discrete walks peak slightly below the continuous supremum: a small downward bias
+        assert np.mean(sup <= sup_brownian_quantile(level)) == pytest.approx(level, abs=0.01)
+
+
+def test_ks_lower_end_is_zero_unless_the_ks_test_rejects():
+    reps = np.linspace(0.02, 0.04, 101)
+    # KS 0.03 with sigma 0.01: 0.03 > 2.2414 sigma, the test rejects at 0.95, the lower end
+    # is the bias-corrected one; with sigma 0.02 it does not, and the lower end is 0
+    _, (_, low, _, _) = interval_for("ks", "bias-corrected", 0.03, reps, 0.95, ks_scale=0.01)
+    assert low > 0.0
+    _, (_, low, _, _) = interval_for("ks", "bias-corrected", 0.03, reps, 0.95, ks_scale=0.02)
+    assert low == 0.0
+    used, (_, low, high, _) = interval_for("mce", "bias-corrected", 0.3, reps + 0.2, 0.95)
+    assert used == "upper bound" and low == 0.0 and high > 0.0
+
+
+def test_ks_scale_is_the_residual_standard_deviation():
+    """sigma from the state's KS grid equals sqrt(sum_i c_i (1 - c_i)) / N computed from the
+    rows (cells of width 2^-16 hold rows of nearly equal confidence)."""
+    from trueprob.inference.bootstrap import ks_scale_of
+    from trueprob.stats import EvaluationStats
+
+    rng = np.random.default_rng(5)
+    z = rng.normal(size=(3000, 4)) * 2
+    y = rng.integers(0, 4, size=3000)
+    c = _softmax(z).max(axis=1)
+    sigma = ks_scale_of(EvaluationStats(4).update(y, logits=z))
+    assert sigma == pytest.approx(np.sqrt(np.sum(c * (1 - c))) / 3000, rel=1e-4)

@@ -25,6 +25,7 @@ from trueprob.cli._common import (
     warnings_to_stderr,
 )
 from trueprob.cli.report_tasks import parse_floats, read_multilabel, read_regression
+from trueprob.inference.intervals import BIAS_CORRECTED
 from trueprob.results import json_safe
 
 FORMATS = ("table", "json", "markdown")
@@ -550,7 +551,11 @@ def _extra_lines(extra: dict[str, Any]) -> list[str]:
     for name, iv in extra.get("ci", {}).items():
         line = (f"{name}: {sig(iv['estimate'])}, {iv['level']:.0%} interval "
                 f"[{sig(iv['low'])}, {sig(iv['high'])}]")
-        if iv["method"] == "bias-corrected percentile":
+        if iv["method"] == "upper bound":
+            line = (f"{name} (bias-corrected): at most {sig(iv['upper'])} with "
+                    f"{iv['level']:.0%} confidence (estimate {sig(iv['estimate'])}, "
+                    f"{iv['level']:.0%} interval [0, {sig(iv['high'])}])")
+        elif iv["method"] in BIAS_CORRECTED:
             line = (f"{name} (bias-corrected): {sig(iv['estimate'])}, {iv['level']:.0%} "
                     f"interval [{sig(iv['low'])}, {sig(iv['high'])}], at most "
                     f"{sig(iv['upper'])} with {iv['level']:.0%} confidence")

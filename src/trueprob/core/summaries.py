@@ -45,6 +45,16 @@ def binned_errors(weight: np.ndarray, sum_score: np.ndarray, sum_outcome: np.nda
     }
 
 
+def ks_null_scale(weight: np.ndarray, sum_score: np.ndarray, total: float) -> float:
+    """sigma = sqrt(sum_j W_j cbar_j (1 - cbar_j)) / W over a confidence grid (cells j, cell
+    means cbar_j): the standard deviation of the KS cumulative residual at t = 1 when the labels
+    are drawn from the predicted distribution (frequency weights; cell means stand in for the
+    rows' own c_i, which by concavity can only overstate it)."""
+    c = bin_means(weight, sum_score)
+    var = np.where(weight > 0, weight * np.nan_to_num(c) * (1.0 - np.nan_to_num(c)), 0.0)
+    return float(np.sqrt(np.sum(var))) / float(total)
+
+
 def ks_from_grid(sum_score: np.ndarray, sum_outcome: np.ndarray,
                  total: np.ndarray) -> np.ndarray:
     """max_j |(1/W) sum_{cells <= j} (sum w c - sum w a)| over a grid (..., cells)."""

@@ -26,17 +26,11 @@ import numpy as np
 from trueprob._array import as_array, device
 from trueprob._progress import progress
 from trueprob._validation import Inputs, prepare
+from trueprob.core import summaries as sm
 from trueprob.core.binning import equal_mass_edges
 from trueprob.core.options import check_binning, check_reduce, check_unit
 from trueprob.core.rows import row_quantities
-from trueprob.inference.intervals import (
-    METHODS,
-    bca_interval,
-    bias_corrected_interval,
-    finite,
-    interval_method,
-    percentile_interval,
-)
+from trueprob.inference.intervals import METHODS, finite, interval_for
 from trueprob.results import METRIC_FIELDS, Report
 from trueprob.results._display import NotebookDisplay
 from trueprob.stats.build import confidences_of
@@ -51,10 +45,12 @@ _BATCH_VALUES = 1 << 22  # replicate arrays are finalised in batches of about th
 class Interval:
     """A confidence interval [low, high] at ``level`` for ``estimate``, by ``method``.
 
-    ``method`` is "percentile", "bca" or "bias-corrected percentile" (see
-    :mod:`trueprob.inference.intervals`). ``estimate`` is the value the interval is about:
-    the Report's value, except for a bias-corrected interval, whose estimate is the
-    bias-corrected value (the Report keeps the plug-in value under its SPEC.md name).
+    ``method`` is "percentile", "bca", "bias-corrected percentile", "bias-corrected
+    percentile (KS test at 0)", "upper bound" (low is 0: the data bound the value from above
+    only) or "debiased percentile" (see :mod:`trueprob.inference.intervals`). ``estimate``
+    is the value the interval is about: the Report's value, except for a bias-corrected
+    interval (and the upper bound), whose estimate is the bias-corrected value (the Report
+    keeps the plug-in value under its SPEC.md name).
     ``low <= estimate <= high`` always. ``upper`` is a one-sided bound at the same level:
     the true value is at most ``upper`` with confidence ``level`` (the statement to quote
     for a calibration error that may be 0).
@@ -150,13 +146,16 @@ def bootstrap(
     level : float
         Coverage of the two-sided intervals (default 0.95).
     method : {"bias-corrected", "percentile", "bca"}
-        ``"bias-corrected"`` (default): the binned calibration errors (ece, mce, rmsce,
+        ``"bias-corrected"`` (default): the binned calibration errors (ece, rmsce,
         classwise_ece, class_conditional_ece, ks), whose plug-in values are biased upward,
         get the bias-corrected percentile interval around theta - b, b = mean(theta*) - theta,
-        with lower end 0 where the bias dominates (:mod:`trueprob.inference.intervals`); the
-        other fields get the percentile interval. ``"percentile"``: [theta*_(a/2),
-        theta*_(1-a/2)] for every field. ``"bca"`` (Efron 1987): the percentiles shifted by
-        the bias correction z0 = Phi^-1(#{theta* < theta} / B) and the acceleration
+        with lower end 0 where the bias dominates (ks: unless the KS test rejects
+        calibration); mce gets the upper bound [0, U] only; ece_debiased the percentile
+        interval of its squares moved to its own centre; the other fields the percentile
+        interval (:mod:`trueprob.inference.intervals`, ``DEFAULT_METHODS``).
+        ``"percentile"``: [theta*_(a/2), theta*_(1-a/2)] for every field. ``"bca"``
+        (Efron 1987): the percentiles shifted by the bias correction
+        z0 = Phi^-1(#{theta* < theta} / B) and the acceleration
         a = sum_g (m - theta_(g))^3 / (6 (sum_g (m - theta_(g))^2)^(3/2)) from the
         leave-one-block-out jackknife theta_(g) with mean m. Every interval is widened, if
         need be, to contain its estimate. ``docs/uncertainty.md`` gives the coverage of each.
@@ -290,24 +289,29 @@ def intervals_from_states(
     if method == "bca":
         jack_weights = 1.0 - np.eye(g)
         jack = _summaries(blocked, jack_weights, matrix, keys, shapes, unit, reduce)
+    ks_scale = ks_scale_of(point) if "ks" in available else None
     for name in available:
         reps = finite(replicates[name])
         theta = float(getattr(report, name))
         if reps.size == 0 or not np.isfinite(theta):
             continue
-        used = interval_method(name, method)
-        if used == "bca":
-            values = bca_interval(theta, reps, jack[name], level)
-        elif used == "percentile":
-            values = percentile_interval(theta, reps, level)
-        else:
-            values = bias_corrected_interval(theta, reps, level)
-        est, low, high, upper = values
+        used, (est, low, high, upper) = interval_for(
+            name, method, theta, reps, level, jack=jack.get(name),
+            ks_scale=ks_scale if name == "ks" else None)
         intervals[name] = Interval(low, high, float(level), used, est, upper)
     notes = ("ks replicates use a 2**10-cell grid per block",) if "ks" in intervals else ()
     return BootstrapResult(report, intervals, {f: replicates[f] for f in available},
                            int(n_replicates), int(g), resampling, method, float(level), seed,
                            notes, {f: jack[f] for f in available if f in jack})
+
+
+def ks_scale_of(stats: EvaluationStats) -> float:
+    """sigma of the KS rule (:mod:`trueprob.inference.intervals`): the standard deviation of
+    the KS cumulative residual under "labels drawn from the predicted distribution", from the
+    filled state's KS grid."""
+    grid = stats.arrays()
+    return sm.ks_null_scale(grid["ks.weight"][0, 0], grid["ks.sum_score"][0, 0],
+                            float(grid["sums"][0, sm.W]))
 
 
 def _state_values(stats: EvaluationStats) -> int:
