@@ -25,8 +25,9 @@ pairs of (at most) 2000 evenly spaced rows (all rows when N <= 2000).
 Tests of H0 "calibrated" (one-sided: SKCE > 0):
 
 - linear and block: the block values are i.i.d. with mean SKCE, so their mean is asymptotically
-  normal; z = estimate / standard error (the sample standard deviation of the block values over
-  sqrt(number of blocks)), p = P(Z >= z);
+  normal; t = estimate / standard error (the sample standard deviation of the m block values
+  over sqrt(m)), p = P(T >= t) for Student's t with m - 1 degrees of freedom (the standard
+  error is estimated from few blocks in the whole-vector test: 7 at N = 2000);
 - unbiased: under H0 the U-statistic is degenerate and N U converges to sum_j lambda_j (Z_j^2 - 1),
   not to a normal law. Its null distribution is estimated by the bootstrap of degenerate
   U-statistics of Arcones & Giné (1992), as Widmann et al. do: rows are resampled with
@@ -85,6 +86,20 @@ class SKCEResult:
     block_size: int
     test: str
     n_resamples: int | None
+
+    def interval(self, level: float = 0.95) -> tuple[float, float]:
+        """Two-sided ``level`` interval for the SKCE: estimate -+ t std_error, t the quantile of
+        Student's t with (blocks - 1) degrees of freedom for the linear and block estimators,
+        of the normal law for the unbiased one (its N(N - 1)/2 pairs). ``interval(2 a - 1)[1]``
+        is the one-sided bound at level a."""
+        from scipy.special import ndtri, stdtrit
+
+        if not 0 < level < 1:
+            raise ValueError(f"level must be in (0, 1); got {level!r}")
+        blocks = self.n // self.block_size
+        q = (float(ndtri((1 + level) / 2)) if self.estimator == "unbiased" or blocks < 2
+             else float(stdtrit(blocks - 1, (1 + level) / 2)))
+        return self.estimate - q * self.std_error, self.estimate + q * self.std_error
 
 
 def _residuals(labels: Any, logits: Any, probs: Any, targets: Any,
@@ -225,14 +240,17 @@ def _block_values(q: np.ndarray, r: np.ndarray, nu: float, size: int) -> np.ndar
     return out
 
 
-def _normal_test(values: np.ndarray) -> tuple[float, float, float]:
-    """(mean, standard error, one-sided p-value P(Z >= mean / se)) of i.i.d. block values."""
-    from scipy.special import ndtr
+def _mean_test(values: np.ndarray) -> tuple[float, float, float]:
+    """(mean, standard error, one-sided p-value P(T >= mean / se)) of m i.i.d. block values,
+    T Student's t with m - 1 degrees of freedom (the standard error is itself estimated from
+    the m values: with the whole-vector test's 7 blocks at N = 2000 the normal reference gave
+    a size of 0.085 +- 0.020 at alpha = 0.05 on a calibrated K = 100 model)."""
+    from scipy.special import stdtr
 
     est = float(values.mean())
     se = float(values.std(ddof=1)) / math.sqrt(values.size)
     if se > 0:
-        p = float(ndtr(-est / se))
+        p = float(stdtr(values.size - 1, -est / se))
     else:
         p = 0.0 if est > 0 else 1.0
     return est, se, p
@@ -333,8 +351,9 @@ def skce(
                 f"{int(n_resamples)} resamples" if n_resamples else "none")
         return SKCEResult(est, se, p, nu, estimator, n, n, test, int(n_resamples))
     values = _block_values(q, r, nu, size)
-    est, se, p = _normal_test(values)
-    test = f"normal approximation of the mean of {values.size} i.i.d. block values"
+    est, se, p = _mean_test(values)
+    test = (f"Student t test of the mean of {values.size} i.i.d. block values "
+            f"({values.size - 1} degrees of freedom)")
     return SKCEResult(est, se, p, nu, estimator, values.size * size, size, test, None)
 
 

@@ -314,26 +314,18 @@ def _summary_table(analysis: Analysis) -> str:
         rows.append(f"<tr><td>smooth ECE</td><td>Błasiok &amp; Nakkiran 2023, kernel "
                     f"smoothing</td>{smooth}</tr>")
     if any(ev.skce is not None for ev in evs):
-        z = _z(level)
         kernel = "".join(
             "<td></td><td></td><td></td>" if ev.skce is None else
             f'<td class="num">{ev.skce.estimate:.2e}</td><td class="num">'
-            f"{ev.skce.estimate - z * ev.skce.std_error:.2e} – "
-            f"{ev.skce.estimate + z * ev.skce.std_error:.2e}</td>"
+            f"{ev.skce.interval(level)[0]:.2e} – {ev.skce.interval(level)[1]:.2e}</td>"
             f'<td class="num">{ev.skce.p_value:.3g}</td>' for ev in evs)
         rows.append(f"<tr><td>SKCE</td><td>whole-vector kernel calibration error (Widmann et "
-                    f"al. 2019), block estimator, normal interval</td>{kernel}</tr>")
+                    f"al. 2019), block estimator, Student-t interval</td>{kernel}</tr>")
     mean = "".join(f'<td class="num">{ev.mean_confidence:.4f}</td><td></td><td></td>'
                    for ev in evs)
     rows.append(f"<tr><td>mean confidence</td><td>weighted mean of the top-label "
                 f"probability</td>{mean}</tr>")
     return f"<table><thead>{head}</thead><tbody>{''.join(rows)}</tbody></table>"
-
-
-def _z(level: float) -> float:
-    from scipy.special import ndtri
-
-    return float(ndtri((1 + level) / 2))
 
 
 def _bits_table(analysis: Analysis) -> str:
@@ -685,11 +677,10 @@ def render_markdown(analysis: Analysis, /) -> str:
         rows.append(["smooth ECE"] + [c for ev in evs for c in (
             _f(None if ev.smooth is None else ev.smooth.ece), "", "")])
     if any(ev.skce is not None for ev in evs):
-        z = _z(s.level)
         rows.append(["SKCE (whole vector)"] + [c for ev in evs for c in (
             ("", "", "") if ev.skce is None else
-            (f"{ev.skce.estimate:.2e}", f"{ev.skce.estimate - z * ev.skce.std_error:.2e} – "
-             f"{ev.skce.estimate + z * ev.skce.std_error:.2e}", f"{ev.skce.p_value:.3g}"))])
+            (f"{ev.skce.estimate:.2e}", f"{ev.skce.interval(s.level)[0]:.2e} – "
+             f"{ev.skce.interval(s.level)[1]:.2e}", f"{ev.skce.p_value:.3g}"))])
     rows.append(["mean confidence"] + [c for ev in evs for c in (
         f"{ev.mean_confidence:.4f}", "", "")])
     lines += _md_table(head, rows)
