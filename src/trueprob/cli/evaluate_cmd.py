@@ -553,8 +553,9 @@ def _extra_lines(extra: dict[str, Any]) -> list[str]:
                 f"[{sig(iv['low'])}, {sig(iv['high'])}]")
         if iv["method"] == "upper bound":
             line = (f"{name} (bias-corrected): at most {sig(iv['upper'])} with "
-                    f"{iv['level']:.0%} confidence (estimate {sig(iv['estimate'])}, "
-                    f"{iv['level']:.0%} interval [0, {sig(iv['high'])}])")
+                    f"{iv['level']:.0%} confidence, one-sided (estimate "
+                    f"{sig(iv['estimate'])}; two-sided {iv['level']:.0%} interval "
+                    f"[0, {sig(iv['high'])}])")
         elif iv["method"] in BIAS_CORRECTED:
             line = (f"{name} (bias-corrected): {sig(iv['estimate'])}, {iv['level']:.0%} "
                     f"interval [{sig(iv['low'])}, {sig(iv['high'])}], at most "

@@ -87,9 +87,11 @@ INTERVAL_NOTE = (
     "Intervals: bootstrap, each printed after the estimate it is about. For the binned "
     "calibration errors (ECE, MCE, RMSCE, classwise, class-conditional, KS) that estimate is "
     "bias-corrected (the plug-in value in the column before it, the number published tables "
-    "use, is biased upward); the other metrics use percentile intervals around the plug-in "
-    "value. p-values: consistency resampling test of H0 = labels drawn from the predicted "
-    "distribution (the model is calibrated).")
+    "use, is biased upward). The MCE's interval always starts at 0 (no two-sided interval "
+    "covers the largest bin gap; read it as an upper bound), and the KS interval starts at 0 "
+    "unless the KS test rejects calibration. The other metrics use percentile intervals "
+    "around the plug-in value. p-values: consistency resampling test of H0 = labels drawn "
+    "from the predicted distribution (the model is calibrated).")
 
 
 def interval_text(iv: Any, digits: int = 4) -> str:
