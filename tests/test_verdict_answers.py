@@ -88,6 +88,14 @@ def test_planted_contradictions_are_caught(over):
     found = contradictions(over, given, planted_text)
     assert found == ("the q3 sentence says 'consistent with calibration' but its claim is "
                      "'over-confident'",)
+    # "within G points" must bound the unrounded gap (a 0.517-point gap printed as "within
+    # 0.5 points" was the reported case); the gap here is computed from the analysis itself
+    gap = 100 * abs(over.before.mean_confidence - over.before.report.accuracy)
+    low = f"{gap - 0.01:.2f}"
+    found = contradictions(over, given, {**said, "q3": f"it is within {low} points of it"})
+    assert found == (f"the q3 sentence says the mean confidence is within {low} points of the "
+                     f"accuracy but the gap is {gap:.4f} points",)
+    assert contradictions(over, given, {**said, "q3": f"within {gap + 0.01:.2f} points"}) == ()
 
 
 def test_report_json_answers_equal_compare(tmp_path):

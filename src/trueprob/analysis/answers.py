@@ -25,6 +25,7 @@ analysis (and, given the rendered sentences, their wording).
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -301,8 +302,9 @@ def contradictions(analysis: Any, given: Mapping[str, Answer], /,
     held-out gain; "nothing helps" only when the best candidate's gain is not significant,
     and the recommended method the admissible candidate with the lowest log loss; a stated
     direction after recalibration equal to the sign of mean confidence - accuracy; What to do
-    starting from the ECE and log loss the tables show; and each
-    sentence using a claim's words only with that claim.
+    starting from the ECE and log loss the tables show; a "within G points" of the accuracy
+    (q3) that holds for the unrounded gap; and each sentence using a claim's words only with
+    that claim.
     """
     out: list[str] = []
     alpha = 1 - analysis.settings.level
@@ -361,6 +363,13 @@ def contradictions(analysis: Any, given: Mapping[str, Answer], /,
                 out.append(f"what_to_do recommends {best.name} though its gain "
                            f"{best.gain:.4g} is within {best.gain_se:.2g} x 2 of zero")
     if sentences:
+        # "within G points" of the accuracy is a bound: it must hold for the unrounded gap
+        points = 100 * abs(ev.mean_confidence - ev.report.accuracy)
+        for match in re.finditer(r"within (\d+(?:\.\d+)?) points", sentences.get("q3", "")):
+            if float(match.group(1)) < points:
+                out.append(f"the q3 sentence says the mean confidence is within "
+                           f"{match.group(1)} points of the accuracy but the gap is "
+                           f"{points:.4f} points")
         for key, text in sentences.items():
             claim = given[key].claim if key in given else None
             for words, needs in CLAIM_WORDS.items():

@@ -86,13 +86,14 @@ def _q3(a: Answer, analysis: Analysis) -> str:
     gap = n["gap_points"]
     if a.claim == "calibrated":
         text = (f"its confidence is consistent with calibration: the mean confidence "
-                f"({n['mean_confidence']:.1%}) is {abs(gap):.1f} points "
-                f"{'above' if gap > 0 else 'below'} the accuracy ({n['accuracy']:.1%}); {ece}, "
+                f"({n['mean_confidence']:.2%}) is {abs(gap):.2f} points "
+                f"{'above' if gap > 0 else 'below'} the accuracy ({n['accuracy']:.2%}); {ece}, "
                 f"{test}")
-    elif a.claim.endswith("mixed"):
+    elif a.claim.endswith("mixed"):  # small gaps: two decimals, so the numbers add up
         text = (f"the top label is miscalibrated in both directions: its mean confidence "
-                f"({n['mean_confidence']:.1%}) is within {abs(gap):.1f} points of the accuracy "
-                f"({n['accuracy']:.1%}), but {ece}, {test}")
+                f"({n['mean_confidence']:.2%}) is {abs(gap):.2f} points "
+                f"{'above' if gap > 0 else 'below'} the accuracy ({n['accuracy']:.2%}), but "
+                f"{ece}, {test}")
     else:
         direction = "over-confident" if gap > 0 else "under-confident"
         text = (f"the top label is {direction} by {abs(gap):.1f} points on average (mean "
