@@ -260,6 +260,12 @@ def _what_to_do(analysis: Any) -> Answer:
         "left_out": list(rec.left_out)}
     if b is not None:
         numbers["after_gap_points"] = (b.mean_confidence - b.accuracy) * 100
+    alt = rec.for_confidence
+    numbers["for_confidence"] = None if alt is None else {
+        "name": alt.name, "method": alt.method, "multiclass": alt.multiclass, "nll": alt.nll,
+        "ece": alt.ece, "accuracy": alt.accuracy,
+        "after_gap_points": (alt.mean_confidence - alt.accuracy) * 100,
+        "command": rec.command(candidate=alt)}
     return Answer("what_to_do", "recalibrate" if rec.helps else "nothing-helps", numbers)
 
 

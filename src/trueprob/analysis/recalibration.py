@@ -281,6 +281,11 @@ def recoverable(rows: Rows, *, unit: str = "bits", n_folds: int = 5,
 
 
 # --------------------------------------------------------------------------- What to do
+#: What to do offers a second map for the confidence when the best map keeps at least this
+#: share of the ECE and the second map has at most this share of the best map's ECE
+KEEPS_ECE = 0.5
+
+
 @dataclass(frozen=True)
 class Candidate:
     """One candidate map, fitted on the calibration set and evaluated on the report's rows:
@@ -324,9 +329,25 @@ class Recommendation:
         """Whether the best candidate lowers the log loss significantly."""
         return self.best is not None and self.best.significant
 
-    def command(self, output: str = "calibrator.json") -> str | None:
-        """The ``trueprob fit`` command that fits the best candidate on the calibration set."""
+    @property
+    def for_confidence(self) -> Candidate | None:
+        """The map to use where the top-label confidence is what is read, when the best map
+        (lowest log loss) does not fix it: the admissible candidate with the lowest ECE that
+        also lowers the log loss significantly, offered when the best map keeps at least
+        :data:`KEEPS_ECE` of the ECE and this one has at most :data:`KEEPS_ECE` of the best
+        map's ECE. None otherwise."""
         b = self.best
+        if b is None or not math.isfinite(self.ece_before) or b.ece < KEEPS_ECE * self.ece_before:
+            return None
+        fixes = [c for c in self.candidates if c.excluded is None and math.isfinite(c.nll)
+                 and c.significant and c.ece <= KEEPS_ECE * b.ece]
+        return min(fixes, key=lambda c: (c.ece, c.nll)) if fixes else None
+
+    def command(self, output: str = "calibrator.json",
+                candidate: Candidate | None = None) -> str | None:
+        """The ``trueprob fit`` command that fits ``candidate`` (default: the best one) on the
+        calibration set."""
+        b = self.best if candidate is None else candidate
         if b is None:
             return None
         wrap = f" --multiclass {b.multiclass}" if b.multiclass else ""

@@ -226,13 +226,20 @@ def _what_to_do(a: Answer, analysis: Analysis) -> str:
         return (f"no recalibration fitted on {n['source']} lowers the log loss significantly "
                 f"on these rows{best}: leave the model as it is.")
     after = n["after_gap_points"]
+    alt = n.get("for_confidence")
+    also = "" if not alt else (
+        f" It lowers the log loss most but leaves the ECE at {_num(n['ece_after'], 4)}; where "
+        f"the top-label confidence is what is read, {alt['name']} takes the ECE to "
+        f"{_num(alt['ece'], 4)} (log loss {_num(alt['nll'], 4)} {unit}, the top label "
+        f"{'over' if alt['after_gap_points'] > 0 else 'under'}-confident by "
+        f"{abs(alt['after_gap_points']):.1f} points): {alt['command']}")
     return (f"recalibrate with {n['name']}: fitted on {n['source']}, on these rows it takes "
             f"the log loss from {_num(n['nll_before'], 4)} to {_num(n['nll_after'], 4)} {unit} "
             f"(-{_num(n['gain'], 4)} ± {_num(n['gain_se'], 4)}), the ECE from "
             f"{_num(n['ece_before'], 4)} to {_num(n['ece_after'], 4)} and the accuracy from "
             f"{n['accuracy_before']:.2%} to {n['accuracy_after']:.2%}; after it the top label "
             f"is {'over' if after > 0 else 'under'}-confident by {abs(after):.1f} points. "
-            f"Command: {n['command']}")
+            f"Command: {n['command']}" + (f".{also}" if also else ""))
 
 
 RENDER = {"q1": _q1, "q2": _q2, "q3": _q3, "q4": _q4, "what_to_do": _what_to_do}
