@@ -288,3 +288,20 @@ def test_hollance_resnet101(hollance_split):
     r = IsotonicRegression(y_min=0, y_max=1).fit_transform(test["confidence"], a)
     assert d.mcb == pytest.approx(np.mean((test["confidence"] - a) ** 2)
                                   - np.mean((r - a) ** 2), rel=1e-9)
+
+
+def test_streamed_fits_stay_on_vectors(files, tmp_path, rng):
+    folder, _ = files
+    refused = run("fit", "-m", "isotonic", "--stream", str(folder / "val.csv"), *FIELDS, "-o",
+                  str(folder / "s.json"))
+    assert refused.exit_code == 2
+    assert "a top-label map is fitted in memory on one file" in refused.output
+    # a streamed temperature fit of vectors is unchanged by the new options
+    z = rng.normal(size=(400, 3))
+    y = np.where(rng.random(400) < 0.6, z.argmax(axis=1), rng.integers(0, 3, size=400))
+    np.savez(tmp_path / "vec.npz", logits=z, labels=y)
+    streamed = run("fit", "-m", "temperature", "--stream", str(tmp_path / "vec.npz"), "-o",
+                   str(tmp_path / "t.json"))
+    assert streamed.exit_code == 0, streamed.output
+    assert load(tmp_path / "t.json").temperature_ == pytest.approx(
+        TemperatureScaling().fit(y, logits=z).temperature_, rel=1e-6)

@@ -175,8 +175,14 @@ def fit(file: str, method: str, output: str, force: bool, stream: bool, batch_ro
         raise click.BadParameter(f"{file!r} does not exist", param_hint="'FILE'")
     distributed = dask_local is not None or scheduler is not None
     if distributed or stream or is_dataset(file):
-        _fit_in_passes(file, method, output, force, names, batch_rows, dask_local, scheduler,
-                       quiet)
+        if confidences is not None or predictions is not None:
+            raise click.UsageError("--confidences/--predictions: a top-label map is fitted in "
+                                   "memory on one file (not --stream, --dask, a folder or a "
+                                   "glob)")
+        vector_names = {k: v for k, v in names.items()
+                        if k not in ("confidences", "predictions")}
+        _fit_in_passes(file, method, output, force, vector_names, batch_rows, dask_local,
+                       scheduler, quiet)
         return
     arrays = _read_scored(file, names, need_targets=True, quiet=quiet, top_label=True)
     if is_top_label(arrays):
