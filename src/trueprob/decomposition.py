@@ -211,6 +211,8 @@ def decompose(
     targets: Any = None,
     counts: Any = None,
     sample_weight: Any = None,
+    confidences: Any = None,
+    predictions: Any = None,
     score: str = "log",
     estimator: str | None = None,
     reduction: str | None = None,
@@ -228,6 +230,11 @@ def decompose(
     ----------
     labels, logits, probs, targets, counts, sample_weight
         As in :func:`trueprob.evaluate`.
+    confidences, predictions : array (N,), optional
+        Top-label outputs instead of ``logits`` / ``probs`` (as in :func:`trueprob.evaluate`):
+        the top-label decomposition of the correctness a_i against the confidence c_i is the
+        only one they allow (``estimator`` isotonic or binned, ``reduction`` top_label); the
+        log score is then -[a log c + (1 - a) log(1 - c)], computed from c.
     score : {"log", "brier"}
         The proper score S.
     estimator : {"isotonic", "binned", "temperature", "dirichlet"}, optional
@@ -299,9 +306,22 @@ def decompose(
     out_unit = unit if score == "log" else None
     rng = random_state if isinstance(random_state, np.random.Generator) \
         else np.random.default_rng(random_state)
+    top_label_only = confidences is not None or predictions is not None
+    if top_label_only and (estimator not in (None, "isotonic", "binned")
+                           or reduction == "classwise"):
+        asked = f"reduction {reduction!r}" if reduction == "classwise" \
+            else f"estimator {estimator!r}"
+        raise ValueError(
+            f"top-label confidences and predictions allow only the top-label decomposition "
+            f"(estimator 'isotonic' or 'binned', reduction 'top_label'); {asked} needs the "
+            f"whole vector (logits= or probs=)")
     inputs = prepare(labels, logits=logits, probs=probs, targets=targets, counts=counts,
-                     sample_weight=sample_weight, rescale_weights=True, classes=classes,
+                     sample_weight=sample_weight, confidences=confidences,
+                     predictions=predictions, rescale_weights=True, classes=classes,
                      pos_label=pos_label, ignore_index=ignore_index)
+    if inputs.kind == "confidences":
+        return _top_label_only(inputs, score, "isotonic" if estimator is None else estimator,
+                               scale, n_bins, out_unit)
     if default_estimator and not inputs.binary and inputs.n_classes > 2:
         estimator = "temperature"  # the whole vector's score, as every other command splits
     xp = inputs.xp
@@ -385,6 +405,25 @@ def decompose(
     d = Decomposition(score, estimator, "vector", out_unit, s_q, s_q - s_r, s_prior - s_r,
                       s_prior, s_r, n_folds=int(n_folds))
     return _with(d, soft_split)
+
+
+def _top_label_only(inputs: Inputs, score: str, estimator: str, scale: float, n_bins: int,
+                    unit: str | None) -> Decomposition:
+    """The top-label decomposition from (c_i, a_i) alone (top-label inputs)."""
+    xp = inputs.xp
+    conf, corr, weights = [], [], []
+    for chunk in inputs.chunks():
+        rows = row_quantities(xp, chunk)
+        conf.append(to_numpy(rows.confidence))
+        corr.append(to_numpy(rows.correct))
+        weights.append(np.ones(chunk.n_rows) if chunk.weights is None
+                       else to_numpy(chunk.weights).astype(np.float64))
+    w = np.concatenate(weights)
+    if not float(w.sum()) > 0:
+        raise ValueError("sample_weight sums to 0; at least one row needs a positive weight")
+    with np.errstate(divide="ignore"):  # a wrong answer at c = 1: log 0, an honest inf
+        return _binary_decomposition(score, estimator, "top_label", np.concatenate(conf),
+                                     np.concatenate(corr), w, scale, n_bins, unit)
 
 
 def _with(d: Decomposition, split: dict[str, float]) -> Decomposition:

@@ -219,3 +219,118 @@ def predict_inputs(*, logits: Any = None, probs: Any = None) -> tuple[Any, Array
     if inputs.kind == "probs":
         return xp, _log_probs(xp, s), "probs"
     return xp, s, "logits"
+
+
+# --------------------------------------------------------------------------- top-label
+
+
+@dataclass(frozen=True)
+class TopLabelData:
+    """A validated top-label calibration set (confidences and predictions, no vectors).
+
+    Attributes
+    ----------
+    log_odds : ndarray (N,) float64
+        s_i = log c_i - log(1 - c_i), each logarithm floored at :data:`LOG_FLOOR` (a
+        confidence of exactly 1 or 0 has no finite log-odds).
+    correct : ndarray (N,) float64
+        a_i = 1[y_i = yhat_i] for hard labels; t_{i, yhat_i} (the target's mass on the
+        predicted class) for soft targets and count fractions.
+    weights : ndarray (N,) float64
+    n_classes : int or None
+        K when it is known (``n_classes=`` given, or the width of ``targets`` / ``counts``);
+        None for hard labels without ``n_classes`` (K is then not guessed).
+    """
+
+    log_odds: np.ndarray
+    correct: np.ndarray
+    weights: np.ndarray
+    n_classes: int | None
+
+
+def confidence_log_odds(xp: Any, confidences: Array) -> Array:
+    """s = log c - log(1 - c) in float64, each logarithm floored at :data:`LOG_FLOOR`.
+
+    1 - c is exact for c in [0.5, 1] (Sterbenz's lemma), where it matters; the floor keeps
+    c = 1 (and c = 0) finite, as :func:`fit_arrays` keeps a probability of 0 finite.
+
+    >>> confidence_log_odds(np, np.array([0.5, 0.8, 1.0])).round(4).tolist()
+    [0.0, 1.3863, 708.3964]
+    """
+    c = xp.astype(confidences, xp.float64)
+    tiny = float(np.finfo(np.float64).tiny)
+    rest = 1.0 - c
+    log_c = xp.log(xp.where(c > tiny, c, xp.full_like(c, tiny)))
+    return log_c - xp.log(xp.where(rest > tiny, rest, xp.full_like(c, tiny)))
+
+
+def fit_top_label(
+    labels: Any = None,
+    *,
+    confidences: Any,
+    predictions: Any,
+    targets: Any = None,
+    counts: Any = None,
+    sample_weight: Any = None,
+    n_classes: int | None = None,
+) -> TopLabelData:
+    """Validate a top-label calibration set into :class:`TopLabelData`.
+
+    The checks and messages are :func:`trueprob.evaluate`'s in top-label mode: confidences
+    in [0, 1], predictions integer class indices >= 0 (and < K when K is known), exactly one
+    of ``labels`` / ``targets`` / ``counts``.
+
+    Examples
+    --------
+    >>> d = fit_top_label(np.array([1, 0, 2]), confidences=np.array([0.5, 0.9, 0.6]),
+    ...                   predictions=np.array([1, 1, 2]))
+    >>> d.correct.tolist(), d.n_classes
+    ([1.0, 0.0, 1.0], None)
+    """
+    inputs = prepare(labels, confidences=confidences, predictions=predictions, targets=targets,
+                     counts=counts, sample_weight=sample_weight, n_classes=n_classes)
+    xp = inputs.xp
+    n = inputs.n_rows
+    s = np.empty(n, dtype=np.float64)
+    a = np.empty(n, dtype=np.float64)
+    w = np.ones(n, dtype=np.float64)
+    for chunk in inputs.chunks():
+        rows = slice(chunk.offset, chunk.offset + chunk.n_rows)
+        s[rows] = to_numpy(confidence_log_odds(xp, chunk.scores))
+        pred = chunk.predictions
+        if chunk.targets is None:
+            a[rows] = to_numpy(xp.astype(pred == chunk.labels, xp.float64))
+        else:
+            t = xp.astype(chunk.targets, xp.float64)
+            a[rows] = to_numpy(xp.take_along_axis(t, pred[:, None], axis=1)[:, 0])
+        if chunk.weights is not None:
+            w[rows] = to_numpy(chunk.weights)
+    if inputs.weights is not None and not w.sum() > 0:
+        raise ValueError("sample_weight must not be all zero; the weights sum to 0")
+    known = n_classes if n_classes is not None else \
+        (inputs.n_classes if inputs.target_kind != "labels" else None)
+    return TopLabelData(s, a, w, known)
+
+
+def predict_top_label_inputs(*, confidences: Any, predictions: Any,
+                             n_classes: int | None) -> tuple[Any, Array]:
+    """Validate prediction inputs in top-label mode: ``(xp, confidences)``, caller's namespace.
+
+    Confidences must be finite and in [0, 1]; predictions integer class indices >= 0 and, when
+    ``n_classes`` is known, < K (messages as :func:`trueprob.evaluate`'s).
+    """
+    if confidences is None or predictions is None:
+        raise TypeError("pass confidences= and predictions= together (top-label mode)")
+    conf = convert(confidences, "confidences",
+                   namespace(confidences) if is_array(confidences) else None)
+    xp = namespace(conf)
+    conf = float_array(conf, "confidences", xp)
+    n = int(conf.shape[0]) if conf.ndim >= 1 else 0
+    dummy = np.zeros(n, dtype=np.int64) if isinstance(conf, np.ndarray) else \
+        xp.zeros(n, dtype=xp.int64, device=getattr(conf, "device", None))
+    # labels are not part of prediction: a row of zeros lets `prepare` run its checks
+    inputs = prepare(dummy, confidences=conf, predictions=predictions,
+                     n_classes=n_classes if n_classes is not None else None)
+    for _ in inputs.chunks():
+        pass
+    return xp, inputs.scores

@@ -8,7 +8,9 @@ the weighted Bernoulli likelihood:
   t_ik; K calibrators; the calibrated p'_ik are renormalised, q'_ik = p'_ik / sum_j p'_ij.
 - :class:`TopLabel`: one calibrator on the top-label log-odds s_i = log c_i - log(1 - c_i)
   (c_i = max_k q_ik) against the correctness a_i = t_{i, yhat_i}; the calibrated confidence
-  replaces c_i and the other classes share the rest in their original proportions.
+  replaces c_i and the other classes share the rest in their original proportions. It needs
+  only (c_i, yhat_i), so it also fits and predicts on top-label outputs (``confidences=``,
+  ``predictions=``) without the vectors.
 
 log(1 - q_ik) = logsumexp_{j != k} z_ij - logsumexp_j z_ij is computed without forming
 1 - q_ik, so log-odds stay exact for confidences near 1.
@@ -17,12 +19,18 @@ log(1 - q_ik) = logsumexp_{j != k} z_ij - logsumexp_j z_ij is computed without f
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from trueprob._array import Array, float_eps, on_device
-from trueprob.calibrators._fitdata import fit_arrays, predict_inputs
+from trueprob.calibrators._fitdata import (
+    confidence_log_odds,
+    fit_arrays,
+    fit_top_label,
+    predict_inputs,
+    predict_top_label_inputs,
+)
 from trueprob.calibrators.base import REGISTRY, Calibrator, CalibratorFormatError
 from trueprob.calibrators.binary import (
     BinaryCalibrator,
@@ -112,8 +120,10 @@ class _Wrapper(Calibrator):
     """Shared plumbing of the multiclass wrappers (not registered: its name starts with _)."""
 
     base: Any
-    n_classes_: int
+    n_classes_: int | None
     kind_: str
+    #: the values ``kind_`` may take (what the wrapper was fitted on)
+    _kinds: ClassVar[tuple[str, ...]] = ("logits", "probs")
 
     def _fit_data(self, labels: Any, logits: Any, probs: Any, targets: Any, counts: Any,
                   sample_weight: Any) -> Any:
@@ -134,7 +144,7 @@ class _Wrapper(Calibrator):
         self._check_fitted()
         xp, scores, _ = predict_inputs(logits=logits, probs=probs)
         k = int(scores.shape[1])
-        if k != self.n_classes_:
+        if self.n_classes_ is not None and k != self.n_classes_:
             raise ValueError(
                 f"{type(self).__name__} was fitted on K={self.n_classes_} classes; the scores "
                 f"passed to predict have K={k} columns"
@@ -145,9 +155,16 @@ class _Wrapper(Calibrator):
         """A ``torch.nn.Module`` computing :meth:`predict_logproba` on a tensor.
 
         Its input is what the wrapper was fitted on (``kind_``): logits or probabilities,
-        (N, K); no validation is done.
+        (N, K); no validation is done. A map fitted on top-label confidences has no such
+        input and is refused.
         """
         self._check_fitted()
+        if self.kind_ not in ("logits", "probs"):
+            raise ValueError(
+                f"{type(self).__name__} was fitted on top-label confidences: its module would "
+                f"not know whether it takes logits or probabilities; use predict_confidences "
+                f"or predict_logproba"
+            )
         return torch_module(self, self.kind_)
 
     def _load_common(self) -> None:
@@ -156,11 +173,14 @@ class _Wrapper(Calibrator):
             raise CalibratorFormatError(f"{name}: base must be a binary calibrator; got "
                                         f"{self.base!r}")
         k = self.n_classes_
+        kinds = self._kinds
+        if self.kind_ not in kinds:
+            raise CalibratorFormatError(f"{name}: kind_ must be one of {list(kinds)}; got "
+                                        f"{self.kind_!r}")
+        if k is None and self.kind_ == "confidences":
+            return  # fitted on top-label outputs with hard labels: K was not known
         if isinstance(k, bool) or not isinstance(k, int) or k < 2:
             raise CalibratorFormatError(f"{name}: n_classes_ must be an integer >= 2; got {k!r}")
-        if self.kind_ not in ("logits", "probs"):
-            raise CalibratorFormatError(f"{name}: kind_ must be 'logits' or 'probs'; got "
-                                        f"{self.kind_!r}")
 
     def _check_nested(self, cal: Any, where: str) -> None:
         base = type(_resolve_base(self.base, type(self).__name__))
@@ -282,6 +302,21 @@ class TopLabel(_Wrapper):
     calibrator puts the confidence below what a row with this argmax and these proportions
     can have (near 1/K and below).
 
+    **Top-label outputs** (LLM and API evaluations that publish only the predicted class
+    and its confidence): ``fit(labels, confidences=c, predictions=yhat)`` fits the same map
+    on s_i = log c_i - log(1 - c_i) (:func:`~trueprob.calibrators._fitdata.confidence_log_odds`)
+    against a_i = 1[y_i = yhat_i], and :meth:`predict_confidences` returns
+    c'_i = sigmoid(f(s_i)). On the same rows this is the map the vector path fits (s_i is the
+    same number, computed from c_i instead of from the vector). With ``targets=`` or
+    ``counts=`` (N, K) the correctness is the target's mass on the predicted class,
+    a_i = t_{i, yhat_i}, the Bernoulli cross-entropy target the binary calibrators accept.
+    Without the vector there is no runner-up, so :meth:`predict_confidences` applies no
+    argmax floor; it agrees with the vector path's confidence wherever that floor does not
+    bind. A map fitted either way also applies to the other kind of input
+    (:meth:`predict_logproba` on vectors, :meth:`predict_confidences` on top-label outputs).
+    Temperature, vector, matrix and Dirichlet scaling transform the whole vector and cannot
+    be fitted from confidences.
+
     Parameters
     ----------
     base : binary calibrator, optional
@@ -291,9 +326,12 @@ class TopLabel(_Wrapper):
     Attributes
     ----------
     calibrator_ : fitted binary calibrator
-    n_classes_ : int
-    kind_ : {"logits", "probs"}
-        What it was fitted on (and what :meth:`to_torch`'s module takes).
+    n_classes_ : int or None
+        K; None when fitted on top-label confidences with hard labels and no ``n_classes``
+        (K is not guessed from the largest index seen).
+    kind_ : {"logits", "probs", "confidences"}
+        What it was fitted on (and, for logits or probabilities, what :meth:`to_torch`'s
+        module takes).
 
     Examples
     --------
@@ -306,9 +344,15 @@ class TopLabel(_Wrapper):
     >>> q = np.exp(cal.predict_logproba(logits=z))
     >>> bool(np.all(q.argmax(axis=1) == z.argmax(axis=1))), bool(np.allclose(q.sum(1), 1))
     (True, True)
+    >>> c, yhat = q.max(axis=1), q.argmax(axis=1)   # top-label outputs only
+    >>> tl = TopLabel().fit(y, confidences=c, predictions=yhat)
+    >>> c_new = tl.predict_confidences(confidences=c, predictions=yhat)
+    >>> c_new.shape, tl.kind_, tl.n_classes_
+    ((300,), 'confidences', None)
     """
 
     _fitted_attrs = ("calibrator_", "n_classes_", "kind_")
+    _kinds = ("logits", "probs", "confidences")
 
     def __init__(self, *, base: Any = None) -> None:
         self.base = base
@@ -316,8 +360,20 @@ class TopLabel(_Wrapper):
     def fit(
         self, labels: Any = None, /, *, logits: Any = None, probs: Any = None,
         targets: Any = None, counts: Any = None, sample_weight: Any = None,
+        confidences: Any = None, predictions: Any = None, n_classes: int | None = None,
     ) -> TopLabel:
-        """Fit the binary calibrator on (top-label log-odds, correctness)."""
+        """Fit the binary calibrator on (top-label log-odds, correctness).
+
+        Either ``logits`` / ``probs`` (N, K), or top-label outputs: ``confidences`` c_i and
+        ``predictions`` yhat_i (N,) together, optionally with ``n_classes`` (K, saved and
+        checked against the predictions; with ``targets`` / ``counts`` K is their width).
+        """
+        if confidences is not None or predictions is not None:
+            return self._fit_top_label(labels, confidences, predictions, targets, counts,
+                                       sample_weight, n_classes, logits, probs)
+        if n_classes is not None:
+            raise TypeError("n_classes= is for top-label inputs (confidences=, "
+                            "predictions=); with logits= or probs= K is their width")
         data = self._fit_data(labels, logits, probs, targets, counts, sample_weight)
         top, s = top_label_log_odds(np, data.scores)
         onehot_top = np.zeros(data.scores.shape)
@@ -333,11 +389,60 @@ class TopLabel(_Wrapper):
         self.kind_ = data.kind
         return self
 
+    def _fit_top_label(self, labels: Any, confidences: Any, predictions: Any, targets: Any,
+                       counts: Any, sample_weight: Any, n_classes: int | None, logits: Any,
+                       probs: Any) -> TopLabel:
+        """:meth:`fit` on top-label outputs (see the class docstring)."""
+        if logits is not None or probs is not None:
+            raise TypeError("pass logits= or probs= (the vectors), or confidences= with "
+                            "predictions= (top-label outputs), not both")
+        if n_classes is not None and (isinstance(n_classes, bool)
+                                      or not isinstance(n_classes, (int, np.integer))
+                                      or n_classes < 2):
+            raise ValueError(f"n_classes must be an integer >= 2; got {n_classes!r}")
+        cal = _clone(_resolve_base(self.base, "TopLabel"))
+        data = fit_top_label(labels, confidences=confidences, predictions=predictions,
+                             targets=targets, counts=counts, sample_weight=sample_weight,
+                             n_classes=None if n_classes is None else int(n_classes))
+        try:
+            # the confidences are probabilities: the base records "probs"
+            cal._fit_binary(data.log_odds, data.correct, data.weights, "probs")
+        except ValueError as exc:
+            raise ValueError(f"TopLabel (correctness of the predicted class): {exc}") from exc
+        self.calibrator_ = cal
+        self.n_classes_ = data.n_classes
+        self.kind_ = "confidences"
+        return self
+
+    def predict_confidences(self, *, confidences: Any, predictions: Any) -> Array:
+        """Calibrated confidences c'_i = sigmoid(f(log c_i - log(1 - c_i))), shape (N,).
+
+        ``predictions`` are unchanged by the map; they are checked (integer class indices
+        >= 0, and < K when the calibrator knows K). Computed in float64 and returned in the
+        namespace, device and floating dtype of ``confidences``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from trueprob.calibrators.nonparametric import IsotonicCalibration
+        >>> c = np.array([0.6, 0.7, 0.8, 0.9]); yhat = np.array([0, 1, 1, 2])
+        >>> cal = TopLabel(base=IsotonicCalibration(clip=0.0)).fit(
+        ...     np.array([0, 0, 1, 2]), confidences=c, predictions=yhat)
+        >>> cal.predict_confidences(confidences=c, predictions=yhat).tolist()
+        [0.5, 0.5, 1.0, 1.0]
+        """
+        self._check_fitted()
+        xp, conf = predict_top_label_inputs(confidences=confidences, predictions=predictions,
+                                            n_classes=self.n_classes_)
+        s = confidence_log_odds(xp, conf)
+        out = xp.exp(log_sigmoid(xp, self.calibrator_._log_odds(xp, s)))
+        return xp.astype(out, conf.dtype)
+
     def _logproba_from_scores(self, xp: Any, scores: Array) -> Array:
         z = xp.astype(scores, xp.float64)
         # the top entry stays above the runner-up by more than the rounding of a log-softmax
         # in the output dtype: |log q'| <= log K at the floor, so 8 eps (1 + log K) suffices
-        margin = 8.0 * float_eps(scores.dtype) * (1.0 + math.log(self.n_classes_))
+        margin = 8.0 * float_eps(scores.dtype) * (1.0 + math.log(int(scores.shape[1])))
         out = _top_label_apply(xp, z, lambda s: self.calibrator_._log_odds(xp, s), margin)
         return xp.astype(out, scores.dtype)
 

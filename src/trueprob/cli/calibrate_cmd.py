@@ -4,6 +4,9 @@
 - ``apply``: calibrated log-probabilities of a file, written as ``logits`` in an ``.npz``.
 - ``compare``: fit every method on one file, evaluate on another, one table (Guo et al. 2017,
   Table 1 style): NLL, Brier, ECE, classwise ECE and accuracy per method.
+
+Files of top-label outputs (``--confidences``, ``--predictions``) go to
+:mod:`trueprob.cli.calibrate_toplabel`.
 """
 
 from __future__ import annotations
@@ -18,9 +21,10 @@ import click
 from trueprob._format import fixed
 from trueprob.calibrators.by_name import BINARY_METHODS, METHODS, WRAPPERS
 from trueprob.calibrators.compare import (
-    COLUMNS,
     Candidate,
+    columns_of,
     compare_calibrators,
+    is_top_label,
     n_classes_of,
 )
 from trueprob.calibrators.compare import make_calibrator as _make_calibrator
@@ -49,14 +53,16 @@ _TARGETS = ("labels", "targets", "counts")
 
 
 #: The field options of ``trueprob evaluate`` that a calibration set needs.
-fields_options = field_options("logits", "probs", "labels", "targets", "counts", "weights")
+fields_options = field_options("logits", "probs", "labels", "targets", "counts", "weights",
+                               "confidences", "predictions")
 
 
 def _read_scored(path: str, names: dict[str, str | None], *, need_targets: bool,
-                 quiet: bool | None = None) -> dict[str, Any]:
-    """Read a file's model outputs (logits or probs) and, if ``need_targets``, its targets."""
+                 quiet: bool | None = None, top_label: bool = False) -> dict[str, Any]:
+    """Read a file's model outputs (logits or probs; with ``top_label`` also top-label
+    confidences and predictions) and, if ``need_targets``, its targets."""
     arrays = read_fields(path, names, quiet=quiet)
-    if "logits" not in arrays and "probs" not in arrays:
+    if "logits" not in arrays and "probs" not in arrays and not top_label:
         raise DataError(
             f"{path}: calibrators need logits or probabilities (one per class); the file gives "
             f"only top-label confidences and predictions"
@@ -144,35 +150,52 @@ multiclass_option = click.option(
 def fit(file: str, method: str, output: str, force: bool, stream: bool, batch_rows: int,
         dask_local: str | None, scheduler: str | None, multiclass: str,
         logits: str | None, probs: str | None, labels: str | None, targets: str | None,
-        counts: str | None, sample_weight: str | None, quiet: bool) -> None:
+        counts: str | None, sample_weight: str | None, confidences: str | None,
+        predictions: str | None, quiet: bool) -> None:
     """Fit a calibrator on FILE and save it to OUTPUT (JSON, written atomically).
 
-    Prints one line to stderr: the method and the NLL of FILE before and after (nats per
+    Prints one line to stderr: the method and the NLL of FILE before and after (bits per
     row). A binary method on K > 2 classes is fitted one-vs-rest with renormalisation
-    (--multiclass top-label for the top-label variant); the line says so.
+    (--multiclass top-label for the top-label variant); the line says so. On top-label
+    outputs (--confidences, --predictions) a binary method is fitted on the confidence
+    (TopLabel) and the line gives the top-label NLL, the log loss of "the prediction is
+    right"; temperature, vector, matrix and dirichlet need the whole vector.
 
     \b
     Examples:
       trueprob fit --method temperature val.npz -o cal.json
       trueprob fit -m isotonic preds.csv --logits 'logit_*' --labels y -o iso.json
+      trueprob fit -m isotonic llm.csv --confidences conf --predictions pred --labels y -o c.json
     """
     _check_free(output, force)
     names = {"logits": logits, "probs": probs, "labels": labels, "targets": targets,
-             "counts": counts, "sample_weight": sample_weight}
+             "counts": counts, "sample_weight": sample_weight, "confidences": confidences,
+             "predictions": predictions}
     if not path_exists(file):
         raise click.BadParameter(f"{file!r} does not exist", param_hint="'FILE'")
     distributed = dask_local is not None or scheduler is not None
     if distributed or stream or is_dataset(file):
-        _fit_in_passes(file, method, output, force, names, batch_rows, dask_local, scheduler,
-                       quiet)
+        if confidences is not None or predictions is not None:
+            raise click.UsageError("--confidences/--predictions: a top-label map is fitted in "
+                                   "memory on one file (not --stream, --dask, a folder or a "
+                                   "glob)")
+        vector_names = {k: v for k, v in names.items()
+                        if k not in ("confidences", "predictions")}
+        _fit_in_passes(file, method, output, force, vector_names, batch_rows, dask_local,
+                       scheduler, quiet)
         return
-    arrays = _read_scored(file, names, need_targets=True, quiet=quiet)
+    arrays = _read_scored(file, names, need_targets=True, quiet=quiet, top_label=True)
+    if is_top_label(arrays):
+        from trueprob.cli.calibrate_toplabel import fit_top_label_file
+
+        fit_top_label_file(file, method, output, force, arrays)
+        return
     calibrator, note = make_calibrator(method, n_classes_of(arrays), multiclass)
     with about(file), warnings_to_stderr():
         y, inputs = _fit_inputs(arrays)
-        before = _evaluate(arrays).nll
+        before = _evaluate(arrays, unit="bits").nll
         calibrator.fit(y, **inputs)
-        after = _evaluate(arrays, _calibrated(calibrator, arrays)).nll
+        after = _evaluate(arrays, _calibrated(calibrator, arrays), unit="bits").nll
     if note is not None:
         echo_err(f"trueprob: {note}")
     text = calibrator.to_json().encode()
@@ -180,7 +203,7 @@ def fit(file: str, method: str, output: str, force: bool, stream: bool, batch_ro
         fh.write(text)
     n = next(iter(_scores(arrays).values())).shape[0]
     echo_err(f"trueprob: fit {method} on {file} ({n} rows): NLL {before:.6f} -> {after:.6f} "
-             f"nats; saved {output}")
+             f"bits; saved {output}")
 
 
 def fit_in_passes(file: str, method: str, names: dict[str, Any], batch_rows: int, *,
@@ -235,12 +258,15 @@ def _fit_in_passes(file: str, method: str, output: str, force: bool,
 @data_errors
 def apply(calibrator: str, file: str, output: str, force: bool, logits: str | None,
           probs: str | None, labels: str | None, targets: str | None, counts: str | None,
-          sample_weight: str | None, quiet: bool) -> None:
+          sample_weight: str | None, confidences: str | None, predictions: str | None,
+          quiet: bool) -> None:
     """Apply a saved CALIBRATOR to FILE; write OUTPUT (.npz, atomically).
 
     OUTPUT holds ``logits``: the calibrated log-probabilities log q'_ik (a valid logit
     vector: softmax gives q' back), plus the file's labels / targets / counts /
     sample_weight when present, unchanged. Evaluate it with ``trueprob evaluate OUTPUT``.
+    For top-label outputs (--confidences, --predictions; a TopLabel calibrator) OUTPUT holds
+    ``confidences`` (calibrated) and ``predictions`` (unchanged) instead.
 
     \b
     Example:
@@ -257,8 +283,14 @@ def apply(calibrator: str, file: str, output: str, force: bool, logits: str | No
     cal = load(calibrator)
     arrays = _read_scored(file, {"logits": logits, "probs": probs, "labels": labels,
                                  "targets": targets, "counts": counts,
-                                 "sample_weight": sample_weight}, need_targets=False,
-                          quiet=quiet)
+                                 "sample_weight": sample_weight, "confidences": confidences,
+                                 "predictions": predictions}, need_targets=False,
+                          quiet=quiet, top_label=True)
+    if is_top_label(arrays):
+        from trueprob.cli.calibrate_toplabel import apply_top_label_file
+
+        apply_top_label_file(cal, calibrator, file, output, force, arrays)
+        return
     with about(file, calibrator), warnings_to_stderr():
         out = to_numpy(_calibrated(cal, arrays))
     bad = ~np.isfinite(out)
@@ -335,7 +367,7 @@ def _parse_methods(text: str, n_classes: int, multiclass: str) -> list[Candidate
 def compare(fit_file: str, eval_file: str, methods: str, unit: str, n_bins: int, fmt: str,
             multiclass: str, logits: str | None, probs: str | None, labels: str | None,
             targets: str | None, counts: str | None, sample_weight: str | None,
-            quiet: bool) -> None:
+            confidences: str | None, predictions: str | None, quiet: bool) -> None:
     """Fit each method on --fit, evaluate on --eval: one row per method.
 
     Rows: "uncalibrated", then each method (fitted by maximum likelihood on --fit). Columns:
@@ -343,20 +375,30 @@ def compare(fit_file: str, eval_file: str, methods: str, unit: str, n_bins: int,
     and accuracy, all computed by trueprob.evaluate on --eval. The best row (lowest held-out
     NLL among the rows that keep the accuracy within one point) is marked with *; a row that
     moves the accuracy by more is flagged; a method the data cannot identify is listed as
-    skipped with the reason. The field options apply to both files.
+    skipped with the reason. The field options apply to both files. On top-label outputs
+    (--confidences, --predictions) the rows are the binary methods on the confidence and the
+    columns the top-label NLL and Brier (of "the prediction is right") and the ECE; the
+    accuracy, the same in every row, is a note.
 
     \b
     Example:
       trueprob compare --fit val.npz --eval test.npz --methods temperature,vector,isotonic
     """
     names = {"logits": logits, "probs": probs, "labels": labels, "targets": targets,
-             "counts": counts, "sample_weight": sample_weight}
-    fit_arrays = _read_scored(fit_file, names, need_targets=True, quiet=quiet)
-    eval_arrays = _read_scored(eval_file, names, need_targets=True, quiet=quiet)
-    k_fit, k_eval = n_classes_of(fit_arrays), n_classes_of(eval_arrays)
-    if k_fit != k_eval:
-        raise DataError(f"--fit has K={k_fit} classes but --eval has K={k_eval}")
-    chosen = _parse_methods(methods, k_fit, multiclass)
+             "counts": counts, "sample_weight": sample_weight, "confidences": confidences,
+             "predictions": predictions}
+    fit_arrays = _read_scored(fit_file, names, need_targets=True, quiet=quiet, top_label=True)
+    eval_arrays = _read_scored(eval_file, names, need_targets=True, quiet=quiet,
+                               top_label=True)
+    if is_top_label(fit_arrays) or is_top_label(eval_arrays):
+        from trueprob.cli.calibrate_toplabel import parse_top_label_methods
+
+        chosen = parse_top_label_methods(methods)
+    else:
+        k_fit, k_eval = n_classes_of(fit_arrays), n_classes_of(eval_arrays)
+        if k_fit != k_eval:
+            raise DataError(f"--fit has K={k_fit} classes but --eval has K={k_eval}")
+        chosen = _parse_methods(methods, k_fit, multiclass)
     with warnings_to_stderr():
         try:
             comparison = compare_calibrators(fit_arrays, eval_arrays, chosen, unit=unit,
@@ -381,8 +423,17 @@ def _fmt(value: Any, digits: int = 4) -> str:
     return fixed(value, digits)
 
 
+def _columns(result: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    return columns_of(bool(result.get("top_label")))
+
+
 def _headings(result: dict[str, Any]) -> list[str]:
-    return ["method"] + [f"{h} ({result['unit']})" if f == "nll" else h for f, h in COLUMNS]
+    return ["method"] + [f"{h} ({result['unit']})" if f == "nll" else h
+                         for f, h in _columns(result)]
+
+
+def _classes(result: dict[str, Any]) -> str:
+    return "top-label outputs" if result.get("top_label") else f"K = {result['n_classes']}"
 
 
 def _row_name(row: dict[str, Any]) -> str:
@@ -408,12 +459,12 @@ def _row_notes(result: dict[str, Any]) -> list[str]:
 def _markdown(result: dict[str, Any]) -> str:
     heads = _headings(result)
     lines = [f"Fitted on `{result['fit']}`, evaluated on `{result['eval']}` "
-             f"(K = {result['n_classes']}; ECE with {result['n_bins']} equal-width bins)", "",
+             f"({_classes(result)}; ECE with {result['n_bins']} equal-width bins)", "",
              "| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
     for row in result["rows"]:
         if row.get("skipped"):
             continue
-        cells = [_row_name(row)] + [_fmt(row[f]) for f, _ in COLUMNS]
+        cells = [_row_name(row)] + [_fmt(row[f]) for f, _ in _columns(result)]
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     lines += [f"{line}  " for line in _row_notes(result)]
@@ -425,13 +476,13 @@ def _table(result: dict[str, Any]) -> None:
     from rich.table import Table
 
     table = Table(title=escape(f"fit: {result['fit']}  eval: {result['eval']}  "
-                               f"(K = {result['n_classes']}, {result['n_bins']} bins)"))
+                               f"({_classes(result)}, {result['n_bins']} bins)"))
     for i, head in enumerate(_headings(result)):
         table.add_column(head, justify="left" if i == 0 else "right")
     for row in result["rows"]:
         if row.get("skipped"):
             continue
-        table.add_row(escape(_row_name(row)), *(_fmt(row[f]) for f, _ in COLUMNS))
+        table.add_row(escape(_row_name(row)), *(_fmt(row[f]) for f, _ in _columns(result)))
     console = stdout_console()
     console.print(table)
     for line in _row_notes(result):

@@ -21,7 +21,8 @@ from trueprob.results import json_safe
 
 @click.command("decompose")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
-@field_options("logits", "probs", "labels", "targets", "counts", "weights")
+@field_options("logits", "probs", "labels", "targets", "counts", "weights", "confidences",
+               "predictions")
 @click.option("--score", type=click.Choice(["log", "brier"]), default="log", show_default=True,
               help="The proper score to decompose.")
 @click.option("--estimator", type=click.Choice(["isotonic", "binned", "temperature",
@@ -45,7 +46,8 @@ from trueprob.results import json_safe
 @quiet_option
 @data_errors
 def decompose(file: str, logits: str | None, probs: str | None, labels: str | None,
-              targets: str | None, counts: str | None, sample_weight: str | None, score: str,
+              targets: str | None, counts: str | None, sample_weight: str | None,
+              confidences: str | None, predictions: str | None, score: str,
               estimator: str | None, reduction: str | None, n_bins: int, n_folds: int,
               unit: str, seed: int,
               fmt: str, quiet: bool) -> None:
@@ -54,24 +56,25 @@ def decompose(file: str, logits: str | None, probs: str | None, labels: str | No
     MCB (miscalibration) is what recalibration would recover, DSC (discrimination) is for the
     log score the mutual information between label and prediction, UNC is the label entropy.
     JSON keys: score, mcb, dsc, unc, unit, estimator (and target, score_name, recalibrated).
+    Top-label outputs (--confidences, --predictions) give the top-label decomposition: the
+    log (or Brier) score of "the prediction is right" at its confidence, recalibrated by
+    isotonic regression (or --estimator binned).
 
     \b
     Examples:
       trueprob decompose test.npz
       trueprob decompose test.npz --estimator temperature --format json
+      trueprob decompose llm.csv --confidences conf --predictions pred --labels y
     """
     import trueprob
 
     names = {"logits": logits, "probs": probs, "labels": labels, "targets": targets,
-             "counts": counts, "sample_weight": sample_weight}
+             "counts": counts, "sample_weight": sample_weight, "confidences": confidences,
+             "predictions": predictions}
     arrays = read_fields(file, names, quiet=quiet)
     if not any(t in arrays for t in ("labels", "targets", "counts")):
         raise DataError(f"{file}: no targets found; name them with --labels, --targets or "
                         f"--counts")
-    for key in ("confidences", "predictions"):
-        if key in arrays:
-            raise DataError("decompose needs logits or probabilities, not top-label "
-                            "confidences only")
     with about(file), warnings_to_stderr():
         d = trueprob.decompose(arrays.pop("labels", None), **arrays, score=score,
                                estimator=estimator, reduction=reduction, n_bins=n_bins,

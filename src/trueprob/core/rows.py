@@ -67,6 +67,26 @@ def _xlogx(xp: Any, t: Array) -> Array:
     return xp.where(positive, t * xp.log(xp.where(positive, t, xp.ones_like(t))), 0.0)
 
 
+def top_label_scores(xp: Any, confidence: Array, correct: Array) -> tuple[Array, Array]:
+    """Per-row log loss (nats) and Brier score of the correctness event, float64 (n,).
+
+    The binary scores of "the prediction is right" with probability c_i and outcome a_i
+    (1[yhat_i = y_i], or t_{i, yhat_i} for soft targets):
+    -[a_i log c_i + (1 - a_i) log(1 - c_i)] with 0 log 0 = 0, and (c_i - a_i)^2. A wrong
+    prediction at confidence exactly 1 costs +inf (no clipping).
+
+    >>> nll, brier = top_label_scores(np, np.array([0.8, 0.8, 1.0]), np.array([1.0, 0.0, 0.0]))
+    >>> nll.round(4).tolist(), brier.round(4).tolist()
+    ([0.2231, 1.6094, inf], [0.04, 0.64, 1.0])
+    """
+    c = xp.astype(confidence, xp.float64)
+    a = xp.astype(correct, xp.float64)
+    # the log is taken only where its weight is non-zero (0 log 0 = 0, not 0 * -inf = nan)
+    right = a * safe_log(xp, xp.where(a > 0, c, 1.0))
+    wrong = (1.0 - a) * safe_log(xp, xp.where(a < 1, 1.0 - c, 1.0))
+    return -(right + wrong), (c - a) ** 2
+
+
 def row_quantities(xp: Any, chunk: Chunk, *, need_scores: bool = True,
                    numpy_path: bool = True) -> RowQuantities:
     """Per-row quantities of ``chunk``; ``need_scores=False`` skips log loss and Brier.
