@@ -120,6 +120,17 @@ def check_task_options(task: str, ctx: click.Context | None = None) -> None:
                                f"--task {task} (they are for --task {' / '.join(owners)})")
 
 
+def refuse_given(names: Sequence[str], where: str, ctx: click.Context | None = None) -> None:
+    """Refuse, with a usage error naming them, the options among ``names`` (parameter names)
+    given on the command line: "FLAGS do(es) not apply to WHERE"."""
+    ctx = click.get_current_context() if ctx is None else ctx
+    wrong = [n for n in names if any(p.name == n for p in ctx.command.params) and _given(ctx, n)]
+    if wrong:
+        flags = ", ".join(_flag(ctx, n) for n in wrong)
+        raise click.UsageError(f"{flags} {'does' if len(wrong) == 1 else 'do'} not apply to "
+                               f"{where}")
+
+
 def _owner(name: str) -> str:
     if name in REGRESSION_ONLY:
         return "regression"
@@ -143,13 +154,15 @@ def _read(file: str, specs: dict[str, tuple[Any, bool]], quiet: bool) -> dict[st
 def read_regression(file: str, observed: str | None, mean_col: str | None,
                     std_col: str | None, scale_col: str | None, df_spec: str | None,
                     distribution: str, quantile_cols: str | None, levels: str | None,
-                    sample_weight: str | None, *, quiet: bool = False
-                    ) -> tuple[Any, Any, Any]:
+                    sample_weight: str | None, *, quiet: bool = False,
+                    need_observed: bool = True) -> tuple[Any, Any, Any]:
     """The observed values, the predictive distribution and the row weights (or None) named
-    by the regression options, read from ``file`` (``quiet``: no progress bar)."""
+    by the regression options, read from ``file`` (``quiet``: no progress bar). With
+    ``need_observed=False`` (``trueprob apply``) the observed values are optional: None when
+    no column is named."""
     from trueprob.regression import Gaussian, Laplace, QuantileSet, StudentT
 
-    if observed is None:
+    if observed is None and need_observed:
         raise click.UsageError("--task regression needs --labels (or --observed): the column "
                                "of observed values")
     specs: dict[str, tuple[Any, bool]] = {"observed": (observed, False),
@@ -187,24 +200,26 @@ def read_regression(file: str, observed: str | None, mean_col: str | None,
     else:
         df = cols["df"] if df_value is None else df_value
         predictive = StudentT(cols["mean"], cols["spread"], df)
-    return cols["observed"], predictive, cols.get("sample_weight")
+    return cols.get("observed"), predictive, cols.get("sample_weight")
 
 
 def read_multilabel(file: str, logits: str | None, probs: str | None, labels: str | None,
-                    sample_weight: str | None, *, quiet: bool = False
-                    ) -> tuple[Any, dict[str, Any], Any]:
+                    sample_weight: str | None, *, quiet: bool = False,
+                    need_labels: bool = True) -> tuple[Any, dict[str, Any], Any]:
     """The (N, L) outcomes, ``{"logits" or "probs": (N, L) scores}`` and the row weights (or
-    None) named by the multi-label options, read from ``file`` (``quiet``: no progress bar)."""
+    None) named by the multi-label options, read from ``file`` (``quiet``: no progress bar).
+    With ``need_labels=False`` (``trueprob apply``) the outcomes are optional: None when
+    ``labels`` is None."""
     if (logits is None) == (probs is None):
         raise click.UsageError("--task multilabel needs exactly one of --logits or --probs "
                                "(one column per label)")
-    if labels is None:
+    if labels is None and need_labels:
         raise click.UsageError("--task multilabel needs --labels (one 0/1 column per label, "
                                "in the same order as the scores)")
     key = "logits" if logits is not None else "probs"
     cols = _read(file, {key: (logits or probs, True), "labels": (labels, True),
                         "sample_weight": (sample_weight, False)}, quiet)
-    return cols["labels"], {key: cols[key]}, cols.get("sample_weight")
+    return cols.get("labels"), {key: cols[key]}, cols.get("sample_weight")
 
 
 # --------------------------------------------------------------------------- reports
