@@ -22,8 +22,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 TASKS = ("classification", "multilabel", "regression")
 DISTRIBUTIONS = ("gaussian", "laplace", "student-t")
 
-#: Parameters (click names) of `trueprob report` that only one kind of task takes.
-CLASSIFICATION_ONLY = ("calibrator", "fit_file", "method", "multiclass", "targets", "counts",
+#: Parameters (click names) of `trueprob report` that only one kind of task takes
+#: (--calibrator, --fit and --method are taken by every task: a per-label map for multilabel,
+#: variance scaling or isotonic quantile recalibration for regression).
+CLASSIFICATION_ONLY = ("multiclass", "targets", "counts",
                        "confidences", "predictions", "n_classes", "binning", "n_replicates",
                        "n_resamples", "max_panels", "seed")
 REGRESSION_ONLY = ("observed", "mean_col", "std_col", "scale_col", "df_spec", "distribution",
@@ -259,8 +261,12 @@ class TaskReport:
 
 
 def task_report(options: TaskOptions, *, fmt: str, image_format: str,
-                quiet: bool) -> TaskReport:
-    """Read the file, analyse it and render the report of a multi-label or regression task."""
+                quiet: bool, recalibration: tuple[Any, str] | None = None) -> TaskReport:
+    """Read the file, analyse it and render the report of a multi-label or regression task.
+
+    ``recalibration``: (a fitted calibrator of the task, what it is and where it was fitted);
+    the report then also analyses the recalibrated outputs of the same rows and shows both
+    (:class:`trueprob.report.tasks.Recalibrated`)."""
     from trueprob._progress import progress
     from trueprob.report import tasks
 
@@ -274,9 +280,19 @@ def task_report(options: TaskOptions, *, fmt: str, image_format: str,
                                           n_bins=15 if o.n_bins is None else o.n_bins,
                                           closed=o.closed, unit=o.unit, level=o.level,
                                           n_worst=o.n_worst)
+            recal = None
+            if recalibration is not None:
+                cal, description = recalibration
+                z = cal.predict_logits(**scores)
+                recal = tasks.Recalibrated(description, tasks.analyze_multilabel(
+                    y, logits=z, sample_weight=weights, source=source,
+                    n_bins=15 if o.n_bins is None else o.n_bins, closed=o.closed,
+                    unit=o.unit, level=o.level, n_worst=o.n_worst))
         with progress(f"report: writing {fmt}", quiet=quiet):
-            text = (tasks.render_multilabel_html(ml, image_format=image_format)
-                    if fmt == "html" else tasks.render_multilabel_markdown(ml))
+            text = (tasks.render_multilabel_html(ml, image_format=image_format,
+                                                 recalibrated=recal)
+                    if fmt == "html" else tasks.render_multilabel_markdown(ml,
+                                                                           recalibrated=recal))
         return TaskReport(text, tasks.multilabel_verdict(ml), ml.seconds)
     if o.task != "regression":
         raise ValueError(f"task must be 'multilabel' or 'regression'; got {o.task!r}")
@@ -290,12 +306,26 @@ def task_report(options: TaskOptions, *, fmt: str, image_format: str,
     observed, predictive, weights = read_regression(
         o.file, o.labels or o.observed, o.mean_col, o.std_col, o.scale_col, o.df_spec,
         o.distribution, o.quantile_cols, o.levels, o.sample_weight, quiet=quiet)
+    coverage = parse_floats(o.coverage, "--coverage")
     with progress("report: evaluating", quiet=quiet):
         reg = tasks.analyze_regression(observed, predictive, sample_weight=weights,
-                                       source=source,
-                                       coverage_levels=parse_floats(o.coverage, "--coverage"),
+                                       source=source, coverage_levels=coverage,
                                        n_pit_bins=o.n_bins, unit=o.unit, level=o.level)
+        recal = None
+        if recalibration is not None:
+            from trueprob.regression import QuantileSet
+            from trueprob.regression.recalibration import recalibrate
+
+            cal, description = recalibration
+            after = recalibrate(cal, predictive)
+            quantiles = isinstance(after, QuantileSet)
+            recal = tasks.Recalibrated(description, tasks.analyze_regression(
+                observed, after, sample_weight=weights, source=source,
+                coverage_levels=None if quantiles else coverage,
+                n_pit_bins=None if quantiles else o.n_bins, unit=o.unit, level=o.level))
     with progress(f"report: writing {fmt}", quiet=quiet):
-        text = (tasks.render_regression_html(reg, image_format=image_format)
-                if fmt == "html" else tasks.render_regression_markdown(reg))
+        text = (tasks.render_regression_html(reg, image_format=image_format,
+                                             recalibrated=recal)
+                if fmt == "html" else tasks.render_regression_markdown(reg,
+                                                                       recalibrated=recal))
     return TaskReport(text, tasks.regression_verdict(reg), reg.seconds)
