@@ -172,7 +172,7 @@ def fit(file: str, method: str, output: str, force: bool, stream: bool, batch_ro
 
     --task regression (variance-scaling, isotonic-quantile) and --task multilabel (a binary
     method per label) take the column options of trueprob evaluate; their line gives the
-    score in bits (calibrate_tasks.py).
+    score before and after in bits.
     """
     check_task_command("fit", task, method)
     _check_free(output, force)
@@ -269,7 +269,9 @@ def apply(calibrator: str, file: str, output: str, force: bool, logits: str | No
     Example:
       trueprob apply cal.json test.npz -o test_calibrated.npz
 
-    --task regression / multilabel: see calibrate_tasks.apply_task for what OUTPUT holds.
+    --task regression: OUTPUT holds mean and std (scale, df) after variance scaling, or
+    quantiles at 15 levels after isotonic-quantile; --task multilabel: per-label logits
+    (log-odds). The line on stderr gives the trueprob evaluate options that read it.
     """
     check_task_command("apply", task)
     if task != "classification":
