@@ -354,6 +354,15 @@ def test_fit_usage_errors(reg, args, message):
     assert not (d / "x.json").exists()
 
 
+def test_fit_task_refuses_folders_and_missing_files(reg):
+    d, _, _ = reg
+    folder = run("fit", str(d), "-m", "variance-scaling", *REG, "-o", str(d / "x.json"))
+    assert folder.exit_code == 2 and "fits from one file read into memory" in folder.stderr
+    missing = run("fit", str(d / "nope.npz"), "-m", "variance-scaling", *REG,
+                  "-o", str(d / "x.json"))
+    assert missing.exit_code == 2 and "does not exist" in missing.stderr
+
+
 def test_apply_refuses_a_calibrator_of_another_task(reg, ml):
     d, _, _ = reg
     assert run("fit", str(d / "reg_val.npz"), "-m", "variance-scaling", *REG,

@@ -176,13 +176,13 @@ def fit(file: str, method: str, output: str, force: bool, stream: bool, batch_ro
     """
     check_task_command("fit", task, method)
     _check_free(output, force)
-    if task != "classification":
-        fit_task(task, file, method, output, force, quiet)
-        return
     names = {"logits": logits, "probs": probs, "labels": labels, "targets": targets,
              "counts": counts, "sample_weight": sample_weight}
     if not path_exists(file):
         raise click.BadParameter(f"{file!r} does not exist", param_hint="'FILE'")
+    if task != "classification":
+        fit_task(task, file, method, output, force, quiet)
+        return
     distributed = dask_local is not None or scheduler is not None
     if distributed or stream or is_dataset(file):
         _fit_in_passes(file, method, output, force, names, batch_rows, dask_local, scheduler,

@@ -33,6 +33,7 @@ from trueprob.cli._common import (
     about,
     atomic_write,
     echo_err,
+    is_dataset,
     warnings_to_stderr,
 )
 from trueprob.cli.report_tasks import (
@@ -167,6 +168,9 @@ def fit_task(task: str, file: str, method: str, output: str, force: bool,
     """``trueprob fit --task regression|multilabel``: fit, save atomically, one stderr line.
     The column options are read from the running command's parameters."""
     ctx = click.get_current_context()
+    if is_dataset(file):
+        raise click.UsageError(f"--task {task} fits from one file read into memory; got "
+                               f"{file!r} (a folder or a glob)")
     cal, detail, n = fit_task_calibrator(task, file, method, **_columns(ctx.params),
                                          quiet=quiet)
     text = cal.to_json().encode()
