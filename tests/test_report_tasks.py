@@ -370,7 +370,10 @@ def test_cli_writes_atomically(files, monkeypatch):
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (("--calibrator", "{cal}"), "--calibrator does not apply to --task regression"),
+    (("--multiclass", "top-label"), "--multiclass does not apply to --task regression"),
+    (("--method", "temperature", "--fit", "{cal}"),
+     "--method temperature does not apply to --task regression; choose from "
+     "variance-scaling, isotonic-quantile"),
     (("--seed", "3", "--replicates", "50"),
      "--replicates, --seed do not apply to --task regression (they are for --task "
      "classification)"),

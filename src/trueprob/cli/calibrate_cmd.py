@@ -43,6 +43,14 @@ from trueprob.cli._common import (
     stdout_console,
     warnings_to_stderr,
 )
+from trueprob.cli.calibrate_tasks import (
+    ALL_METHODS,
+    apply_task,
+    check_task_command,
+    fit_task,
+    load_for_task,
+)
+from trueprob.cli.report_tasks import task_options
 from trueprob.results import json_safe
 
 FORMATS = ("table", "json", "markdown")
@@ -115,7 +123,7 @@ def _check_free(path: str, force: bool) -> None:
         raise click.UsageError(f"{path} exists; pass --force to replace it")
 
 
-method_choice = click.Choice(list(METHODS))
+method_choice = click.Choice(list(ALL_METHODS))
 multiclass_option = click.option(
     "--multiclass", type=click.Choice(list(WRAPPERS)), default="one-vs-rest",
     show_default=True,
@@ -146,12 +154,13 @@ multiclass_option = click.option(
 @multiclass_option
 @fields_options
 @quiet_option
+@task_options
 @data_errors
 def fit(file: str, method: str, output: str, force: bool, stream: bool, batch_rows: int,
         dask_local: str | None, scheduler: str | None, multiclass: str,
         logits: str | None, probs: str | None, labels: str | None, targets: str | None,
         counts: str | None, sample_weight: str | None, confidences: str | None,
-        predictions: str | None, quiet: bool) -> None:
+        predictions: str | None, quiet: bool, task: str, **task_columns: Any) -> None:
     """Fit a calibrator on FILE and save it to OUTPUT (JSON, written atomically).
 
     Prints one line to stderr: the method and the NLL of FILE before and after (bits per
@@ -166,13 +175,25 @@ def fit(file: str, method: str, output: str, force: bool, stream: bool, batch_ro
       trueprob fit --method temperature val.npz -o cal.json
       trueprob fit -m isotonic preds.csv --logits 'logit_*' --labels y -o iso.json
       trueprob fit -m isotonic llm.csv --confidences conf --predictions pred --labels y -o c.json
+      trueprob fit -m variance-scaling reg.csv --task regression --mean mu --std sd \\
+        --labels y -o vs.json
+      trueprob fit -m platt tags.csv --task multilabel --logits 'z_*' --labels 'y_*' \\
+        -o per_label.json
+
+    --task regression (variance-scaling, isotonic-quantile) and --task multilabel (a binary
+    method per label) take the column options of trueprob evaluate; their line gives the
+    score before and after in bits.
     """
+    check_task_command("fit", task, method)
     _check_free(output, force)
     names = {"logits": logits, "probs": probs, "labels": labels, "targets": targets,
              "counts": counts, "sample_weight": sample_weight, "confidences": confidences,
              "predictions": predictions}
     if not path_exists(file):
         raise click.BadParameter(f"{file!r} does not exist", param_hint="'FILE'")
+    if task != "classification":
+        fit_task(task, file, method, output, force, quiet)
+        return
     distributed = dask_local is not None or scheduler is not None
     if distributed or stream or is_dataset(file):
         if confidences is not None or predictions is not None:
@@ -255,11 +276,12 @@ def _fit_in_passes(file: str, method: str, output: str, force: bool,
 @click.option("--force", is_flag=True, help="Replace an existing output file.")
 @fields_options
 @quiet_option
+@task_options
 @data_errors
 def apply(calibrator: str, file: str, output: str, force: bool, logits: str | None,
           probs: str | None, labels: str | None, targets: str | None, counts: str | None,
           sample_weight: str | None, confidences: str | None, predictions: str | None,
-          quiet: bool) -> None:
+          quiet: bool, task: str, **task_columns: Any) -> None:
     """Apply a saved CALIBRATOR to FILE; write OUTPUT (.npz, atomically).
 
     OUTPUT holds ``logits``: the calibrated log-probabilities log q'_ik (a valid logit
@@ -271,16 +293,23 @@ def apply(calibrator: str, file: str, output: str, force: bool, logits: str | No
     \b
     Example:
       trueprob apply cal.json test.npz -o test_calibrated.npz
+
+    --task regression: OUTPUT holds mean and std (scale, df) after variance scaling, or
+    quantiles at 15 levels after isotonic-quantile; --task multilabel: per-label logits
+    (log-odds). The line on stderr gives the trueprob evaluate options that read it.
     """
+    check_task_command("apply", task)
+    if task != "classification":
+        apply_task(task, calibrator, file, output, force, quiet)
+        return
     import numpy as np
 
     from trueprob._array import to_numpy
-    from trueprob.calibrators import load
 
     if Path(output).suffix.lower() != ".npz":
         raise click.UsageError(f"--output must be an .npz file; got {output}")
     _check_free(output, force)
-    cal = load(calibrator)
+    cal = load_for_task(calibrator, "classification")
     arrays = _read_scored(file, {"logits": logits, "probs": probs, "labels": labels,
                                  "targets": targets, "counts": counts,
                                  "sample_weight": sample_weight, "confidences": confidences,

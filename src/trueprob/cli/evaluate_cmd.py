@@ -257,11 +257,11 @@ def evaluate(file: str, logits: str | None, probs: str | None, labels: str | Non
     if task == "regression":
         _regression(file, labels or observed, mean_col, std_col, scale_col, df_spec,
                     distribution, quantile_cols, levels, coverage, sample_weight, unit, fmt,
-                    quiet)
+                    quiet, calibrator)
         return
     if task == "multilabel":
         _multilabel(file, logits, probs, labels, sample_weight, n_bins, closed, unit, n_worst,
-                    fmt, quiet)
+                    fmt, quiet, calibrator)
         return
     names = {"logits": logits, "probs": probs, "labels": labels, "targets": targets,
              "counts": counts, "sample_weight": sample_weight, "confidences": confidences,
@@ -576,6 +576,10 @@ def _extra_lines(extra: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _by(calibrator: str | None) -> str:
+    return "" if calibrator is None else f", recalibrated by {calibrator}"
+
+
 def _emit(out: dict[str, Any], fmt: str, title: str) -> None:
     """JSON, or a flat key/value listing (table and markdown) of the scalar results."""
     if fmt == "json":
@@ -598,26 +602,44 @@ def _emit(out: dict[str, Any], fmt: str, title: str) -> None:
 def _regression(file: str, observed: str | None, mean_col: str | None, std_col: str | None,
                 scale_col: str | None, df_spec: str | None, distribution: str,
                 quantile_cols: str | None, levels: str | None, coverage: str | None,
-                sample_weight: str | None, unit: str, fmt: str, quiet: bool = False) -> None:
-    """``--task regression``: NLL, CRPS, PIT and coverage of predictive distributions."""
+                sample_weight: str | None, unit: str, fmt: str, quiet: bool = False,
+                calibrator: str | None = None) -> None:
+    """``--task regression``: NLL, CRPS, PIT and coverage of predictive distributions (of
+    the recalibrated distributions with ``--calibrator``: variance scaling's rescaled ones,
+    isotonic quantile recalibration's quantiles at its 15 levels)."""
+    from trueprob.cli.calibrate_tasks import load_for_task
     from trueprob.regression import evaluate_regression
+    from trueprob.regression.recalibration import recalibrate
 
+    cal = None if calibrator is None else load_for_task(calibrator, "regression")
     y, predictive, weights = read_regression(file, observed, mean_col, std_col, scale_col,
                                              df_spec, distribution, quantile_cols, levels,
                                              sample_weight, quiet=quiet)
-    report = evaluate_regression(y, predictive, sample_weight=weights,
-                                 coverage_levels=parse_floats(coverage, "--coverage"), unit=unit)
-    _emit(report.to_dict(), fmt, f"trueprob regression report of {file}")
+    levels_of = parse_floats(coverage, "--coverage")
+    with about(file, calibrator):
+        if cal is not None:
+            predictive = recalibrate(cal, predictive)
+        report = evaluate_regression(y, predictive, sample_weight=weights,
+                                     coverage_levels=levels_of, unit=unit)
+    _emit(report.to_dict() | _calibrator_note(calibrator), fmt,
+          f"trueprob regression report of {file}" + _by(calibrator))
 
 
 def _multilabel(file: str, logits: str | None, probs: str | None, labels: str | None,
                 sample_weight: str | None, n_bins: int, closed: str, unit: str, n_worst: int,
-                fmt: str, quiet: bool = False) -> None:
-    """``--task multilabel``: per-label BCE, Brier and ECE with micro/macro aggregates."""
+                fmt: str, quiet: bool = False, calibrator: str | None = None) -> None:
+    """``--task multilabel``: per-label BCE, Brier and ECE with micro/macro aggregates (of
+    the per-label calibrated log-odds with ``--calibrator``)."""
+    from trueprob.cli.calibrate_tasks import load_for_task
     from trueprob.multilabel import evaluate_multilabel
 
+    cal = None if calibrator is None else load_for_task(calibrator, "multilabel")
     y, scores, weights = read_multilabel(file, logits, probs, labels, sample_weight,
                                          quiet=quiet)
-    report = evaluate_multilabel(y, **scores, sample_weight=weights, n_bins=n_bins,
-                                 closed=closed, unit=unit, n_worst=n_worst)
-    _emit(report.to_dict(), fmt, f"trueprob multi-label report of {file}")
+    with about(file, calibrator):
+        if cal is not None:
+            scores = {"logits": cal.predict_logits(**scores)}
+        report = evaluate_multilabel(y, **scores, sample_weight=weights, n_bins=n_bins,
+                                     closed=closed, unit=unit, n_worst=n_worst)
+    _emit(report.to_dict() | _calibrator_note(calibrator), fmt,
+          f"trueprob multi-label report of {file}" + _by(calibrator))

@@ -23,11 +23,17 @@ from trueprob.cli._common import (
     warnings_to_stderr,
 )
 from trueprob.cli.calibrate_cmd import (
-    METHODS,
     _read_scored,
     fit_in_passes,
     make_calibrator,
     multiclass_option,
+)
+from trueprob.cli.calibrate_tasks import (
+    ALL_METHODS,
+    DEFAULT_METHOD,
+    check_method,
+    fit_task_calibrator,
+    load_for_task,
 )
 from trueprob.cli.report_tasks import (
     TaskOptions,
@@ -73,8 +79,11 @@ def _fit_calibrator(path: str, names: dict[str, str | None], method: str,
                    "validation split) and also report its recalibrated predictions of FILE; "
                    "for a file, also fit every candidate map on it and recommend the one with "
                    "the lowest log loss on FILE.")
-@click.option("--method", "-m", type=click.Choice(list(METHODS)), default="temperature",
-              show_default=True, help="The calibrator --fit fits (maximum likelihood).")
+@click.option("--method", "-m", type=click.Choice(list(ALL_METHODS)), default="temperature",
+              show_default=True,
+              help="The calibrator --fit fits (maximum likelihood). --task regression: "
+                   "variance-scaling (default) or isotonic-quantile; --task multilabel: a "
+                   "binary method per label (default platt).")
 @multiclass_option
 @field_options("logits", "probs", "labels", "targets", "counts", "weights", "confidences",
                "predictions")
@@ -190,13 +199,21 @@ def report(file: str, output: str, fmt: str, calibrator: str | None, fit_file: s
             raise click.UsageError(f"--task {task} reads one file into memory; --stream, "
                                    f"folders and globs are for --task classification")
         bins = n_bins if task == "multilabel" or given("n_bins") else None
-        done = task_report(TaskOptions(task, file, logits, probs, labels, sample_weight,
-                                       observed, mean_col, std_col, scale_col, df_spec,
-                                       distribution, quantile_cols, levels, coverage, n_worst,
-                                       bins, closed, unit, level),
-                           fmt=fmt, image_format=image_format, quiet=quiet)
+        recalibration = _task_calibration(task, calibrator, fit_file, method, logits, probs,
+                                          labels, sample_weight, observed, mean_col, std_col,
+                                          scale_col, df_spec, distribution, quantile_cols,
+                                          quiet)
+        with about(file, calibrator, fit_file):
+            done = task_report(TaskOptions(task, file, logits, probs, labels, sample_weight,
+                                           observed, mean_col, std_col, scale_col, df_spec,
+                                           distribution, quantile_cols, levels, coverage,
+                                           n_worst, bins, closed, unit, level),
+                               fmt=fmt, image_format=image_format, quiet=quiet,
+                               recalibration=recalibration)
         _deliver(done.text, output, fmt, force, done.verdict, done.seconds)
         return
+    if given("method"):
+        check_method(task, method)
     names: dict[str, Any] = {
         "logits": logits, "probs": probs, "labels": labels, "targets": targets,
         "counts": counts, "sample_weight": sample_weight, "confidences": confidences,
@@ -238,6 +255,35 @@ def report(file: str, output: str, fmt: str, calibrator: str | None, fit_file: s
     for problem in verdict_data(analysis)["contradictions"]:
         echo_err(f"trueprob: warning: the verdict contradicts itself: {problem}")
     _deliver(text, output, fmt, force, verdict(analysis), analysis.seconds)
+
+
+def _task_calibration(task: str, calibrator: str | None, fit_file: str | None, method: str,
+                      logits: str | None, probs: str | None, labels: str | None,
+                      sample_weight: str | None, observed: str | None, mean_col: str | None,
+                      std_col: str | None, scale_col: str | None, df_spec: str | None,
+                      distribution: str, quantile_cols: str | None, quiet: bool
+                      ) -> tuple[Any, str] | None:
+    """The map of a multi-label or regression report and its description: loaded
+    (--calibrator, refused if fitted for another task) or fitted on --fit (one file, the same
+    column options as FILE) with --method, or the task's default map when --method is not
+    given."""
+    if calibrator is None and fit_file is None:
+        return None
+    if task == "regression" and quantile_cols is not None:
+        raise click.UsageError("--calibrator/--fit with --task regression need parametric "
+                               "predictions (--mean with --std or --scale), not --quantiles")
+    if calibrator is not None:
+        return load_for_task(calibrator, task), f"{calibrator} (loaded)"
+    assert fit_file is not None
+    if is_dataset(fit_file):
+        raise click.UsageError(f"--task {task} fits --fit from one file; got {fit_file!r}")
+    chosen = method if given("method") else DEFAULT_METHOD[task]
+    cal, detail, n = fit_task_calibrator(
+        task, fit_file, chosen, logits=logits, probs=probs, labels=labels,
+        sample_weight=sample_weight, observed=observed, mean_col=mean_col, std_col=std_col,
+        scale_col=scale_col, df_spec=df_spec, distribution=distribution, quiet=quiet)
+    echo_err(f"trueprob: fit {chosen} on {fit_file} ({n} rows): {detail}")
+    return cal, f"{chosen} fitted on {fit_file} ({n} rows; there: {detail})"
 
 
 def _candidate_set(fit_arrays: dict[str, Any] | None, arrays: dict[str, Any]

@@ -22,8 +22,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 TASKS = ("classification", "multilabel", "regression")
 DISTRIBUTIONS = ("gaussian", "laplace", "student-t")
 
-#: Parameters (click names) of `trueprob report` that only one kind of task takes.
-CLASSIFICATION_ONLY = ("calibrator", "fit_file", "method", "multiclass", "targets", "counts",
+#: Parameters (click names) of `trueprob report` that only one kind of task takes
+#: (--calibrator, --fit and --method are taken by every task: a per-label map for multilabel,
+#: variance scaling or isotonic quantile recalibration for regression).
+CLASSIFICATION_ONLY = ("multiclass", "targets", "counts",
                        "confidences", "predictions", "n_classes", "binning", "n_replicates",
                        "n_resamples", "max_panels", "seed")
 REGRESSION_ONLY = ("observed", "mean_col", "std_col", "scale_col", "df_spec", "distribution",
@@ -120,6 +122,17 @@ def check_task_options(task: str, ctx: click.Context | None = None) -> None:
                                f"--task {task} (they are for --task {' / '.join(owners)})")
 
 
+def refuse_given(names: Sequence[str], where: str, ctx: click.Context | None = None) -> None:
+    """Refuse, with a usage error naming them, the options among ``names`` (parameter names)
+    given on the command line: "FLAGS do(es) not apply to WHERE"."""
+    ctx = click.get_current_context() if ctx is None else ctx
+    wrong = [n for n in names if any(p.name == n for p in ctx.command.params) and _given(ctx, n)]
+    if wrong:
+        flags = ", ".join(_flag(ctx, n) for n in wrong)
+        raise click.UsageError(f"{flags} {'does' if len(wrong) == 1 else 'do'} not apply to "
+                               f"{where}")
+
+
 def _owner(name: str) -> str:
     if name in REGRESSION_ONLY:
         return "regression"
@@ -143,13 +156,15 @@ def _read(file: str, specs: dict[str, tuple[Any, bool]], quiet: bool) -> dict[st
 def read_regression(file: str, observed: str | None, mean_col: str | None,
                     std_col: str | None, scale_col: str | None, df_spec: str | None,
                     distribution: str, quantile_cols: str | None, levels: str | None,
-                    sample_weight: str | None, *, quiet: bool = False
-                    ) -> tuple[Any, Any, Any]:
+                    sample_weight: str | None, *, quiet: bool = False,
+                    need_observed: bool = True) -> tuple[Any, Any, Any]:
     """The observed values, the predictive distribution and the row weights (or None) named
-    by the regression options, read from ``file`` (``quiet``: no progress bar)."""
+    by the regression options, read from ``file`` (``quiet``: no progress bar). With
+    ``need_observed=False`` (``trueprob apply``) the observed values are optional: None when
+    no column is named."""
     from trueprob.regression import Gaussian, Laplace, QuantileSet, StudentT
 
-    if observed is None:
+    if observed is None and need_observed:
         raise click.UsageError("--task regression needs --labels (or --observed): the column "
                                "of observed values")
     specs: dict[str, tuple[Any, bool]] = {"observed": (observed, False),
@@ -187,24 +202,26 @@ def read_regression(file: str, observed: str | None, mean_col: str | None,
     else:
         df = cols["df"] if df_value is None else df_value
         predictive = StudentT(cols["mean"], cols["spread"], df)
-    return cols["observed"], predictive, cols.get("sample_weight")
+    return cols.get("observed"), predictive, cols.get("sample_weight")
 
 
 def read_multilabel(file: str, logits: str | None, probs: str | None, labels: str | None,
-                    sample_weight: str | None, *, quiet: bool = False
-                    ) -> tuple[Any, dict[str, Any], Any]:
+                    sample_weight: str | None, *, quiet: bool = False,
+                    need_labels: bool = True) -> tuple[Any, dict[str, Any], Any]:
     """The (N, L) outcomes, ``{"logits" or "probs": (N, L) scores}`` and the row weights (or
-    None) named by the multi-label options, read from ``file`` (``quiet``: no progress bar)."""
+    None) named by the multi-label options, read from ``file`` (``quiet``: no progress bar).
+    With ``need_labels=False`` (``trueprob apply``) the outcomes are optional: None when
+    ``labels`` is None."""
     if (logits is None) == (probs is None):
         raise click.UsageError("--task multilabel needs exactly one of --logits or --probs "
                                "(one column per label)")
-    if labels is None:
+    if labels is None and need_labels:
         raise click.UsageError("--task multilabel needs --labels (one 0/1 column per label, "
                                "in the same order as the scores)")
     key = "logits" if logits is not None else "probs"
     cols = _read(file, {key: (logits or probs, True), "labels": (labels, True),
                         "sample_weight": (sample_weight, False)}, quiet)
-    return cols["labels"], {key: cols[key]}, cols.get("sample_weight")
+    return cols.get("labels"), {key: cols[key]}, cols.get("sample_weight")
 
 
 # --------------------------------------------------------------------------- reports
@@ -244,8 +261,12 @@ class TaskReport:
 
 
 def task_report(options: TaskOptions, *, fmt: str, image_format: str,
-                quiet: bool) -> TaskReport:
-    """Read the file, analyse it and render the report of a multi-label or regression task."""
+                quiet: bool, recalibration: tuple[Any, str] | None = None) -> TaskReport:
+    """Read the file, analyse it and render the report of a multi-label or regression task.
+
+    ``recalibration``: (a fitted calibrator of the task, what it is and where it was fitted);
+    the report then also analyses the recalibrated outputs of the same rows and shows both
+    (:class:`trueprob.report.tasks.Recalibrated`)."""
     from trueprob._progress import progress
     from trueprob.report import tasks
 
@@ -259,9 +280,19 @@ def task_report(options: TaskOptions, *, fmt: str, image_format: str,
                                           n_bins=15 if o.n_bins is None else o.n_bins,
                                           closed=o.closed, unit=o.unit, level=o.level,
                                           n_worst=o.n_worst)
+            recal = None
+            if recalibration is not None:
+                cal, description = recalibration
+                z = cal.predict_logits(**scores)
+                recal = tasks.Recalibrated(description, tasks.analyze_multilabel(
+                    y, logits=z, sample_weight=weights, source=source,
+                    n_bins=15 if o.n_bins is None else o.n_bins, closed=o.closed,
+                    unit=o.unit, level=o.level, n_worst=o.n_worst))
         with progress(f"report: writing {fmt}", quiet=quiet):
-            text = (tasks.render_multilabel_html(ml, image_format=image_format)
-                    if fmt == "html" else tasks.render_multilabel_markdown(ml))
+            text = (tasks.render_multilabel_html(ml, image_format=image_format,
+                                                 recalibrated=recal)
+                    if fmt == "html" else tasks.render_multilabel_markdown(ml,
+                                                                           recalibrated=recal))
         return TaskReport(text, tasks.multilabel_verdict(ml), ml.seconds)
     if o.task != "regression":
         raise ValueError(f"task must be 'multilabel' or 'regression'; got {o.task!r}")
@@ -275,12 +306,26 @@ def task_report(options: TaskOptions, *, fmt: str, image_format: str,
     observed, predictive, weights = read_regression(
         o.file, o.labels or o.observed, o.mean_col, o.std_col, o.scale_col, o.df_spec,
         o.distribution, o.quantile_cols, o.levels, o.sample_weight, quiet=quiet)
+    coverage = parse_floats(o.coverage, "--coverage")
     with progress("report: evaluating", quiet=quiet):
         reg = tasks.analyze_regression(observed, predictive, sample_weight=weights,
-                                       source=source,
-                                       coverage_levels=parse_floats(o.coverage, "--coverage"),
+                                       source=source, coverage_levels=coverage,
                                        n_pit_bins=o.n_bins, unit=o.unit, level=o.level)
+        recal = None
+        if recalibration is not None:
+            from trueprob.regression import QuantileSet
+            from trueprob.regression.recalibration import recalibrate
+
+            cal, description = recalibration
+            after = recalibrate(cal, predictive)
+            quantiles = isinstance(after, QuantileSet)
+            recal = tasks.Recalibrated(description, tasks.analyze_regression(
+                observed, after, sample_weight=weights, source=source,
+                coverage_levels=None if quantiles else coverage,
+                n_pit_bins=None if quantiles else o.n_bins, unit=o.unit, level=o.level))
     with progress(f"report: writing {fmt}", quiet=quiet):
-        text = (tasks.render_regression_html(reg, image_format=image_format)
-                if fmt == "html" else tasks.render_regression_markdown(reg))
+        text = (tasks.render_regression_html(reg, image_format=image_format,
+                                             recalibrated=recal)
+                if fmt == "html" else tasks.render_regression_markdown(reg,
+                                                                       recalibrated=recal))
     return TaskReport(text, tasks.regression_verdict(reg), reg.seconds)

@@ -21,6 +21,7 @@ from trueprob.calibrators.base import (
     CalibratorFormatError,
 )
 from trueprob.calibrators.binary import BinaryCalibrator, PlattScaling
+from trueprob.calibrators.by_name import BINARY_METHODS, make_calibrator
 from trueprob.calibrators.temperature import TemperatureScaling
 from trueprob.multilabel._validation import prepare_multilabel
 from trueprob.multilabel.stats import log_sigmoid
@@ -197,3 +198,22 @@ class PerLabelCalibration(MultilabelCalibrator):
                 type(c) is not base_cls or not c.is_fitted for c in cals):
             raise CalibratorFormatError(f"{name}: calibrators_ must be a list of {want} fitted "
                                         f"{base_cls.__name__} calibrator(s) (the base)")
+
+
+#: the methods a per-label calibration takes by name (:mod:`trueprob.calibrators.by_name`):
+#: temperature scaling sigmoid(z / T_l) and every binary method
+PER_LABEL_METHODS = ("temperature", *BINARY_METHODS)
+
+
+def per_label_calibration(method: str, *, shared: bool = False) -> PerLabelCalibration:
+    """An unfitted :class:`PerLabelCalibration` whose base is the binary calibrator named
+    ``method`` (one of :data:`PER_LABEL_METHODS`).
+
+    Examples
+    --------
+    >>> per_label_calibration("isotonic")
+    PerLabelCalibration(base=IsotonicCalibration(clip=1e-06), shared=False)
+    """
+    if method not in PER_LABEL_METHODS:
+        raise ValueError(f"method must be one of {list(PER_LABEL_METHODS)}; got {method!r}")
+    return PerLabelCalibration(base=make_calibrator(method, 2), shared=shared)

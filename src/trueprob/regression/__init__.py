@@ -19,6 +19,11 @@ from trueprob.regression.metrics import (
     nll_rows,
     pit_values,
 )
+from trueprob.regression.recalibration import (
+    RecalibrationScores,
+    recalibrate,
+    recalibration_scores,
+)
 from trueprob.regression.stats import RegressionStats
 from trueprob.results import (
     CoverageRow,
@@ -36,6 +41,7 @@ __all__ = [
     "LevelRow",
     "PitHistogram",
     "QuantileSet",
+    "RecalibrationScores",
     "RegressionReport",
     "RegressionSettings",
     "RegressionStats",
@@ -47,4 +53,6 @@ __all__ = [
     "nll",
     "nll_rows",
     "pit_values",
+    "recalibrate",
+    "recalibration_scores",
 ]

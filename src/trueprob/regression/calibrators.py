@@ -107,6 +107,21 @@ def _t_scale(z: np.ndarray, w: np.ndarray, df: Any, max_iter: int, tol: float
     return r, max_iter, False
 
 
+def _quantiles(predictive: Any, u: np.ndarray) -> np.ndarray:
+    """F_i^{-1}(u_j) (N, M) of a parametric predictive distribution (numpy float64)."""
+    loc = np.asarray(to_numpy(predictive.loc), dtype=np.float64)
+    scale = np.asarray(to_numpy(predictive.scale) if is_array(predictive.scale)
+                       else predictive.scale, dtype=np.float64)
+    df = None
+    if predictive.family == "student_t":
+        df = np.asarray(to_numpy(predictive.df) if is_array(predictive.df)
+                        else predictive.df, dtype=np.float64)
+        df = df[:, None] if df.ndim == 1 else df
+    z = core.standard_ppf(predictive.family, np.asarray(u, np.float64)[None, :], df)
+    scale = scale[:, None] if scale.ndim == 1 else scale
+    return np.asarray(loc[:, None] + scale * z, dtype=np.float64)
+
+
 class RegressionCalibrator(BaseCalibrator):
     """Base of the regression calibrators: maps of predictive distributions.
 
@@ -357,18 +372,7 @@ class IsotonicQuantileRecalibration(RegressionCalibrator):
         self._check_fitted()
         self._check_family(predictive)
         p = check_levels(levels, "levels")
-        u = self.inverse_pit(p)
-        loc = np.asarray(to_numpy(predictive.loc), dtype=np.float64)
-        scale = np.asarray(to_numpy(predictive.scale) if is_array(predictive.scale)
-                           else predictive.scale, dtype=np.float64)
-        df = None
-        if predictive.family == "student_t":
-            df = np.asarray(to_numpy(predictive.df) if is_array(predictive.df)
-                            else predictive.df, dtype=np.float64)
-            df = df[:, None] if df.ndim == 1 else df
-        z = core.standard_ppf(predictive.family, u[None, :], df)
-        scale = scale[:, None] if scale.ndim == 1 else scale
-        return QuantileSet(quantiles=loc[:, None] + scale * z, levels=p)
+        return QuantileSet(quantiles=_quantiles(predictive, self.inverse_pit(p)), levels=p)
 
     def _check_loaded(self) -> None:
         for name in ("pit_", "cdf_"):

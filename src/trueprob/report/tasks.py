@@ -19,12 +19,16 @@ Markdown (the verdict and the tables).
   calibration curve, and their tables.
 
 HTML sections (``id``): multi-label ``verdict``, ``summary``, ``worst``, ``labels``,
-``settings``; regression ``verdict``, ``summary``, ``pit``, ``coverage``, ``settings``.
+``settings``; regression ``verdict``, ``summary``, ``pit``, ``coverage``, ``settings``. With a
+:class:`Recalibrated` (``trueprob report --task ... --fit VAL`` or ``--calibrator``), a
+``recalibrated`` section after the summary sets the summary's numbers (and, for regression,
+the coverage of each central interval) before and after the map.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from trueprob.analysis.multilabel import (
@@ -36,10 +40,22 @@ from trueprob.analysis.multilabel import (
 from trueprob.analysis.regression import CoverageCheck, RegressionAnalysis, analyze_regression
 
 __all__ = ["DIRECTION_SHARE", "CoverageCheck", "LabelCalibration", "MultilabelAnalysis",
-           "RegressionAnalysis", "analyze_multilabel", "analyze_regression",
+           "Recalibrated", "RegressionAnalysis", "analyze_multilabel", "analyze_regression",
            "multilabel_verdict", "regression_verdict", "render_multilabel_html",
            "render_multilabel_markdown", "render_regression_html",
            "render_regression_markdown"]
+
+
+@dataclass(frozen=True)
+class Recalibrated:
+    """A task report's recalibrated predictions: ``description`` (which map, where it was
+    fitted) and ``analysis``, the same analysis (multi-label or regression) of the
+    recalibrated outputs of the report's rows."""
+
+    description: str
+    analysis: Any
+
+
 #: Summary rows of the multi-label report: (Aggregate field, label, description).
 MULTILABEL_ROWS = (
     ("nll", "log loss", "binary cross-entropy per (row, label)"),
@@ -356,7 +372,8 @@ def _worst_bins(a: MultilabelAnalysis) -> str:
 
 
 def render_multilabel_html(analysis: MultilabelAnalysis, /, *, image_format: str = "svg",
-                           title: str | None = None) -> str:
+                           title: str | None = None,
+                           recalibrated: Recalibrated | None = None) -> str:
     """The multi-label report as one self-contained HTML document (a string).
 
     Sections: ``verdict``, ``summary`` (micro and macro), ``worst`` (a reliability diagram per
@@ -386,6 +403,9 @@ def render_multilabel_html(analysis: MultilabelAnalysis, /, *, image_format: str
                                multilabel_summary_rows(analysis), numeric_from=2)
                  + "<p class='note'>Micro: all (row, label) pairs pooled; macro: the mean over "
                    "labels of each label's value.</p></section>")
+    if recalibrated is not None:
+        parts.append(_html_recalibrated(recalibrated, MULTILABEL_RECAL_HEAD,
+                                        multilabel_recalibrated_rows(analysis, recalibrated)))
     figure = _worst_figure(analysis, image_format)
     if figure is not None:
         parts.append('<section id="worst"><h2>Worst-calibrated labels</h2>' + figure
@@ -400,7 +420,8 @@ def render_multilabel_html(analysis: MultilabelAnalysis, /, *, image_format: str
     return "\n".join(parts) + "\n"
 
 
-def render_multilabel_markdown(analysis: MultilabelAnalysis, /) -> str:
+def render_multilabel_markdown(analysis: MultilabelAnalysis, /, *,
+                               recalibrated: Recalibrated | None = None) -> str:
     """The multi-label report's verdict and tables as GitHub-flavoured Markdown.
 
     Examples
@@ -421,6 +442,9 @@ def render_multilabel_markdown(analysis: MultilabelAnalysis, /) -> str:
     lines += ["### Summary", ""]
     lines += _md_table(["metric", "what it is", "micro", "macro"],
                        multilabel_summary_rows(analysis))
+    if recalibrated is not None:
+        lines += _md_recalibrated(recalibrated, MULTILABEL_RECAL_HEAD,
+                                  multilabel_recalibrated_rows(analysis, recalibrated))
     lines += ["", "### Per-label table (largest ECE first)", ""]
     lines += _md_table(LABEL_HEAD, multilabel_label_rows(analysis))
     lines += ["", "### Settings", ""]
@@ -526,7 +550,8 @@ def _regression_figures(a: RegressionAnalysis, fmt: str) -> tuple[str, str]:
 
 
 def render_regression_html(analysis: RegressionAnalysis, /, *, image_format: str = "svg",
-                           title: str | None = None) -> str:
+                           title: str | None = None,
+                           recalibrated: Recalibrated | None = None) -> str:
     """The regression report as one self-contained HTML document (a string).
 
     Sections: ``verdict``, ``summary``, ``pit`` (the PIT histogram and its table),
@@ -557,6 +582,9 @@ def render_regression_html(analysis: RegressionAnalysis, /, *, image_format: str
                                regression_summary_rows(analysis), numeric_from=2)
                  + "".join(f"<p class='note'>{name} not computed: {why}</p>"
                            for name, why in r.unavailable.items()) + "</section>")
+    if recalibrated is not None:
+        parts.append(_html_recalibrated(recalibrated, REGRESSION_RECAL_HEAD,
+                                        regression_recalibrated_rows(analysis, recalibrated)))
     pit_img, cov_img = _regression_figures(analysis, image_format)
     parts.append('<section id="pit"><h2>PIT histogram</h2>' + pit_img
                  + "<details><summary>the PIT bins</summary>"
@@ -571,7 +599,8 @@ def render_regression_html(analysis: RegressionAnalysis, /, *, image_format: str
     return "\n".join(parts) + "\n"
 
 
-def render_regression_markdown(analysis: RegressionAnalysis, /) -> str:
+def render_regression_markdown(analysis: RegressionAnalysis, /, *,
+                               recalibrated: Recalibrated | None = None) -> str:
     """The regression report's verdict and tables as GitHub-flavoured Markdown.
 
     Examples
@@ -592,6 +621,9 @@ def render_regression_markdown(analysis: RegressionAnalysis, /) -> str:
     lines += ["### Summary", ""]
     lines += _md_table(["metric", "what it is", "value"], regression_summary_rows(analysis))
     lines += [f"- {name} not computed: {why}" for name, why in r.unavailable.items()]
+    if recalibrated is not None:
+        lines += _md_recalibrated(recalibrated, REGRESSION_RECAL_HEAD,
+                                  regression_recalibrated_rows(analysis, recalibrated))
     if analysis.checks:
         lines += ["", "### Coverage of central intervals", ""]
         lines += _md_table(COVERAGE_HEAD, coverage_rows(analysis))
@@ -604,3 +636,50 @@ def render_regression_markdown(analysis: RegressionAnalysis, /) -> str:
     lines += ["", "Diagrams: `trueprob report FILE --task regression -o report.html` (HTML "
                   "format).", ""]
     return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- recalibrated
+MULTILABEL_RECAL_HEAD = ("metric", "micro as given", "micro recalibrated", "macro as given",
+                         "macro recalibrated")
+REGRESSION_RECAL_HEAD = ("metric", "as given", "recalibrated")
+
+
+def multilabel_recalibrated_rows(analysis: MultilabelAnalysis, recalibrated: Recalibrated,
+                                 /) -> list[list[str]]:
+    """Per summary metric: micro and macro values before and after the map."""
+    before = multilabel_summary_rows(analysis)
+    after = multilabel_summary_rows(recalibrated.analysis)
+    return [[b[0], b[2], a[2], b[3], a[3]] for b, a in zip(before, after, strict=True)]
+
+
+def regression_recalibrated_rows(analysis: RegressionAnalysis, recalibrated: Recalibrated,
+                                 /) -> list[list[str]]:
+    """Per summary metric, then per central interval both reports have, the value before and
+    after the map ("n/a" where one has none: a quantile set has no NLL)."""
+    from trueprob.report.html import _f
+
+    before = regression_summary_rows(analysis)
+    after = regression_summary_rows(recalibrated.analysis)
+    rows = [[b[0], b[2], a[2]] for b, a in zip(before, after, strict=True)]
+    shares = {c.level: c.observed for c in recalibrated.analysis.report.coverage}
+    rows += [[f"coverage of the {c.level:g} central interval", _f(c.observed),
+              _f(shares[c.level])] for c in analysis.report.coverage if c.level in shares]
+    return rows
+
+
+def _html_recalibrated(recalibrated: Recalibrated, head: Sequence[str],
+                       rows: Sequence[Sequence[str]]) -> str:
+    from trueprob.report.html import _e
+
+    return ('<section id="recalibrated"><h2>Recalibrated</h2>'
+            f"<p class='note'>{_e(recalibrated.description)}; the same rows, their "
+            f"predictions before and after the map.</p>"
+            + _html_table(head, rows, numeric_from=1) + "</section>")
+
+
+def _md_recalibrated(recalibrated: Recalibrated, head: Sequence[str],
+                     rows: Sequence[Sequence[str]]) -> list[str]:
+    from trueprob.report.html import _md_table
+
+    return ["", "### Recalibrated", "", f"{recalibrated.description}; the same rows, their "
+            f"predictions before and after the map.", "", *_md_table(head, rows)]
