@@ -113,6 +113,20 @@ def test_vector_methods_are_refused(files):
     assert not (folder / "t.json").exists()
 
 
+def test_an_explicit_one_vs_rest_is_refused(files):
+    # top-label outputs have one map, of the confidence: --multiclass one-vs-rest, said out
+    # loud, is a usage error in fit and compare; --multiclass top-label is what they do
+    folder, _ = files
+    val, test = str(folder / "val.csv"), str(folder / "test.csv")
+    for args in (("fit", "-m", "platt", val, "-o", str(folder / "p.json")),
+                 ("compare", "--fit", val, "--eval", test, "--methods", "platt")):
+        refused = run(*args, *FIELDS, "--multiclass", "one-vs-rest")
+        assert refused.exit_code == 2, refused.output
+        assert "--multiclass one-vs-rest needs one probability per class" in refused.stderr
+        assert run(*args, *FIELDS, "--multiclass", "top-label").exit_code == 0
+    assert (folder / "p.json").exists()
+
+
 def test_apply_refuses_a_vector_calibrator_and_predictions_beyond_k(files, rng):
     folder, data = files
     val = data["val"]

@@ -123,6 +123,17 @@ def _check_free(path: str, force: bool) -> None:
         raise click.UsageError(f"{path} exists; pass --force to replace it")
 
 
+def _refuse_one_vs_rest(multiclass: str) -> None:
+    """Top-label outputs have one map, of the confidence: an explicit --multiclass
+    one-vs-rest cannot be honoured (the default is not "given")."""
+    ctx = click.get_current_context()
+    source = ctx.get_parameter_source("multiclass")
+    if multiclass == "one-vs-rest" and source is click.core.ParameterSource.COMMANDLINE:
+        raise click.UsageError("--multiclass one-vs-rest needs one probability per class; "
+                               "top-label outputs (--confidences/--predictions) are "
+                               "recalibrated top-label")
+
+
 method_choice = click.Choice(list(ALL_METHODS))
 multiclass_option = click.option(
     "--multiclass", type=click.Choice(list(WRAPPERS)), default="one-vs-rest",
@@ -208,6 +219,8 @@ def fit(file: str, method: str, output: str, force: bool, stream: bool, batch_ro
     arrays = _read_scored(file, names, need_targets=True, quiet=quiet, top_label=True)
     if is_top_label(arrays):
         from trueprob.cli.calibrate_toplabel import fit_top_label_file
+
+        _refuse_one_vs_rest(multiclass)
 
         fit_top_label_file(file, method, output, force, arrays)
         return
@@ -421,6 +434,8 @@ def compare(fit_file: str, eval_file: str, methods: str, unit: str, n_bins: int,
                                top_label=True)
     if is_top_label(fit_arrays) or is_top_label(eval_arrays):
         from trueprob.cli.calibrate_toplabel import parse_top_label_methods
+
+        _refuse_one_vs_rest(multiclass)
 
         chosen = parse_top_label_methods(methods)
     else:
