@@ -230,3 +230,28 @@ def test_ks_scale_is_the_residual_standard_deviation():
     c = _softmax(z).max(axis=1)
     sigma = ks_scale_of(EvaluationStats(4).update(y, logits=z))
     assert sigma == pytest.approx(np.sqrt(np.sum(c * (1 - c))) / 3000, rel=1e-4)
+
+
+def test_class_conditional_with_few_rows_per_class_starts_at_zero():
+    # K = 100, N = 500 (5 rows per class), calibrated: the true class-conditional ECE is 0,
+    # and without the rows-per-class rule the interval's lower end was positive in every
+    # repetition of the study (docs/uncertainty.md); with it the lower end is 0
+    from trueprob.inference.intervals import MIN_ROWS_PER_CLASS, interval_for
+
+    rng = np.random.default_rng(11)
+    z = rng.normal(size=(500, 100)) * 2
+    q = np.exp(z - z.max(1, keepdims=True))
+    q /= q.sum(1, keepdims=True)
+    y = (q.cumsum(1) < rng.random((500, 1))).sum(1).clip(0, 99)
+    res = trueprob.bootstrap(y, logits=z, n_replicates=100, random_state=0, quiet=True)
+    iv = res.intervals["class_conditional_ece"]
+    assert iv.low == 0.0 <= iv.estimate <= iv.high
+    # the rule is the only reason: the same replicates without it give a positive lower end
+    theta = res.report.class_conditional_ece
+    reps = res.replicates["class_conditional_ece"]
+    _, (_, low_without, _, _) = interval_for("class_conditional_ece", "bias-corrected", theta,
+                                             reps, 0.95)
+    assert low_without > 0
+    _, (_, low_20, _, _) = interval_for("class_conditional_ece", "bias-corrected", theta, reps,
+                                        0.95, rows_per_class=MIN_ROWS_PER_CLASS)
+    assert low_20 == low_without

@@ -297,7 +297,8 @@ def intervals_from_states(
             continue
         used, (est, low, high, upper) = interval_for(
             name, method, theta, reps, level, jack=jack.get(name),
-            ks_scale=ks_scale if name == "ks" else None)
+            ks_scale=ks_scale if name == "ks" else None,
+            rows_per_class=report.n / max(report.n_classes, 1))
         intervals[name] = Interval(low, high, float(level), used, est, upper)
     notes = ("ks replicates use a 2**10-cell grid per block",) if "ks" in intervals else ()
     return BootstrapResult(report, intervals, {f: replicates[f] for f in available},

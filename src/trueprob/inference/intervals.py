@@ -52,6 +52,13 @@ Three fields get their own rule, each chosen from what ``bench/coverage.py`` mea
   bias-corrected two-sided upper end, and ``upper`` the one-sided bound: "the MCE is at most
   U".
 
+And one rule for ``class_conditional_ece`` with few rows per class: with fewer than
+:data:`MIN_ROWS_PER_CLASS` rows per class on average (N / K), the rows predicted as a class
+fill its bins with one or two rows each, the bin gaps saturate and the bootstrap replicates are
+no noisier than the sample, so their mean cannot show the bias; the lower end is 0. The study
+measured two-sided coverage 0.00 at K = 100, N = 500 (N / K = 5), calibrated or not, and near
+nominal from N / K = 20.
+
 Each is widened, if need be, to contain its estimate.
 """
 
@@ -70,6 +77,8 @@ METHODS = ("bias-corrected", "percentile", "bca")
 #: class-conditional 2.2-3.0. KS uses the test of the module doc instead (0: no ratio rule).
 BIAS_DOMINATED = {"ece": 6.0, "mce": 6.0, "rmsce": 5.0, "classwise_ece": 4.0,
                   "class_conditional_ece": 4.0, "ks": 0.0}
+#: class_conditional_ece with fewer rows per class than this (N / K): the lower end is 0
+MIN_ROWS_PER_CLASS = 20.0
 #: The method each field gets under ``method="bias-corrected"`` (every other field: percentile).
 DEFAULT_METHODS = {
     "ece": "bias-corrected percentile",
@@ -206,12 +215,14 @@ def ks_rejects(theta: float, ks_scale: float | None, level: float) -> bool:
 
 
 def interval_for(name: str, method: str, theta: float, reps: np.ndarray, level: float, *,
-                 jack: np.ndarray | None = None,
-                 ks_scale: float | None = None) -> tuple[str, tuple[float, float, float, float]]:
+                 jack: np.ndarray | None = None, ks_scale: float | None = None,
+                 rows_per_class: float | None = None
+                 ) -> tuple[str, tuple[float, float, float, float]]:
     """(method used, (estimate, low, high, upper)) of field ``name``'s interval: the one
     dispatch from a method name to an interval, shared by :func:`trueprob.bootstrap` and
     ``bench/coverage.py``. ``jack`` (leave-one-block-out values) is needed by ``"bca"``;
-    ``ks_scale`` (sigma of the module doc) by the KS rule of ``"bias-corrected"``."""
+    ``ks_scale`` (sigma of the module doc) by the KS rule of ``"bias-corrected"``, and
+    ``rows_per_class`` (N / K) by its class-conditional rule (None: not applied)."""
     used = interval_method(name, method)
     if used == "bca":
         if jack is None:
@@ -222,7 +233,10 @@ def interval_for(name: str, method: str, theta: float, reps: np.ndarray, level: 
     if used == "debiased percentile":
         return used, debiased_interval(theta, reps, level)
     est, low, high, upper = bias_corrected_interval(theta, reps, level, BIAS_DOMINATED[name])
-    if used == "upper bound" or (name == "ks" and not ks_rejects(theta, ks_scale, level)):
+    few_rows = (name == "class_conditional_ece" and rows_per_class is not None
+                and rows_per_class < MIN_ROWS_PER_CLASS)
+    if (used == "upper bound" or few_rows
+            or (name == "ks" and not ks_rejects(theta, ks_scale, level))):
         low = 0.0
     return used, (est, low, high, upper)
 
