@@ -231,6 +231,11 @@ def test_isotonic_quantile_fit_apply_and_evaluate(reg):
     got = json.loads(ev.output)["coverage"]["0.9"]
     assert got == pytest.approx(covered, abs=1e-12)
     assert got == pytest.approx(0.9, abs=0.02)
+    # without --levels, evaluate reads the file's own 'levels' array: the same numbers
+    cut = options.index("--levels")
+    bare = run(*options[:cut], *options[cut + 2:], "--format", "json")
+    assert bare.exit_code == 0, bare.output
+    assert json.loads(bare.output) == json.loads(ev.output)
 
 
 @pytest.mark.parametrize("method", ["variance-scaling", "isotonic-quantile"])

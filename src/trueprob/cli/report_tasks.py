@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -153,6 +154,19 @@ def _read(file: str, specs: dict[str, tuple[Any, bool]], quiet: bool) -> dict[st
         raise DataError(str(exc)) from exc
 
 
+def _levels_in(file: str) -> list[float] | None:
+    """The ``levels`` array of an ``.npz`` file (what ``trueprob apply --task regression``
+    writes beside its ``quantiles``), or None."""
+    import numpy as np
+
+    if not file.lower().endswith(".npz") or not Path(file).is_file():
+        return None
+    with np.load(file, allow_pickle=False) as f:
+        if "levels" not in f.files or f["levels"].ndim != 1:
+            return None
+        return [float(v) for v in f["levels"]]
+
+
 def read_regression(file: str, observed: str | None, mean_col: str | None,
                     std_col: str | None, scale_col: str | None, df_spec: str | None,
                     distribution: str, quantile_cols: str | None, levels: str | None,
@@ -170,9 +184,13 @@ def read_regression(file: str, observed: str | None, mean_col: str | None,
     specs: dict[str, tuple[Any, bool]] = {"observed": (observed, False),
                                           "sample_weight": (sample_weight, False)}
     df_value = None
+    level_values = None if levels is None else parse_floats(levels, "--levels")
     if quantile_cols is not None:
-        if levels is None:
-            raise click.UsageError("--quantiles needs --levels (one level per column)")
+        if level_values is None:
+            level_values = _levels_in(file)
+        if level_values is None:
+            raise click.UsageError("--quantiles needs --levels (one level per column; an .npz "
+                                   "written by trueprob apply holds them as 'levels')")
         specs["quantiles"] = (quantile_cols, True)
     else:
         if mean_col is None:
@@ -194,7 +212,7 @@ def read_regression(file: str, observed: str | None, mean_col: str | None,
                 specs["df"] = (df_spec, False)
     cols = _read(file, specs, quiet)
     if quantile_cols is not None:
-        predictive: Any = QuantileSet(cols["quantiles"], parse_floats(levels, "--levels"))
+        predictive: Any = QuantileSet(cols["quantiles"], level_values)
     elif distribution == "gaussian":
         predictive = Gaussian(cols["mean"], cols["spread"])
     elif distribution == "laplace":
