@@ -48,8 +48,8 @@ from _common import format_table, machine_info
 DATASETS = ("digits", "breast_cancer", "wine", "iris")
 MODELS = ("lr", "nb")
 METHODS = ("uncalibrated", "sk:sigmoid", "sk:isotonic", "sk:temperature", "tp:temperature",
-           "tp:vector", "tp:platt", "tp:beta", "tp:isotonic", "tp:histogram", "tp:bbq",
-           "tp:enir", "tp:temperature+log_proba")
+           "tp:vector", "tp:platt", "tp:platt-smoothed", "tp:beta", "tp:isotonic",
+           "tp:histogram", "tp:bbq", "tp:enir", "tp:temperature+log_proba")
 
 
 def _load(name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -84,7 +84,12 @@ def _estimator(method: str, model: str, inner: Any) -> Any:
     from trueprob.sklearn import CalibratedClassifier
 
     name, _, response = name.partition("+")  # "+log_proba": response="predict_log_proba"
-    return CalibratedClassifier(base, method=name, cv=inner, ensemble=True,
+    method_arg: Any = name
+    if name == "platt-smoothed":  # Platt's (1999) targets, as scikit-learn's sigmoid uses
+        from trueprob.calibrators import PlattScaling
+
+        method_arg = PlattScaling(smooth_targets=True)
+    return CalibratedClassifier(base, method=method_arg, cv=inner, ensemble=True,
                                 response=f"predict_{response}" if response else "auto")
 
 

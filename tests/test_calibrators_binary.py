@@ -106,6 +106,77 @@ def test_platt_separable_and_one_class_errors():
 # --------------------------------------------------------------------------- beta
 
 
+def test_platt_smooth_targets_are_platts_and_fit_separable_data(rng):
+    # separable scores: the plain MLE does not exist; with Platt's (1999) targets
+    # (N+ + 1) / (N+ + 2) and 1 / (N- + 2) the map is the minimiser of the Bernoulli NLL on
+    # those targets, found here by a general-purpose optimiser
+    s = np.concatenate([rng.normal(-3, 1, 30).clip(max=-0.1), rng.normal(3, 1, 20).clip(0.1)])
+    y = np.r_[np.zeros(30), np.ones(20)].astype(int)
+    with pytest.raises(ValueError, match=r"smooth_targets=True"):
+        PlattScaling().fit(y, logits=s)
+    cal = PlattScaling(smooth_targets=True).fit(y, logits=s)
+    t = np.where(y == 1, 21 / 22, 1 / 32)
+
+    def nll(theta):
+        z = theta[0] * s + theta[1]
+        return -np.sum(t * log_expit(z) + (1 - t) * log_expit(-z))
+
+    ref = minimize(nll, [1.0, 0.0], method="BFGS", options={"gtol": 1e-10}).x
+    assert cal.coef_ == pytest.approx(ref[0], rel=1e-5)
+    assert cal.intercept_ == pytest.approx(ref[1], abs=1e-5)
+    # integer weights count as repeated rows in N+ and N- too
+    w = rng.integers(1, 4, size=s.size)
+    weighted = PlattScaling(smooth_targets=True).fit(y, logits=s, sample_weight=w)
+    repeated = PlattScaling(smooth_targets=True).fit(np.repeat(y, w), logits=np.repeat(s, w))
+    assert weighted.coef_ == pytest.approx(repeated.coef_, rel=1e-9)
+    with pytest.raises(ValueError, match="smooth_targets must be True or False"):
+        PlattScaling(smooth_targets="yes").fit(y, logits=s)
+
+
+def test_platt_converges_on_saturated_scores():
+    # GaussianNB's iris probabilities reach 1e-286 and exactly 1 (log-odds near -657 and the
+    # +708 floor); from the identity start the Hessian of those rows underflows and Newton's
+    # direction is useless: the fit stopped with 'did not converge' (bench/README.md's
+    # tp:platt-smoothed row); the bound step gets it going, and the result is the optimum a
+    # general-purpose optimiser finds on the rescaled problem
+    pytest.importorskip("sklearn")
+    from sklearn.datasets import load_iris
+    from sklearn.model_selection import StratifiedKFold
+    from sklearn.naive_bayes import GaussianNB
+
+    X, y = load_iris(return_X_y=True)
+    train, held = next(StratifiedKFold(5, shuffle=True, random_state=1).split(X, y))
+    q = GaussianNB().fit(X[train], y[train]).predict_proba(X[held])[:, 0]
+    a = (y[held] == 0).astype(int)
+    cal = PlattScaling(smooth_targets=True).fit(a, probs=q)
+    s = np.log(np.maximum(q, 1e-308)) - np.log(np.maximum(1 - q, 1e-308))
+    n_pos, n_neg = a.sum(), (1 - a).sum()
+    t = np.where(a == 1, (n_pos + 1) / (n_pos + 2), 1 / (n_neg + 2))
+    scale = np.abs(s).max()
+
+    def nll(theta):  # in u = s / scale, so the optimiser sees a well-conditioned problem
+        z = theta[0] * (s / scale) + theta[1]
+        return -np.sum(t * log_expit(z) + (1 - t) * log_expit(-z))
+
+    ref = minimize(nll, [1.0, 0.0], method="BFGS", options={"gtol": 1e-10}).x
+    assert cal.coef_ * scale == pytest.approx(ref[0], rel=1e-3)
+    assert cal.intercept_ == pytest.approx(ref[1], abs=1e-3)
+
+
+def test_a_file_saved_before_smooth_targets_loads_with_its_default(rng):
+    s = rng.normal(size=200)
+    y = (rng.random(200) < expit(s)).astype(int)
+    data = json.loads(PlattScaling().fit(y, logits=s).to_json())
+    del data["params"]["smooth_targets"]   # as written by trueprob before the parameter
+    old = from_dict(data)
+    assert old.smooth_targets is False
+    np.testing.assert_array_equal(old.predict_logproba(logits=s),
+                                  PlattScaling().fit(y, logits=s).predict_logproba(logits=s))
+    del data["params"]["tol"]              # a parameter that was always there stays required
+    with pytest.raises(CalibratorFormatError, match="params must have exactly the keys"):
+        from_dict(data)
+
+
 def test_beta_saturated_three_points_linear_solve():
     # three distinct p with frequencies f: the MLE fits all three exactly when the solution of
     # a log p - b log(1 - p) + c = logit(f) has a, b >= 0 (checked), found here by a solve.

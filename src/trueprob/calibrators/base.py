@@ -68,6 +68,9 @@ class BaseCalibrator:
     #: the map: :func:`load` does not refuse subnormal values there (a log loss of 1e-320 is
     #: what a near-certain correct prediction costs)
     _diagnostic_attrs: ClassVar[tuple[str, ...]] = ("nll_before_", "nll_after_")
+    #: parameters added after files were first saved: a file without them loads with their
+    #: defaults (every other parameter must be in the file)
+    _added_params: ClassVar[frozenset[str]] = frozenset()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -303,9 +306,13 @@ def _build(name: Any, params: Any, fitted: Any, where: str) -> BaseCalibrator:
     if cls is None:
         raise CalibratorFormatError(
             f"{at}unknown calibrator class {name!r}; known: {sorted(REGISTRY)}")
-    if not isinstance(params, dict) or set(params) != set(cls._param_names()):
+    # a parameter added in a later version may be missing from an older file: it takes its
+    # default (listed in _added_params); every other key must be there, and no unknown one
+    names = set(cls._param_names())
+    if not isinstance(params, dict) or not (
+            names - cls._added_params <= set(params) <= names):
         raise CalibratorFormatError(
-            f"{at}{name}: params must have exactly the keys {sorted(cls._param_names())}; "
+            f"{at}{name}: params must have exactly the keys {sorted(names)}; "
             f"got {sorted(params) if isinstance(params, dict) else params!r}"
         )
     if fitted is not None and (not isinstance(fitted, dict)

@@ -262,7 +262,8 @@ def _check_overlap(s: np.ndarray, t: np.ndarray, owner: str) -> None:
             f"{owner}: the scores separate the classes perfectly (every positive has a "
             f"log-odds {'>=' if pos.min() >= neg.max() else '<='} every negative), so the "
             f"maximum-likelihood map does not exist (its slope grows without bound); use more "
-            f"calibration data or a non-parametric calibrator"
+            f"calibration data, a non-parametric calibrator, or PlattScaling(smooth_targets="
+            f"True) (Platt's 1999 targets, whose map always exists)"
         )
 
 
@@ -274,8 +275,8 @@ class PlattScaling(BinaryCalibrator):
 
     The map is p' = sigmoid(a s + b), s the model's log-odds (its binary logit), fitted by
     minimising the weighted Bernoulli NLL (module docstring) with exact Newton steps from the
-    identity map (a, b) = (1, 0). Targets are used as given (hard, soft or count fractions);
-    Platt's (1999) smoothed targets (N+ + 1) / (N+ + 2) are not applied.
+    identity map (a, b) = (1, 0). Targets are used as given (hard, soft or count fractions)
+    unless ``smooth_targets=True``.
 
     Parameters
     ----------
@@ -283,6 +284,14 @@ class PlattScaling(BinaryCalibrator):
         Newton steps allowed (each costs one pass over the rows); 100.
     tol : float
         Stop when the Newton decrement is at most 2 * tol * NLL; 1e-12.
+    smooth_targets : bool
+        Platt's (1999, section 2.2) out-of-sample targets: a positive counts as
+        (N+ + 1) / (N+ + 2) and a negative as 1 / (N- + 2), N+ and N- the positive and negative
+        target mass (row counts for unit weights); a soft target t becomes
+        t (N+ + 1) / (N+ + 2) + (1 - t) / (N- + 2). Every target is then strictly inside
+        (0, 1), so the map exists on separable data (small folds of a well-fitted model).
+        False (the default): the plain maximum-likelihood map on the targets as given, which
+        does not exist on separable data.
 
     Attributes
     ----------
@@ -295,7 +304,8 @@ class PlattScaling(BinaryCalibrator):
     kind_ : {"logits", "probs"}
         What it was fitted on (and what :meth:`to_torch`'s module takes).
 
-    Raises ``ValueError`` when the classes are perfectly separated by s (no finite MLE).
+    Raises ``ValueError`` when the classes are perfectly separated by s (no finite MLE;
+    never with ``smooth_targets=True``).
 
     Examples
     --------
@@ -311,12 +321,21 @@ class PlattScaling(BinaryCalibrator):
     """
 
     _fitted_attrs = ("coef_", "intercept_", "n_iter_", "kind_")
+    _added_params = frozenset({"smooth_targets"})
 
-    def __init__(self, *, max_iter: int = 100, tol: float = 1e-12) -> None:
+    def __init__(self, *, max_iter: int = 100, tol: float = 1e-12,
+                 smooth_targets: bool = False) -> None:
         self.max_iter = max_iter
         self.tol = tol
+        self.smooth_targets = smooth_targets
 
     def _fit_log_odds(self, s: np.ndarray, t: np.ndarray, w: np.ndarray) -> None:
+        if not isinstance(self.smooth_targets, (bool, np.bool_)):
+            raise ValueError(f"PlattScaling: smooth_targets must be True or False; got "
+                             f"{self.smooth_targets!r}")
+        if self.smooth_targets:
+            n_pos, n_neg = float(np.sum(w * t)), float(np.sum(w * (1 - t)))
+            t = t * (n_pos + 1) / (n_pos + 2) + (1 - t) / (n_neg + 2)
         a, b, n_iter = platt_fit(s, t, w, max_iter=self.max_iter, tol=self.tol,
                                  owner=type(self).__name__)
         self.coef_, self.intercept_, self.n_iter_ = a, b, n_iter
@@ -344,6 +363,21 @@ def platt_fit(s: np.ndarray, t: np.ndarray, w: np.ndarray, *, max_iter: int, tol
     x = np.stack([s, np.ones_like(s)], axis=1)
     theta, nll, n_iter, converged = fit_logistic(x, t, w, np.array([1.0, 0.0]),
                                                  max_iter=max_iter, tol=tol)
+    if not converged:
+        # from the identity, scores of hundreds (probabilities of 1e-300 or exactly 1) give
+        # rows whose Hessian underflows and Newton's direction is useless; the textbook start
+        # of iteratively reweighted least squares, the constant map, on scores rescaled to
+        # |u| <= 1, has every row's weight p (1 - p) away from 0 (the NLL is convex: the same
+        # minimum)
+        scale = float(np.max(np.abs(s))) or 1.0
+        tbar = float(np.clip(np.sum(w * t) / np.sum(w), 1e-12, 1 - 1e-12))
+        u = np.stack([s / scale, np.ones_like(s)], axis=1)
+        start = np.array([0.0, math.log(tbar / (1 - tbar))])
+        theta_u, nll_u, n_more, converged = fit_logistic(u, t, w, start, max_iter=max_iter,
+                                                         tol=tol)
+        if converged:
+            theta, n_iter = np.array([theta_u[0] / scale, theta_u[1]]), n_iter + n_more
+        nll = nll_u
     if not converged:
         raise ValueError(
             f"{owner} did not converge in max_iter={max_iter} Newton steps (NLL {nll:.6g}); "
