@@ -59,6 +59,26 @@ def test_regression_usage_errors(regression_file):
     assert result.exit_code == 2 and "needs --std" in result.output
 
 
+@pytest.mark.parametrize(("args", "flag"), [
+    (("--task", "regression", "--mean", "mu", "--std", "sd", "--labels", "y",
+      "--confidences", "mu"), "--confidences"),
+    (("--task", "regression", "--mean", "mu", "--std", "sd", "--labels", "y",
+      "--bootstrap", "100"), "--bootstrap"),
+    (("--task", "regression", "--mean", "mu", "--std", "sd", "--labels", "y",
+      "--logits", "mu"), "--logits"),
+    (("--task", "multilabel", "--logits", "mu", "--labels", "y", "--mean", "mu"), "--mean"),
+    (("--task", "multilabel", "--logits", "mu", "--labels", "y", "--test"), "--test"),
+    (("--logits", "mu", "--labels", "y", "--std", "sd"), "--std"),
+])
+def test_options_a_task_does_not_read_are_refused(regression_file, args, flag):
+    # an option the chosen --task would ignore is a usage error naming it (it was silently
+    # ignored: '--task regression --confidences c' printed the regression numbers)
+    path, *_ = regression_file
+    result = CliRunner().invoke(main, ["evaluate", str(path), *args])
+    assert result.exit_code == 2, result.output
+    assert f"{flag} does not apply to trueprob evaluate --task" in result.output
+
+
 def test_multilabel_keys_and_values(tmp_path):
     rng = np.random.default_rng(1)
     z = rng.normal(size=(400, 3))

@@ -255,3 +255,21 @@ def test_class_conditional_with_few_rows_per_class_starts_at_zero():
     _, (_, low_20, _, _) = interval_for("class_conditional_ece", "bias-corrected", theta, reps,
                                         0.95, rows_per_class=MIN_ROWS_PER_CLASS)
     assert low_20 == low_without
+
+
+def test_evaluate_warns_when_a_plain_interval_is_asked_for_a_biased_error(tmp_path):
+    from click.testing import CliRunner
+
+    from trueprob.cli import main
+
+    y, z = _temperature_case(np.random.default_rng(4), 600)
+    path = tmp_path / "p.npz"
+    np.savez(path, logits=z, labels=y)
+    plain = CliRunner().invoke(main, ["evaluate", str(path), "--bootstrap", "50",
+                                      "--ci-method", "percentile", "-q"])
+    assert plain.exit_code == 0, plain.output
+    note = next(line for line in plain.output.splitlines() if line.startswith("note: "))
+    assert note.startswith("note: ece, mce, rmsce, classwise_ece, class_conditional_ece, ks: "
+                           "percentile intervals of the binned calibration errors")
+    default = CliRunner().invoke(main, ["evaluate", str(path), "--bootstrap", "50", "-q"])
+    assert default.exit_code == 0 and "note: " not in default.output

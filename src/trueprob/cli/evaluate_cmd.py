@@ -24,8 +24,16 @@ from trueprob.cli._common import (
     stdout_console,
     warnings_to_stderr,
 )
-from trueprob.cli.report_tasks import parse_floats, read_multilabel, read_regression
-from trueprob.inference.intervals import BIAS_CORRECTED
+from trueprob.cli.report_tasks import (
+    CLASSIFICATION_ONLY,
+    MULTILABEL_ONLY,
+    REGRESSION_ONLY,
+    parse_floats,
+    read_multilabel,
+    read_regression,
+    refuse_given,
+)
+from trueprob.inference.intervals import BIAS_CORRECTED, BIASED_FIELDS
 from trueprob.results import json_safe
 
 FORMATS = ("table", "json", "markdown")
@@ -135,6 +143,20 @@ def render_table(report: Any, source: str) -> None:
     console.print(bins)
     for name, why in report.unavailable.items():
         console.print(f"{name}: not computed ({why})")
+
+
+#: evaluate's options that only its classification path reads, beyond report's
+_CLASSIFICATION_ONLY = (*CLASSIFICATION_ONLY, "class_names", "pos_label", "ignore_index",
+                        "n_bootstrap", "ci_level", "ci_method", "run_test", "resamples",
+                        "convention", "stream", "batch_rows", "dask_local", "scheduler",
+                        "reduce")
+#: what each --task does not read: given on the command line, a usage error (not ignored)
+_NOT_FOR = {
+    "classification": (*REGRESSION_ONLY, *MULTILABEL_ONLY),
+    "multilabel": (*_CLASSIFICATION_ONLY, *REGRESSION_ONLY),
+    "regression": (*_CLASSIFICATION_ONLY, *MULTILABEL_ONLY, "logits", "probs", "closed",
+                   "n_bins"),
+}
 
 
 @click.command("evaluate")
@@ -252,6 +274,7 @@ def evaluate(file: str, logits: str | None, probs: str | None, labels: str | Non
       trueprob evaluate test.npz --calibrator cal.json --unit bits
     """
 
+    refuse_given(_NOT_FOR[task], f"trueprob evaluate --task {task}")
     if not path_exists(file):
         raise click.BadParameter(f"{file!r} does not exist", param_hint="'FILE'")
     if task == "regression":
@@ -561,6 +584,13 @@ def _extra_lines(extra: dict[str, Any]) -> list[str]:
                     f"interval [{sig(iv['low'])}, {sig(iv['high'])}], at most "
                     f"{sig(iv['upper'])} with {iv['level']:.0%} confidence")
         lines.append(f"{line} ({iv['method']} bootstrap)")
+    plain = [name for name, iv in extra.get("ci", {}).items()
+             if name in BIASED_FIELDS and iv["method"] in ("percentile", "bca")]
+    if plain:
+        lines.append(f"note: {', '.join(plain)}: {extra['ci'][plain[0]]['method']} intervals "
+                     f"of the binned calibration errors sit around the plug-in value, which bin "
+                     f"noise biases upward: they cover a calibrated model's true 0 almost never "
+                     f"(docs/uncertainty.md); the default --ci-method bias-corrected does")
     for name, p in extra.get("p_values", {}).items():
         lines.append(f"p-value ({name}; H0: labels drawn from the predicted distribution): "
                      f"{p:.4g}")
