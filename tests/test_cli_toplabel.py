@@ -100,6 +100,24 @@ def test_fit_then_apply_then_evaluate(files):
     assert report["ece"] == pytest.approx(ece_by_hand(calibrated, a_test), abs=1e-12)
     assert report["accuracy"] == pytest.approx(a_test.mean())
     assert report["ece"] < ece_by_hand(test["conf"], a_test)
+    # evaluate --calibrator on the top-label file gives the same numbers as apply + evaluate
+    direct = run("evaluate", str(folder / "test.csv"), *FIELDS, "--calibrator", str(cal_path),
+                 "--format", "json")
+    assert direct.exit_code == 0, direct.output
+    direct_report = json.loads(direct.stdout)
+    for key in ("ece", "mce", "rmsce", "ks", "accuracy"):
+        assert direct_report[key] == report[key], key
+    assert direct_report["calibrator"]["class"] == "TopLabel"
+    # a map of the whole vector cannot be applied to confidences: exit 1 naming the file
+    vector = folder / "vector.npz"
+    vrng = np.random.default_rng(5)
+    np.savez(vector, logits=vrng.normal(size=(300, 6)), labels=vrng.integers(0, 6, 300))
+    assert run("fit", "-m", "temperature", str(vector), "-o", str(folder / "t.json")
+               ).exit_code == 0
+    refused = run("evaluate", str(folder / "test.csv"), *FIELDS, "--calibrator",
+                  str(folder / "t.json"))
+    assert refused.exit_code == 1
+    assert "t.json: a TemperatureScaling needs logits or probabilities" in refused.stderr
 
 
 def test_vector_methods_are_refused(files):

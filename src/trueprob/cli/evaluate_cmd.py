@@ -42,18 +42,25 @@ _TARGETS = ("labels", "targets", "counts")
 
 
 def _calibrate(arrays: dict[str, Any], path: str) -> None:
-    """Replace the file's logits / probs by the calibrator's log-probabilities (as logits)."""
+    """Replace the file's logits / probs by the calibrator's log-probabilities (as logits), or a
+    top-label file's confidences by a TopLabel map's calibrated confidences."""
     from trueprob.calibrators import load
+    from trueprob.calibrators.multiclass import TopLabel
 
     calibrator = load(path)
     if "logits" in arrays:
         arrays["logits"] = calibrator.predict_logproba(logits=arrays.pop("logits"))
     elif "probs" in arrays:
         arrays["logits"] = calibrator.predict_logproba(probs=arrays.pop("probs"))
+    elif isinstance(calibrator, TopLabel):  # top-label outputs: the map of the confidence
+        arrays["confidences"] = calibrator.predict_confidences(
+            confidences=arrays["confidences"], predictions=arrays["predictions"])
+        return
     else:
-        raise click.UsageError(
-            "--calibrator needs logits or probabilities; the file gives only top-label "
-            "confidences and predictions"
+        raise DataError(
+            f"{path}: a {type(calibrator).__name__} needs logits or probabilities, and the file "
+            f"gives only top-label confidences and predictions (a top-label map, fitted with "
+            f"trueprob fit --confidences/--predictions, applies to those)"
         )
     check_calibrated(arrays["logits"], path)
 
