@@ -88,9 +88,9 @@ def make_calibrator(method: str, n_classes: int, multiclass: str = "one-vs-rest"
     >>> make_calibrator("temperature", 10)
     TemperatureScaling(method='nll', max_iter=50, n_threads=None)
     >>> make_calibrator("platt", 3, "top-label")
-    TopLabel(base=PlattScaling(max_iter=100, tol=1e-12))
+    TopLabel(base=PlattScaling(max_iter=100, tol=1e-12, smooth_targets=False))
     >>> make_calibrator("platt", 2)
-    PlattScaling(max_iter=100, tol=1e-12)
+    PlattScaling(max_iter=100, tol=1e-12, smooth_targets=False)
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {list(METHODS)}; got {method!r}")
