@@ -275,8 +275,10 @@ class PlattScaling(BinaryCalibrator):
 
     The map is p' = sigmoid(a s + b), s the model's log-odds (its binary logit), fitted by
     minimising the weighted Bernoulli NLL (module docstring) with exact Newton steps from the
-    identity map (a, b) = (1, 0). Targets are used as given (hard, soft or count fractions)
-    unless ``smooth_targets=True``.
+    identity map (a, b) = (1, 0); where that fails (scores of hundreds, from probabilities of
+    1e-300 or exactly 1, whose rows' Hessian underflows), again from the constant map on the
+    scores rescaled to [-1, 1] (up to ``max_iter`` more steps). Targets are used as given (hard,
+    soft or count fractions) unless ``smooth_targets=True``.
 
     Parameters
     ----------
