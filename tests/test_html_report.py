@@ -314,7 +314,9 @@ def test_cli_errors(files, tmp_path, monkeypatch):
     top = _run(str(tmp_path / "top.npz"), "--n-classes", "3", "--fit", str(files / "val.npz"),
                "-o", str(tmp_path / "x.html"))
     assert top.exit_code == 2
-    assert "--calibrator/--fit need logits or probabilities in FILE" in top.stderr
+    assert ("--calibrator/--fit: FILE gives only top-label confidences and predictions, which "
+            "the report does not recalibrate; compare the top-label maps with trueprob compare"
+            in " ".join(top.stderr.split()))
     # a failure while rendering leaves an existing report untouched
     keep = tmp_path / "keep.html"
     keep.write_text("old report")

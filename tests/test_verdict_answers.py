@@ -225,3 +225,40 @@ def test_cifar100_wrn_report_names_a_map_for_the_confidence(shared_data, tmp_pat
                                f"{method}/{wrap}" if wrap else method, "--format", "json", "-q"])
     row = json.loads(cmp.stdout)["rows"][1]
     assert (row["nll"], row["ece"], row["accuracy"]) == (alt["nll"], alt["ece"], alt["accuracy"])
+
+
+def test_top_label_what_to_do_points_to_commands_that_work(tmp_path):
+    # without a vector the report cannot refit; its What to do must not send the user to
+    # 'report --fit VAL' (refused on top-label files) but to compare / fit / evaluate, which
+    # take top-label outputs: the commands it names run
+    rng = np.random.default_rng(31)
+    n = 3000
+    conf = rng.uniform(0.3, 1.0, n)
+    right = rng.random(n) < conf ** 2          # over-confident
+    pred = rng.integers(0, 5, n)
+    y = np.where(right, pred, (pred + 1) % 5)
+    np.savez(tmp_path / "val.npz", confidences=conf[:1500], predictions=pred[:1500],
+             labels=y[:1500])
+    test = tmp_path / "test.npz"
+    np.savez(test, confidences=conf[1500:], predictions=pred[1500:], labels=y[1500:])
+    runner = CliRunner()
+    out = runner.invoke(main, ["report", str(test), "--format", "json", "-o", "-",
+                               "--replicates", "20", "--resamples", "99", "-q"])
+    assert out.exit_code == 0, out.output
+    todo = json.loads(out.stdout)["answers"]["what_to_do"]
+    assert todo["claim"] == "needs-fit" and todo["top_label"] is True
+    assert "report with --fit" not in todo["sentence"]
+    assert f"trueprob compare --fit VAL --eval {test}" in todo["sentence"]
+    compare = runner.invoke(main, ["compare", "--fit", str(tmp_path / "val.npz"), "--eval",
+                                   str(test), "--format", "json", "-q"])
+    assert compare.exit_code == 0, compare.output
+    best = json.loads(compare.stdout)["best"]
+    method = best.split(" ")[0]
+    fit = runner.invoke(main, ["fit", "-m", method, str(tmp_path / "val.npz"),
+                               "-o", str(tmp_path / "cal.json")])
+    assert fit.exit_code == 0, fit.output
+    checked = runner.invoke(main, ["evaluate", str(test), "--calibrator",
+                                   str(tmp_path / "cal.json"), "--format", "json"])
+    assert checked.exit_code == 0, checked.output
+    before = runner.invoke(main, ["evaluate", str(test), "--format", "json"])
+    assert json.loads(checked.stdout)["ece"] < json.loads(before.stdout)["ece"]

@@ -237,7 +237,8 @@ def _what_to_do(analysis: Any) -> Answer:
     if rec is None:
         q4 = analysis.recoverable
         numbers: dict[str, Any] = {"method": None, "multiclass": None, "command": None,
-                                   "streamed": analysis.settings.n_folds == 0}
+                                   "streamed": analysis.settings.n_folds == 0,
+                                   "top_label": analysis.before.report.inputs == "confidences"}
         if q4 is not None:
             numbers.update(recoverable=q4.mcb, family=q4.family, unit=q4.unit)
         return Answer("what_to_do", "needs-fit", numbers)

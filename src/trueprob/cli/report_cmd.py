@@ -233,11 +233,16 @@ def report(file: str, output: str, fmt: str, calibrator: str | None, fit_file: s
                 f"{file}: no targets found (no array or column named 'labels', 'targets' or "
                 f"'counts'); name them with --labels, --targets or --counts"
             )
+    if ((calibrator or fit_file) and arrays and "logits" not in arrays
+            and "probs" not in arrays):
+        raise click.UsageError(
+            "--calibrator/--fit: FILE gives only top-label confidences and predictions, which "
+            "the report does not recalibrate; compare the top-label maps with trueprob compare "
+            "--fit VAL --eval FILE, fit one with trueprob fit -m METHOD VAL (both with the same "
+            "--confidences/--predictions), and evaluate it with trueprob evaluate FILE "
+            "--calibrator cal.json")
     cal, source, fit_arrays = _calibration(calibrator, fit_file, method, multiclass, names,
                                            batch_rows, quiet)
-    if cal is not None and arrays and "logits" not in arrays and "probs" not in arrays:
-        raise click.UsageError("--calibrator/--fit need logits or probabilities in FILE; it "
-                               "gives only top-label confidences and predictions")
     with warnings_to_stderr(), about(file, calibrator, fit_file):
         if many or stream:  # bounded memory: fixed-size states filled batch by batch
             analysis = analyze_path(file, **names, calibrator=cal, calibration_source=source,

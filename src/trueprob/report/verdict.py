@@ -12,6 +12,7 @@ decomposition), so the words cannot disagree with the tables.
 
 from __future__ import annotations
 
+import shlex
 from typing import Any
 
 from trueprob._format import fixed
@@ -212,6 +213,13 @@ def _what_to_do(a: Answer, analysis: Analysis) -> str:
         return ("a streamed report does not compare recalibration maps; compare them with "
                 "trueprob compare --fit VAL --eval FILE on files that fit in memory (or a "
                 "sample).")
+    if a.claim == "needs-fit" and n.get("top_label"):
+        src = shlex.quote(analysis.source)
+        return (f"compare the top-label maps fitted on a held-out split: trueprob compare --fit "
+                f"VAL --eval {src}, naming the same --confidences/--predictions columns; fit "
+                f"the best with trueprob fit -m METHOD VAL --confidences ... --predictions ... "
+                f"-o cal.json, and check it with trueprob evaluate {src} --calibrator cal.json "
+                f"(the report does not refit top-label outputs).")
     if a.claim == "needs-fit":
         hint = ""
         if n.get("recoverable") is not None and n["recoverable"] > 0:
