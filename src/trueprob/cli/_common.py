@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import sys
 import warnings
@@ -110,6 +111,29 @@ def atomic_write(path: str | os.PathLike[str], *, force: bool = False,
         raise click.UsageError(f"{Path(exc.filename or path)} exists; pass --force to replace "
                                f"it") from None
 
+
+
+def write_npz(path: str, arrays: dict[str, Any], *, force: bool) -> None:
+    """``arrays`` saved as an ``.npz`` at ``path`` (no pickles), written atomically: what
+    ``trueprob apply`` writes for every kind of output."""
+    import numpy as np
+
+    buffer = io.BytesIO()
+    np.savez(buffer, allow_pickle=False, **arrays)
+    with atomic_write(path, force=force) as fh:
+        fh.write(buffer.getvalue())
+
+
+def split_methods(text: str) -> list[tuple[str, str, str]] | None:
+    """``--methods`` of ``trueprob compare``: None for ``all``, else (item, METHOD, WRAP) per
+    non-empty comma-separated item ``METHOD`` or ``METHOD/WRAP`` (WRAP "" when absent); an
+    empty list is a usage error."""
+    if text.strip() == "all":
+        return None
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    if not items:
+        raise click.BadParameter("no method given", param_hint="--methods")
+    return [(item, *item.partition("/")[::2]) for item in items]
 
 #: CLI option -> (keyword of trueprob.io.read_inputs, what the option names)
 FIELDS = {

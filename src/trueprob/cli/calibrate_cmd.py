@@ -11,7 +11,6 @@ Files of top-label outputs (``--confidences``, ``--predictions``) go to
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 from typing import Any
@@ -40,8 +39,10 @@ from trueprob.cli._common import (
     path_exists,
     quiet_option,
     read_fields,
+    split_methods,
     stdout_console,
     warnings_to_stderr,
+    write_npz,
 )
 from trueprob.cli.calibrate_tasks import (
     ALL_METHODS,
@@ -50,7 +51,7 @@ from trueprob.cli.calibrate_tasks import (
     fit_task,
     load_for_task,
 )
-from trueprob.cli.report_tasks import task_options
+from trueprob.cli.report_tasks import given, task_options
 from trueprob.results import json_safe
 
 FORMATS = ("table", "json", "markdown")
@@ -126,9 +127,7 @@ def _check_free(path: str, force: bool) -> None:
 def _refuse_one_vs_rest(multiclass: str) -> None:
     """Top-label outputs have one map, of the confidence: an explicit --multiclass
     one-vs-rest cannot be honoured (the default is not "given")."""
-    ctx = click.get_current_context()
-    source = ctx.get_parameter_source("multiclass")
-    if multiclass == "one-vs-rest" and source is click.core.ParameterSource.COMMANDLINE:
+    if multiclass == "one-vs-rest" and given("multiclass"):
         raise click.UsageError("--multiclass one-vs-rest needs one probability per class; "
                                "top-label outputs (--confidences/--predictions) are "
                                "recalibrated top-label")
@@ -348,10 +347,7 @@ def apply(calibrator: str, file: str, output: str, force: bool, logits: str | No
     result: dict[str, Any] = {"logits": out}
     result.update({k: arrays[k] for k in ("labels", "targets", "counts", "sample_weight")
                    if k in arrays})
-    buffer = io.BytesIO()
-    np.savez(buffer, allow_pickle=False, **result)
-    with atomic_write(output, force=force) as fh:
-        fh.write(buffer.getvalue())
+    write_npz(output, result, force=force)
     echo_err(f"trueprob: applied {type(cal).__name__} to {file} ({out.shape[0]} rows); "
              f"saved {output}")
 
@@ -362,13 +358,11 @@ def apply(calibrator: str, file: str, output: str, force: bool, logits: str | No
 def _parse_methods(text: str, n_classes: int, multiclass: str) -> list[Candidate] | None:
     """``all`` (every default candidate), or a comma list of METHOD or METHOD/MULTICLASS
     (``isotonic/top-label``); a bare binary METHOD is used as --multiclass says."""
-    if text.strip() == "all":
+    items = split_methods(text)
+    if items is None:
         return None
     out: list[Candidate] = []
-    for item in (m.strip() for m in text.split(",")):
-        if not item:
-            continue
-        method, _, how = item.partition("/")
+    for item, method, how in items:
         if method not in METHODS or (how and how not in WRAPPERS):
             raise click.BadParameter(
                 f"unknown method {item!r}; choose from all, {', '.join(METHODS)}, or "
@@ -379,8 +373,6 @@ def _parse_methods(text: str, n_classes: int, multiclass: str) -> list[Candidate
                                      f"meaning", param_hint="--methods")
         wrap = (how or multiclass) if method in BINARY_METHODS and n_classes > 2 else None
         out.append(Candidate(method, wrap, label=item))
-    if not out:
-        raise click.BadParameter("no method given", param_hint="--methods")
     return list({c.name: c for c in out}.values())
 
 

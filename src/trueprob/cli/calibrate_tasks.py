@@ -20,7 +20,6 @@ Both save as the calibrators' plain JSON (``format: trueprob.calibrator``), load
 
 from __future__ import annotations
 
-import io
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ from trueprob.cli._common import (
     echo_err,
     is_dataset,
     warnings_to_stderr,
+    write_npz,
 )
 from trueprob.cli.report_tasks import (
     MULTILABEL_ONLY,
@@ -266,9 +266,6 @@ def apply_task(task: str, calibrator: str, file: str, output: str, force: bool,
     if weights is not None:
         result["sample_weight"] = np.asarray(weights)
         options += " --weights sample_weight"
-    buffer = io.BytesIO()
-    np.savez(buffer, allow_pickle=False, **result)
-    with atomic_write(output, force=force) as fh:
-        fh.write(buffer.getvalue())
+    write_npz(output, result, force=force)
     echo_err(f"trueprob: applied {type(cal).__name__} to {file} ({n} rows); saved {output}; "
              f"read it with: trueprob evaluate {output} --task {task} {options}")

@@ -10,7 +10,6 @@ a file holds top-label outputs; everything computed here is the library's.
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 import click
@@ -22,7 +21,15 @@ from trueprob.calibrators.by_name import (
     top_label_refusal,
 )
 from trueprob.calibrators.compare import Candidate, top_label_losses
-from trueprob.cli._common import DataError, about, atomic_write, echo_err, warnings_to_stderr
+from trueprob.cli._common import (
+    DataError,
+    about,
+    atomic_write,
+    echo_err,
+    split_methods,
+    warnings_to_stderr,
+    write_npz,
+)
 
 #: what a top-label file passes to fit and predict, besides the labels
 _FIT_KEYS = ("confidences", "predictions", "targets", "counts", "sample_weight")
@@ -79,10 +86,7 @@ def apply_top_label_file(cal: Any, calibrator: str, file: str, output: str, forc
     result: dict[str, Any] = {"confidences": np.asarray(conf),
                               "predictions": np.asarray(arrays["predictions"])}
     result.update({k: arrays[k] for k in _PASSED_THROUGH if k in arrays})
-    buffer = io.BytesIO()
-    np.savez(buffer, allow_pickle=False, **result)
-    with atomic_write(output, force=force) as fh:
-        fh.write(buffer.getvalue())
+    write_npz(output, result, force=force)
     echo_err(f"trueprob: applied {type(cal).__name__} to the top-label outputs of {file} "
              f"({conf.shape[0]} rows); saved {output}")
 
@@ -90,13 +94,11 @@ def apply_top_label_file(cal: Any, calibrator: str, file: str, output: str, forc
 def parse_top_label_methods(text: str) -> list[Candidate] | None:
     """``all`` (None: every binary method on the confidence) or a comma list of METHOD or
     METHOD/top-label; a vector method, or /one-vs-rest, is a usage error with the reason."""
-    if text.strip() == "all":
+    items = split_methods(text)
+    if items is None:
         return None
     out: list[Candidate] = []
-    for item in (m.strip() for m in text.split(",")):
-        if not item:
-            continue
-        method, _, how = item.partition("/")
+    for item, method, how in items:
         if method not in METHODS or how not in ("", "top-label"):
             known = ", ".join(TOP_LABEL_METHODS)
             raise click.BadParameter(
@@ -106,6 +108,4 @@ def parse_top_label_methods(text: str) -> list[Candidate] | None:
         if reason is not None:
             raise click.BadParameter(reason, param_hint="--methods")
         out.append(Candidate(method, "top-label", label=item))
-    if not out:
-        raise click.BadParameter("no method given", param_hint="--methods")
     return list({c.method: c for c in out}.values())
