@@ -124,6 +124,14 @@ def write_npz(path: str, arrays: dict[str, Any], *, force: bool) -> None:
         fh.write(buffer.getvalue())
 
 
+
+def save_calibrator(calibrator: Any, path: str, *, force: bool) -> None:
+    """A fitted calibrator saved as its plain JSON at ``path``, written atomically: what
+    ``trueprob fit`` writes for every kind of input."""
+    text = calibrator.to_json().encode()
+    with atomic_write(path, force=force) as fh:
+        fh.write(text)
+
 def split_methods(text: str) -> list[tuple[str, str, str]] | None:
     """``--methods`` of ``trueprob compare``: None for ``all``, else (item, METHOD, WRAP) per
     non-empty comma-separated item ``METHOD`` or ``METHOD/WRAP`` (WRAP "" when absent); an

@@ -30,7 +30,6 @@ from trueprob.calibrators.compare import make_calibrator as _make_calibrator
 from trueprob.cli._common import (
     DataError,
     about,
-    atomic_write,
     dask_spec,
     data_errors,
     echo_err,
@@ -39,6 +38,7 @@ from trueprob.cli._common import (
     path_exists,
     quiet_option,
     read_fields,
+    save_calibrator,
     split_methods,
     stdout_console,
     warnings_to_stderr,
@@ -231,9 +231,7 @@ def fit(file: str, method: str, output: str, force: bool, stream: bool, batch_ro
         after = _evaluate(arrays, _calibrated(calibrator, arrays), unit="bits").nll
     if note is not None:
         echo_err(f"trueprob: {note}")
-    text = calibrator.to_json().encode()
-    with atomic_write(output, force=force) as fh:
-        fh.write(text)
+    save_calibrator(calibrator, output, force=force)
     n = next(iter(_scores(arrays).values())).shape[0]
     echo_err(f"trueprob: fit {method} on {file} ({n} rows): NLL {before:.6f} -> {after:.6f} "
              f"bits; saved {output}")
@@ -270,9 +268,7 @@ def _fit_in_passes(file: str, method: str, output: str, force: bool,
     """:func:`fit_in_passes`, saved to ``output``."""
     calibrator = fit_in_passes(file, method, names, batch_rows, dask_local=dask_local,
                                scheduler=scheduler, quiet=quiet)
-    text = calibrator.to_json().encode()
-    with atomic_write(output, force=force) as fh:
-        fh.write(text)
+    save_calibrator(calibrator, output, force=force)
     detail = f"T = {calibrator.temperature_:.6g}; " if method == "temperature" else ""
     echo_err(f"trueprob: fit {method} on {file} in passes over batches: {detail}saved {output}")
 

@@ -30,9 +30,9 @@ from trueprob.calibrators.by_name import METHODS
 from trueprob.cli._common import (
     DataError,
     about,
-    atomic_write,
     echo_err,
     is_dataset,
+    save_calibrator,
     warnings_to_stderr,
     write_npz,
 )
@@ -175,9 +175,7 @@ def fit_task(task: str, file: str, method: str, output: str, force: bool,
                                f"{file!r} (a folder or a glob)")
     cal, detail, n = fit_task_calibrator(task, file, method, **_columns(ctx.params),
                                          quiet=quiet)
-    text = cal.to_json().encode()
-    with atomic_write(output, force=force) as fh:
-        fh.write(text)
+    save_calibrator(cal, output, force=force)
     echo_err(f"trueprob: fit {method} on {file} ({n} rows): {detail}; saved {output}")
 
 

@@ -24,8 +24,8 @@ from trueprob.calibrators.compare import Candidate, top_label_losses
 from trueprob.cli._common import (
     DataError,
     about,
-    atomic_write,
     echo_err,
+    save_calibrator,
     split_methods,
     warnings_to_stderr,
     write_npz,
@@ -55,9 +55,7 @@ def fit_top_label_file(file: str, method: str, output: str, force: bool,
         calibrated = calibrator.predict_confidences(confidences=arrays["confidences"],
                                                     predictions=arrays["predictions"])
         after, _ = top_label_losses(arrays, calibrated, unit="bits")
-    text = calibrator.to_json().encode()
-    with atomic_write(output, force=force) as fh:
-        fh.write(text)
+    save_calibrator(calibrator, output, force=force)
     n = int(arrays["confidences"].shape[0])
     echo_err(f"trueprob: fit {method} (top-label) on {file} ({n} rows): top-label NLL "
              f"{before:.6f} -> {after:.6f} bits; saved {output}")
